@@ -1,0 +1,70 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+from flask_babel import Babel
+
+from ews_cases.context import current_request_id
+from ews_cases.db import Database
+from ews_cases.migrate import ensure_migrated
+from ews_cases.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EwsExtension:
+    """What the app holds for us: `app.extensions["ews"]`."""
+
+    settings: Settings
+    db: Database
+
+
+def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Flask:
+    """Build the app; refuses to start on a database that is not migrated to the latest revision."""
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+    )
+    db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    if check_migrations:
+        ensure_migrated(db.engine, db.url)
+    app.extensions["ews"] = EwsExtension(settings=settings, db=db)
+    Babel(app)
+
+    @app.before_request
+    def _assign_request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        rid = given if given and len(given) <= 100 and given.isprintable() else uuid.uuid4().hex
+        g.request_id = rid
+        g.request_id_token = current_request_id.set(rid)
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _reset_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            current_request_id.reset(token)
+
+    return app
+
+
+def ews(app: Flask) -> EwsExtension:
+    return app.extensions["ews"]

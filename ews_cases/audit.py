@@ -1,0 +1,311 @@
+"""Append to and verify the hash-chained audit trail (SPEC §6; the algorithm is in docs/audit.md).
+
+`hash = SHA-256(prev_hash ‖ canonical JSON of the event)`, as lowercase hex. The canonical JSON holds the
+fields in `HASHED_FIELDS`, keys sorted, no whitespace, UTF-8 without escaping. Services call `append`;
+views and tasks never do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases.context import current_request_id
+from ews_cases.models import GLOBAL_CHAIN, AuditChainHead, AuditEvent, Case, case_chain, utcnow
+from workflows import Actor
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "chain",
+    "position",
+    "case_id",
+    "cohort",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "action",
+    "from_state",
+    "to_state",
+    "data",
+    "request_id",
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Turn a value into JSON made only of objects, arrays, strings, integers, booleans and null.
+
+    Floats are written as strings so that every language serialises the event to the same bytes.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, float | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    raise TypeError(f"cannot record {type(value).__name__} in the audit trail")
+
+
+def format_time(moment: datetime) -> str:
+    """UTC with microseconds and a `Z`: `2026-11-21T08:04:00.123456Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(event: Mapping[str, Any]) -> bytes:
+    """The bytes that are hashed: only `HASHED_FIELDS`, sorted keys, compact separators, UTF-8."""
+    payload = {name: event[name] for name in HASHED_FIELDS}
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(event)).hexdigest()
+
+
+def event_record(event: AuditEvent) -> dict[str, Any]:
+    """An event as exported (JSON Lines) and as hashed: the hashed fields plus id and the two hashes."""
+    return {
+        "sequence": event.id,
+        "chain": event.chain,
+        "position": event.position,
+        "case_id": event.case_id,
+        "cohort": event.cohort_number,
+        "occurred_at": format_time(event.occurred_at),
+        "actor": event.actor,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "data": event.data,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def append(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    case: Case | None = None,
+    cohort_number: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the case's chain (or the global chain) inside the caller's transaction.
+
+    The chain head row is locked first, so concurrent appends to one chain queue up instead of forking.
+    """
+    chain = case_chain(case.id) if case is not None else GLOBAL_CHAIN
+    head = session.execute(
+        select(AuditChainHead)
+        .where(AuditChainHead.chain == chain)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditChainHead(chain=chain, position=0, hash=GENESIS_HASH)
+        session.add(head)
+    occurred_at = utcnow()
+    record = {
+        "chain": chain,
+        "position": head.position + 1,
+        "case_id": case.id if case is not None else None,
+        "cohort": case.cohort.number if case is not None else cohort_number,
+        "occurred_at": format_time(occurred_at),
+        "actor": actor.label,
+        "actor_role": actor.role.value,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "data": jsonable(dict(data or {})),
+        "request_id": current_request_id.get(),
+    }
+    digest = chain_hash(head.hash, record)
+    event = AuditEvent(
+        chain=chain,
+        position=record["position"],
+        case_id=record["case_id"],
+        cohort_number=record["cohort"],
+        occurred_at=occurred_at,
+        actor=record["actor"],
+        actor_role=record["actor_role"],
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        data=record["data"],
+        request_id=record["request_id"],
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(event)
+    head.position, head.hash = record["position"], digest
+    session.flush()
+    return event
+
+
+# -- verification ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """The first event of a chain that does not verify."""
+
+    chain: str
+    position: int
+    sequence: int | None
+    problem: str
+
+
+@dataclass(slots=True)
+class Verification:
+    events: int = 0
+    chains: int = 0
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "chains": self.chains,
+            "first_break": _break_dict(self.breaks[0]) if self.breaks else None,
+            "breaks": [_break_dict(b) for b in self.breaks],
+        }
+
+
+def _break_dict(b: Break) -> dict[str, Any]:
+    return {"chain": b.chain, "position": b.position, "sequence": b.sequence, "problem": b.problem}
+
+
+def verify_records(
+    records: Iterable[Mapping[str, Any]], heads: Mapping[str, str] | None = None
+) -> Verification:
+    """Verify exported event records given in chain order (chain, then position); stream-friendly.
+
+    `heads` (chain → last hash), when given, also detects events missing at the end of a chain.
+    """
+    result = Verification()
+    chain: str | None = None
+    prev_hash, expected_position, broken = GENESIS_HASH, 1, False
+    seen: set[str] = set()
+
+    def close(current: str | None) -> None:
+        if current is not None and heads is not None and not broken and heads.get(current) != prev_hash:
+            result.breaks.append(
+                Break(current, expected_position, None, "events missing at the end of the chain")
+            )
+
+    for record in records:
+        if record["chain"] != chain:
+            close(chain)
+            chain = record["chain"]
+            if chain in seen:
+                result.breaks.append(
+                    Break(
+                        chain,
+                        record["position"],
+                        record.get("sequence"),
+                        "chain is not contiguous in the input",
+                    )
+                )
+            seen.add(chain)
+            result.chains += 1
+            prev_hash, expected_position, broken = GENESIS_HASH, 1, False
+        result.events += 1
+        if broken:
+            continue
+        problem = _check(record, prev_hash, expected_position)
+        if problem:
+            result.breaks.append(Break(chain, record["position"], record.get("sequence"), problem))
+            broken = True
+            continue
+        prev_hash, expected_position = record["hash"], expected_position + 1
+    close(chain)
+    for missing in sorted(set(heads or ()) - seen):
+        result.breaks.append(Break(missing, 1, None, "chain has a head but no events"))
+    return result
+
+
+def _check(record: Mapping[str, Any], prev_hash: str, expected_position: int) -> str | None:
+    if record["position"] != expected_position:
+        return f"position {record['position']} where {expected_position} was expected (gap or fork)"
+    if record["prev_hash"] != prev_hash:
+        return "prev_hash does not match the hash of the previous event"
+    try:
+        recomputed = chain_hash(prev_hash, record)
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"event cannot be serialised: {exc}"
+    if recomputed != record["hash"]:
+        return "hash does not match the event's content"
+    return None
+
+
+def iter_db_records(session: Session, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """All events in chain order, streamed in batches (memory does not grow with the table)."""
+    stmt = (
+        select(AuditEvent)
+        .order_by(AuditEvent.chain, AuditEvent.position)
+        .execution_options(yield_per=batch, stream_results=True)
+    )
+    for partition in session.execute(stmt).scalars().partitions():
+        for event in partition:
+            yield event_record(event)
+        session.expunge_all()
+
+
+def verify_database(session: Session) -> Verification:
+    """Verify every chain in the database, including that no chain lost events at its end."""
+    heads = dict(session.execute(select(AuditChainHead.chain, AuditChainHead.hash)).tuples().all())
+    return verify_records(iter_db_records(session), heads)
+
+
+def verify_jsonl(lines: Iterable[str | bytes]) -> Verification:
+    """Verify a JSON Lines export as written by the export (ordered by chain, then position); streamed."""
+
+    def records() -> Iterator[dict[str, Any]]:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise MalformedExport(f"line {number} is not JSON: {exc}") from exc
+            if (
+                not isinstance(record, dict)
+                or not {"chain", "position", "hash", "prev_hash"} <= record.keys()
+            ):
+                raise MalformedExport(f"line {number} is not an audit event")
+            yield record
+
+    try:
+        return verify_records(records())
+    except MalformedExport as exc:
+        return Verification(breaks=[Break("?", 0, None, str(exc))])
+
+
+class MalformedExport(ValueError):
+    """An export file that is not JSON Lines of audit events."""

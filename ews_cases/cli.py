@@ -1,0 +1,145 @@
+"""The `ews` command line (SPEC §7)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ews_cases import audit
+from ews_cases.db import Database
+from ews_cases.settings import get_settings
+from workflows import Actor
+
+
+def _database() -> Database:
+    settings = get_settings()
+    return Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+@click.group()
+def main() -> None:
+    """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to the latest schema (creates it when empty)."""
+    from ews_cases.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+def demo() -> None:
+    """Load cohorts 1–5 with their real municipalities and an open cohort 6 (invented people)."""
+    from ews_cases.demo import load_demo
+
+    database = _database()
+    from ews_cases.migrate import ensure_migrated
+
+    ensure_migrated(database.engine, database.url)
+    with database.transaction() as session:
+        summary = load_demo(session)
+    click.echo(summary)
+
+
+@main.group()
+def users() -> None:
+    """People and their access."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role", required=True, type=click.Choice(["applicant", "reviewer", "coordinator", "auditor", "admin"])
+)
+@click.option("--municipality", "municipality_ags", default=None, help="AGS (applicants: required).")
+@click.option("--password", default=None, help="Password for the web login (prompted if '-').")
+def users_create(
+    email: str, name: str, role: str, municipality_ags: str | None, password: str | None
+) -> None:
+    """Create a user and print a new API token as the last line."""
+    from ews_cases.errors import DomainError, ValidationFailed
+    from ews_cases.services.users import create_user, issue_token
+
+    if password == "-":
+        password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
+    actor = Actor.system("cli:users-create")
+    try:
+        with _database().transaction() as session:
+            user = create_user(
+                session,
+                actor,
+                email=email,
+                name=name,
+                role=role,
+                municipality_ags=municipality_ags,
+                password=password,
+            )
+            token = issue_token(session, actor, user, name="cli")
+    except ValidationFailed as exc:
+        for field, messages in exc.errors.items():
+            click.echo(f"{field}: {'; '.join(messages)}", err=True)
+        sys.exit(2)
+    except DomainError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    click.echo(f"user {user.id} <{user.email}> role {user.role}", err=True)
+    click.echo(token)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.argument("export", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def audit_verify(export: Path | None) -> None:
+    """Verify every hash chain in the database, or an exported JSON Lines file; exit 1 when broken."""
+    if export is not None:
+        with export.open("rb") as handle:
+            result = audit.verify_jsonl(handle)
+        source = str(export)
+    else:
+        with _database().transaction() as session:
+            result = audit.verify_database(session)
+        source = "database"
+    click.echo(f"{source}: {result.events} events in {result.chains} chains")
+    if result.ok:
+        click.echo("OK: all chains verify")
+        return
+    for broken in result.breaks:
+        click.echo(
+            f"BROKEN chain {broken.chain} at position {broken.position} "
+            f"(event {broken.sequence}): {broken.problem}"
+        )
+    sys.exit(1)
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: stdout"
+)
+def audit_export(fmt: str, output: Path | None) -> None:
+    """Export every audit event (ordered by chain and position), streamed."""
+    from ews_cases.exports import write_export
+
+    with _database().transaction() as session:
+        if output is None:
+            write_export(session, fmt, sys.stdout.buffer)
+        else:
+            with output.open("wb") as handle:
+                write_export(session, fmt, handle)

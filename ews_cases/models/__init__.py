@@ -1,0 +1,41 @@
+"""SQLAlchemy models, one module per aggregate; import from here."""
+
+from ews_cases.models.audit import GLOBAL_CHAIN, AuditChainHead, AuditEvent, case_chain
+from ews_cases.models.base import Base, utcnow
+from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
+from ews_cases.models.certificate import Certificate
+from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
+from ews_cases.models.municipality import Contact, Municipality
+from ews_cases.models.outbox import OutboxMessage
+from ews_cases.models.participation import ATTENDANCE_STATUSES, PROJECT_STATUSES, Attendance, PracticeProject
+from ews_cases.models.review import CRITERIA, RECOMMENDATIONS, Review
+from ews_cases.models.user import USER_ROLES, ApiToken, User
+
+__all__ = [
+    "ANSWER_FIELDS",
+    "ATTENDANCE_STATUSES",
+    "CRITERIA",
+    "GLOBAL_CHAIN",
+    "PROJECT_STATUSES",
+    "RECOMMENDATIONS",
+    "SESSION_KINDS",
+    "USER_ROLES",
+    "ApiToken",
+    "Attendance",
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "Case",
+    "Certificate",
+    "Cohort",
+    "CohortSession",
+    "Contact",
+    "Municipality",
+    "OutboxMessage",
+    "PracticeProject",
+    "Review",
+    "TeamMember",
+    "User",
+    "case_chain",
+    "utcnow",
+]

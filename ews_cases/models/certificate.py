@@ -1,0 +1,26 @@
+"""Certificates: one per eligible team member, with a public verification code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ews_cases.models.base import Base
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_members.id"), unique=True)
+    serial: Mapped[str] = mapped_column(String(30), unique=True)
+    verification_code: Mapped[str] = mapped_column(String(64), unique=True)
+    holder_name: Mapped[str] = mapped_column(String(200))
+    pdf_path: Mapped[str | None] = mapped_column(String(500))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(Text)

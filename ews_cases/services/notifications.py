@@ -1,0 +1,209 @@
+"""The emails each workflow effect causes, in German; written to the outbox, never sent from here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases.i18n import _
+from ews_cases.models import Case, OutboxMessage, User
+from ews_cases.services.outbox import enqueue_email
+from ews_cases.settings import current_settings
+from workflows import Effect, State, TransitionSpec
+
+
+def applicant_recipients(case: Case, *, with_team: bool = True) -> list[str]:
+    """Contact person and (optionally) team members, each address once, in a stable order."""
+    addresses = [case.contact_email] + ([m.email for m in case.team] if with_team else [])
+    seen: dict[str, None] = {}
+    for address in addresses:
+        if address and address.strip():
+            seen.setdefault(address.strip().lower(), None)
+    return list(seen)
+
+
+def coordinator_recipients(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(User.email).where(User.role == "coordinator", User.active.is_(True)).order_by(User.id)
+        )
+    )
+
+
+def _greeting() -> str:
+    return _("Guten Tag,")
+
+
+def _signature() -> str:
+    return _("Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien")
+
+
+def _body(*paragraphs: str) -> str:
+    return "\n\n".join([_greeting(), *paragraphs, _signature()]) + "\n"
+
+
+def _case_link(case: Case) -> str:
+    return f"{current_settings().public_url.rstrip('/')}/cases/{case.id}"
+
+
+def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | None:
+    """Subject and body for an effect that emails the applicants; None for effects that do not."""
+    ref, town, cohort = case.reference, case.municipality.name, case.cohort.title
+    reason_text = reason or ""
+    texts = {
+        Effect.CONFIRM_SUBMISSION: (
+            _("Bewerbung {ref} eingegangen", ref=ref),
+            _body(
+                _(
+                    "die Bewerbung der Kommune {town} für die {cohort} ist unter dem Aktenzeichen {ref} "
+                    "eingegangen. Wir melden uns, sobald die Begutachtung abgeschlossen ist.",
+                    town=town,
+                    cohort=cohort,
+                    ref=ref,
+                ),
+                _case_link(case),
+            ),
+        ),
+        Effect.EXPLAIN_REVISION: (
+            _("Bewerbung {ref}: Bitte überarbeiten", ref=ref),
+            _body(
+                _("wir haben die Bewerbung {ref} zur Überarbeitung zurückgegeben. Begründung:", ref=ref),
+                reason_text,
+                _("Bitte reichen Sie die Bewerbung vor Ablauf der Frist erneut ein."),
+                _case_link(case),
+            ),
+        ),
+        Effect.ANNOUNCE_ADMISSION: (
+            _("Zulassung zur {cohort}", cohort=cohort),
+            _body(
+                _(
+                    "wir freuen uns, Ihnen mitzuteilen, dass die Kommune {town} zur {cohort} zugelassen ist. "
+                    "Die Einladung zur Auftaktveranstaltung folgt.",
+                    town=town,
+                    cohort=cohort,
+                )
+            ),
+        ),
+        Effect.ANNOUNCE_WAITLIST: (
+            _("Bewerbung {ref}: Warteliste", ref=ref),
+            _body(
+                _(
+                    "die Bewerbung {ref} steht auf der Warteliste der {cohort}. Wird ein Platz frei, "
+                    "informieren wir Sie umgehend.",
+                    ref=ref,
+                    cohort=cohort,
+                )
+            ),
+        ),
+        Effect.EXPLAIN_REJECTION: (
+            _("Bewerbung {ref}: Entscheidung", ref=ref),
+            _body(
+                _(
+                    "leider können wir die Bewerbung {ref} für die {cohort} nicht berücksichtigen. "
+                    "Begründung:",
+                    ref=ref,
+                    cohort=cohort,
+                ),
+                reason_text,
+            ),
+        ),
+        Effect.CONFIRM_WITHDRAWAL: (
+            _("Bewerbung {ref} zurückgezogen", ref=ref),
+            _body(_("die Bewerbung {ref} wurde zurückgezogen.", ref=ref)),
+        ),
+        Effect.WELCOME_WITH_CALENDAR: (
+            _("Willkommen in der {cohort}", cohort=cohort),
+            _body(
+                _("die {cohort} beginnt. Alle Termine finden Sie im Anhang als Kalenderdatei.", cohort=cohort)
+            ),
+        ),
+        Effect.EXPLAIN_DROP_OUT: (
+            _("Teilnahme an der {cohort} beendet", cohort=cohort),
+            _body(
+                _(
+                    "die Teilnahme der Kommune {town} an der {cohort} ist beendet. Begründung:",
+                    town=town,
+                    cohort=cohort,
+                ),
+                reason_text,
+            ),
+        ),
+    }
+    return texts.get(effect)
+
+
+def queue_effects(
+    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
+) -> list[OutboxMessage]:
+    """Write the outbox messages for `spec`'s effects; keys make a repeated call a no-op."""
+    messages: list[OutboxMessage | None] = []
+    stamp = f"case:{case.id}:v{case.version}:{spec.name}"
+    for effect in spec.effects:
+        texts = _texts(effect, case, reason)
+        if texts is not None:
+            with_team = effect not in (Effect.ANNOUNCE_WAITLIST, Effect.CONFIRM_WITHDRAWAL)
+            messages += _queue_all(
+                session, case, stamp, effect, applicant_recipients(case, with_team=with_team), *texts
+            )
+        elif effect is Effect.NOTIFY_COORDINATORS_REVIEWED:
+            messages += _queue_all(
+                session,
+                case,
+                stamp,
+                effect,
+                coordinator_recipients(session),
+                _("Bewerbung {ref} ist begutachtet", ref=case.reference),
+                _body(
+                    _(
+                        "für die Bewerbung {ref} ({town}) liegen alle Gutachten vor. Sie kann jetzt "
+                        "entschieden werden.",
+                        ref=case.reference,
+                        town=case.municipality.name,
+                    ),
+                    _case_link(case),
+                ),
+            )
+        elif effect is Effect.ANNOUNCE_FREE_PLACE and from_state == State.ADMITTED:
+            messages += _queue_all(
+                session,
+                case,
+                stamp,
+                effect,
+                coordinator_recipients(session),
+                _("Platz frei in der {cohort}", cohort=case.cohort.title),
+                _body(
+                    _(
+                        "die Kommune {town} hat ihre Bewerbung {ref} nach der Zulassung zurückgezogen. "
+                        "Ein Platz ist frei geworden.",
+                        town=case.municipality.name,
+                        ref=case.reference,
+                    )
+                ),
+            )
+        # QUEUE_CERTIFICATES and SEND_CERTIFICATES are carried out by the certificate worker.
+    return [m for m in messages if m is not None]
+
+
+def _queue_all(
+    session: Session,
+    case: Case,
+    stamp: str,
+    effect: Effect,
+    recipients: Iterable[str],
+    subject: str,
+    body: str,
+) -> list[OutboxMessage | None]:
+    return [
+        enqueue_email(
+            session,
+            dedup_key=f"{stamp}:{effect.value}:{address}",
+            kind=effect.value,
+            recipient=address,
+            subject=subject,
+            body=body,
+            case=case,
+        )
+        for address in recipients
+    ]

@@ -1,0 +1,151 @@
+"""Attendance per session and member, and the practice project."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.errors import Conflict, Forbidden, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.models import (
+    ATTENDANCE_STATUSES,
+    PROJECT_STATUSES,
+    Attendance,
+    Case,
+    CohortSession,
+    PracticeProject,
+)
+from ews_cases.services.locking import lock_case
+from workflows import Actor, Role, State
+
+
+def _require_coordinator(actor: Actor) -> None:
+    if actor.role is not Role.COORDINATOR:
+        raise Forbidden(N_("Nur die Programmleitung darf das ändern."))
+
+
+def record_attendance(
+    session: Session, case: Case, actor: Actor, *, session_id: int, member_id: int, status: str
+) -> Attendance:
+    """Set one member's attendance at one session (coordinators, while the case is attending)."""
+    _require_coordinator(actor)
+    case = lock_case(session, case.id)
+    if case.state != State.ATTENDING:
+        raise Conflict(N_("Anwesenheit wird nur während der Teilnahme erfasst."))
+    errors: dict[str, list[str]] = {}
+    if status not in ATTENDANCE_STATUSES:
+        errors["status"] = [_("Erlaubt sind present, excused und absent.")]
+    event = session.get(CohortSession, session_id)
+    if event is None or event.cohort_id != case.cohort_id:
+        errors["session"] = [_("Diese Veranstaltung gehört nicht zum Durchgang der Bewerbung.")]
+    if member_id not in {m.id for m in case.team}:
+        errors["member"] = [_("Diese Person gehört nicht zum Entwicklungsteam der Bewerbung.")]
+    if errors:
+        raise ValidationFailed(errors)
+    record = session.scalar(
+        select(Attendance).where(Attendance.session_id == session_id, Attendance.member_id == member_id)
+    )
+    old = record.status if record else None
+    if record is None:
+        record = Attendance(session_id=session_id, member_id=member_id, status=status)
+        session.add(record)
+    record.status, record.recorded_by_id = status, actor.user_id
+    session.flush()
+    if old != status:
+        audit.append(
+            session,
+            actor=actor,
+            action="attendance.recorded",
+            case=case,
+            data={"session": session_id, "member": member_id, "old": old, "new": status},
+        )
+    return record
+
+
+def update_project(
+    session: Session,
+    case: Case,
+    actor: Actor,
+    *,
+    title: str | None = None,
+    summary: str | None = None,
+    report: str | None = None,
+    status: str | None = None,
+    reason: str | None = None,
+) -> PracticeProject:
+    """Edit the practice project (applicants: until approved) and move its status.
+
+    Applicants move planned → submitted; coordinators approve (submitted → approved) or send it back to
+    planned with a reason.
+    """
+    if actor.role not in (Role.APPLICANT, Role.COORDINATOR) or (
+        actor.role is Role.APPLICANT and actor.municipality_ags != case.municipality_ags
+    ):
+        raise Forbidden(N_("Sie dürfen das Praxisprojekt dieser Bewerbung nicht ändern."))
+    case = lock_case(session, case.id)
+    if case.state != State.ATTENDING:
+        raise Conflict(N_("Das Praxisprojekt kann nur während der Teilnahme bearbeitet werden."))
+    project = session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
+    if project is None:
+        project = PracticeProject(case_id=case.id, status="planned")
+        session.add(project)
+        session.flush()
+    before = {
+        "title": project.title,
+        "summary": project.summary,
+        "report": project.report,
+        "status": project.status,
+    }
+    texts = {"title": title, "summary": summary, "report": report}
+    if any(v is not None for v in texts.values()):
+        if project.status == "approved":
+            raise Conflict(N_("Ein freigegebenes Praxisprojekt kann nicht mehr geändert werden."))
+        for key, value in texts.items():
+            if value is not None:
+                setattr(project, key, value.strip())
+    if status is not None and status != project.status:
+        _move_project(project, actor, status, reason)
+    session.flush()
+    after = {
+        "title": project.title,
+        "summary": project.summary,
+        "report": project.report,
+        "status": project.status,
+    }
+    changes = {k: {"old": before[k], "new": after[k]} for k in after if before[k] != after[k]}
+    if changes:
+        audit.append(
+            session,
+            actor=actor,
+            action="project.updated",
+            case=case,
+            data={"changes": changes, "reason": reason},
+        )
+    return project
+
+
+_PROJECT_MOVES = {
+    ("planned", "submitted"): Role.APPLICANT,
+    ("submitted", "approved"): Role.COORDINATOR,
+    ("submitted", "planned"): Role.COORDINATOR,
+}
+
+
+def _move_project(project: PracticeProject, actor: Actor, status: str, reason: str | None) -> None:
+    if status not in PROJECT_STATUSES:
+        raise ValidationFailed({"status": [_("Erlaubt sind planned, submitted und approved.")]})
+    allowed_role = _PROJECT_MOVES.get((project.status, status))
+    if allowed_role is None or (actor.role is not allowed_role and actor.role is not Role.COORDINATOR):
+        raise Conflict(
+            N_("Der Status des Praxisprojekts kann nicht von {old} auf {new} wechseln."),
+            old=project.status,
+            new=status,
+        )
+    if status == "submitted" and not (project.title.strip() and project.summary.strip()):
+        raise ValidationFailed({"title": [_("Titel und Zusammenfassung sind vor dem Einreichen nötig.")]})
+    if (project.status, status) == ("submitted", "planned"):
+        if not (reason and reason.strip()):
+            raise ValidationFailed({"reason": [_("Bitte begründen Sie die Rückgabe.")]})
+        project.return_reason = reason.strip()
+    project.status = status

@@ -1,0 +1,29 @@
+"""Who may see what (SPEC §2) — the rules the API and the pages both call."""
+
+from __future__ import annotations
+
+from ews_cases.models import Case, Municipality
+from workflows import Actor, Role, State
+
+READ_ALL_ROLES = frozenset({Role.COORDINATOR, Role.AUDITOR})
+
+
+def has_conflict_of_interest(affiliation: Municipality | None, case_municipality: Municipality) -> bool:
+    """A reviewer never handles a case of the municipality or Kreis they are affiliated with."""
+    if affiliation is None:
+        return False
+    return bool(
+        {case_municipality.ags, case_municipality.kreis_ags} & {affiliation.ags}
+        or case_municipality.ags == affiliation.kreis_ags
+    )
+
+
+def can_read_case(actor: Actor, case: Case, affiliation: Municipality | None = None) -> bool:
+    """Applicants read their municipality's cases; reviewers submitted ones without a conflict."""
+    if actor.role in READ_ALL_ROLES or actor.role is Role.SYSTEM:
+        return True
+    if actor.role is Role.APPLICANT:
+        return actor.municipality_ags == case.municipality_ags
+    if actor.role is Role.REVIEWER:
+        return case.state != State.DRAFT and not has_conflict_of_interest(affiliation, case.municipality)
+    return False

@@ -1,0 +1,78 @@
+"""Record a review; the `required_reviews`-th review moves the case to `reviewed` by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.errors import Conflict, Forbidden, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case, Review, User
+from ews_cases.services.actors import actor_for
+from ews_cases.services.locking import lock_case
+from ews_cases.services.permissions import has_conflict_of_interest
+from ews_cases.services.transitions import apply_transition
+from workflows import Actor, Role, State
+
+
+def record_review(
+    session: Session,
+    case: Case,
+    reviewer: User,
+    *,
+    scores: Mapping[str, int],
+    recommendation: str,
+    comment: str = "",
+) -> Review:
+    """Store one review per reviewer and case, then fire `review` if enough have arrived."""
+    actor = actor_for(reviewer)
+    if actor.role is not Role.REVIEWER:
+        raise Forbidden(N_("Nur Gutachterinnen und Gutachter können Bewertungen abgeben."))
+    case = lock_case(session, case.id)  # serialises concurrent reviews of one case
+    if has_conflict_of_interest(reviewer.municipality, case.municipality):
+        raise Forbidden(N_("Wegen Befangenheit dürfen Sie diese Bewerbung nicht begutachten."))
+    if case.state != State.SUBMITTED:
+        raise Conflict(N_("Begutachtet werden können nur eingereichte Bewerbungen."))
+    errors: dict[str, list[str]] = {}
+    for criterion in CRITERIA:
+        value = scores.get(criterion)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 5:
+            errors[f"scores.{criterion}"] = [_("Bitte eine ganze Zahl von 0 bis 5 angeben.")]
+    if set(scores) - set(CRITERIA):
+        errors["scores"] = [
+            _("Unbekannte Kriterien: {names}", names=", ".join(sorted(set(scores) - set(CRITERIA))))
+        ]
+    if recommendation not in RECOMMENDATIONS:
+        errors["recommendation"] = [_("Bitte eine der Empfehlungen admit, waitlist oder reject wählen.")]
+    if errors:
+        raise ValidationFailed(errors)
+    if session.scalar(select(Review.id).where(Review.case_id == case.id, Review.reviewer_id == reviewer.id)):
+        raise Conflict(N_("Sie haben diese Bewerbung bereits begutachtet."))
+    review = Review(
+        case_id=case.id,
+        reviewer_id=reviewer.id,
+        recommendation=recommendation,
+        comment=comment.strip(),
+        **{c: scores[c] for c in CRITERIA},
+    )
+    session.add(review)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="review.recorded",
+        case=case,
+        data={
+            "review": review.id,
+            "scores": review.scores(),
+            "recommendation": recommendation,
+            "comment": review.comment,
+        },
+    )
+    count = session.scalar(select(func.count()).where(Review.case_id == case.id)) or 0
+    if count >= case.cohort.required_reviews:
+        apply_transition(session, case, "review", Actor.system("record_review"), case.version)
+    return review

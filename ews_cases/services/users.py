@@ -1,0 +1,123 @@
+"""Users, passwords (Argon2) and API tokens (random, stored only as SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.errors import Conflict, Forbidden, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.models import USER_ROLES, ApiToken, Municipality, User, utcnow
+from ews_cases.services.validation import EMAIL_RE
+from workflows import Actor, Role
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.role not in (Role.ADMIN, Role.SYSTEM):
+        raise Forbidden(N_("Nur Administratorinnen und Administratoren verwalten Zugänge."))
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    municipality_ags: str | None = None,
+    password: str | None = None,
+) -> User:
+    """A new user; applicants must be bound to a municipality, reviewers may name their affiliation."""
+    _require_admin(actor)
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if not EMAIL_RE.match(email):
+        errors["email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
+    if not name.strip():
+        errors["name"] = [_("Bitte einen Namen angeben.")]
+    if role not in USER_ROLES:
+        errors["role"] = [_("Erlaubt sind: {roles}.", roles=", ".join(USER_ROLES))]
+    if municipality_ags is not None and session.get(Municipality, municipality_ags) is None:
+        errors["municipality"] = [
+            _("Zum Schlüssel {ags} ist keine Kommune in NRW bekannt.", ags=municipality_ags)
+        ]
+    if role == "applicant" and municipality_ags is None:
+        errors["municipality"] = [_("Antragstellende müssen einer Kommune zugeordnet sein.")]
+    if errors:
+        raise ValidationFailed(errors)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(N_("Die E-Mail-Adresse {email} ist bereits vergeben."), email=email)
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        municipality_ags=municipality_ags,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="user.created",
+        data={"user": user.id, "email": email, "role": role, "municipality": municipality_ags},
+    )
+    return user
+
+
+def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -> str:
+    """Create an API token for `user` and return it; only its hash is stored."""
+    _require_admin(actor)
+    token = secrets.token_urlsafe(32)
+    record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name)
+    session.add(record)
+    session.flush()
+    audit.append(
+        session, actor=actor, action="token.created", data={"token": record.id, "user": user.id, "name": name}
+    )
+    return token
+
+
+def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
+    _require_admin(actor)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+        audit.append(
+            session, actor=actor, action="token.revoked", data={"token": token.id, "user": token.user_id}
+        )
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None for unknown, revoked or deactivated."""
+    record = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    )
+    if record is None or not record.user.active:
+        return None
+    return record.user

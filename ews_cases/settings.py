@@ -1,0 +1,74 @@
+"""One typed settings object, read from `EWS_*` environment variables (SPEC §8)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "development-only-not-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EWS_", env_file=None, extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:5000"
+    storage_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_sender: str = "EWS Entwicklungswerkstatt <ews@example.org>"
+
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    default_locale: str = "de"
+    timezone: str = "Europe/Berlin"
+
+    @model_validator(mode="after")
+    def _require_secret_outside_development(self) -> Settings:
+        if self.secret_key is None:
+            if self.env == "production":
+                raise ValueError("EWS_SECRET_KEY must be set when EWS_ENV=production")
+            self.secret_key = DEV_SECRET_KEY
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """`EWS_DATABASE_URL`, or SQLite in the data folder; `postgresql://` means psycopg 3."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'ews.sqlite3').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def certificate_dir(self) -> Path:
+        return self.storage_dir or (self.data_dir / "storage")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return Settings()
+
+
+def current_settings() -> Settings:
+    """The settings of the running Flask app if there is one, else the process-wide ones."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "ews" in current_app.extensions:
+        return current_app.extensions["ews"].settings
+    return get_settings()
