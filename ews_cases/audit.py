@@ -279,7 +279,7 @@ def iter_db_records(session: Session, *, batch: int = 5000) -> Iterator[dict[str
 
 def verify_database(session: Session) -> Verification:
     """Verify every chain in the database, including that no chain lost events at its end."""
-    heads = dict(session.execute(select(AuditChainHead.chain, AuditChainHead.hash)).tuples().all())
+    heads = dict(session.execute(select(AuditChainHead.chain, AuditChainHead.hash)).all())
     return verify_records(iter_db_records(session), heads)
 
 

@@ -33,9 +33,7 @@ def attendance_shares(session: Session, case: Case) -> dict[int, Decimal]:
                 CohortSession.kind == "workshop",
             )
             .group_by(Attendance.member_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return {mid: Decimal(present.get(mid, 0)) / Decimal(workshops) for mid in member_ids}
 

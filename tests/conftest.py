@@ -1,0 +1,128 @@
+"""Fixtures: a real, migrated database per test run and xdist worker (SQLite file or PostgreSQL).
+
+`EWS_TEST_DATABASE=postgresql` runs the suite against the PostgreSQL server at `EWS_TEST_POSTGRES_URL`
+(default: the local server's `test` database, used only to create and drop our own databases).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from ews_cases.app import create_app
+from ews_cases.db import Database
+from ews_cases.migrate import upgrade
+from ews_cases.models import Base
+from ews_cases.settings import Settings
+from tests.factories import Factory
+
+BACKEND = os.environ.get("EWS_TEST_DATABASE", "sqlite")
+POSTGRES_ADMIN_URL = os.environ.get("EWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+KEEP_TABLES = {"municipalities", "alembic_version"}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"EWS test database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgresql":
+        return
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL-only check; runs in the EWS_TEST_DATABASE=postgresql pass"))
+
+
+def _postgres_database(name: str) -> Iterator[str]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    """A freshly migrated database for this test run and worker."""
+    if BACKEND == "postgresql":
+        name = f"ews_test_{uuid.uuid4().hex[:8]}_{worker_id}"
+        for url in _postgres_database(name):
+            upgrade(url)
+            yield url
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / "ews.sqlite3"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env="test", database_url=database_url, data_dir=tmp_path_factory.mktemp("var"),
+        secret_key="test-secret-key", public_url="http://ews.test",
+    )
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    return create_app(settings)
+
+
+def reset_database(db: Database) -> None:
+    """Empty every table but the reference list; the audit table's triggers are bypassed only here."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            triggers = conn.execute(text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+            )).all()
+            for name, _sql in triggers:
+                conn.execute(text(f"DROP TRIGGER {name}"))
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+            for _name, sql in triggers:
+                conn.execute(text(sql))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO audit_chain_heads (chain, position, hash) VALUES ('global', 0, :h)"),
+                     {"h": "0" * 64})
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The test database, emptied before the test."""
+    reset_database(database)
+    yield database
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    """A session for arranging and inspecting; commit explicitly (services never commit)."""
+    with db.sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def factory(session: Session) -> Factory:
+    return Factory(session)
