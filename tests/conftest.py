@@ -23,7 +23,9 @@ from ews_cases.settings import Settings
 from tests.factories import Factory
 
 BACKEND = os.environ.get("EWS_TEST_DATABASE", "sqlite")
-POSTGRES_ADMIN_URL = os.environ.get("EWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 KEEP_TABLES = {"municipalities", "alembic_version"}
 
 
@@ -36,7 +38,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         if "postgres" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL-only check; runs in the EWS_TEST_DATABASE=postgresql pass"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="PostgreSQL-only check; runs in the EWS_TEST_DATABASE=postgresql pass"
+                )
+            )
 
 
 def _postgres_database(name: str) -> Iterator[str]:
@@ -71,8 +77,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
-        env="test", database_url=database_url, data_dir=tmp_path_factory.mktemp("var"),
-        secret_key="test-secret-key", public_url="http://ews.test",
+        env="test",
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("var"),
+        secret_key="test-secret-key",
+        public_url="http://ews.test",
     )
 
 
@@ -93,9 +102,11 @@ def reset_database(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_TABLES]
     with db.engine.begin() as conn:
         if db.is_sqlite:
-            triggers = conn.execute(text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
-            )).all()
+            triggers = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+                )
+            ).all()
             for name, _sql in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))
             for table in tables:
@@ -105,15 +116,17 @@ def reset_database(db: Database) -> None:
         else:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO audit_chain_heads (chain, position, hash) VALUES ('global', 0, :h)"),
-                     {"h": "0" * 64})
+        conn.execute(
+            text("INSERT INTO audit_chain_heads (chain, position, hash) VALUES ('global', 0, :h)"),
+            {"h": "0" * 64},
+        )
 
 
 @pytest.fixture
-def db(database: Database) -> Iterator[Database]:
+def db(database: Database) -> Database:
     """The test database, emptied before the test."""
     reset_database(database)
-    yield database
+    return database
 
 
 @pytest.fixture

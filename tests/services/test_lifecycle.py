@@ -20,10 +20,19 @@ def test_main_path_to_certified_leaves_one_transition_event_per_step(session, fa
     ).all()
     transitions = [a for a in actions if a.startswith("transition.")]
     assert transitions == [
-        "transition.submit", "transition.review", "transition.admit", "transition.start",
-        "transition.complete_project", "transition.certify",
+        "transition.submit",
+        "transition.review",
+        "transition.admit",
+        "transition.start",
+        "transition.complete_project",
+        "transition.certify",
     ]
     assert actions[0] == "case.created"
     assert case.version == 7  # created at 1, six transitions
-    assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.case_id == case.id)) > 0
+    assert (
+        session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.case_id == case.id)
+        )
+        > 0
+    )
     assert audit.verify_database(session).ok

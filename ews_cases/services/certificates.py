@@ -1,0 +1,88 @@
+"""Issue and revoke certificates; issuance is idempotent and ends with the `certify` transition."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.errors import Conflict, Forbidden, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.models import Case, Certificate, Cohort, utcnow
+from ews_cases.services.eligibility import eligible_members
+from ews_cases.services.locking import lock_case
+from ews_cases.services.transitions import apply_transition
+from workflows import Actor, Role, State
+
+
+def new_verification_code() -> str:
+    """128 random bits, URL-safe (SPEC §3 asks for at least 64)."""
+    return secrets.token_urlsafe(16)
+
+
+def _next_serial(session: Session, cohort: Cohort, year: int) -> str:
+    prefix = f"EWS{cohort.number}-{year}-"
+    count = session.scalar(select(func.count()).where(Certificate.serial.like(f"{prefix}%"))) or 0
+    return f"{prefix}{count + 1:03d}"
+
+
+def issue_missing_certificates(
+    session: Session, case: Case, actor: Actor, now: datetime | None = None
+) -> list[Certificate]:
+    """Create a certificate for every eligible member who has none yet; rerunning issues nothing twice.
+
+    When every eligible member holds one, the case moves to `certified` (system actor).
+    """
+    now = now or utcnow()
+    case = lock_case(session, case.id)
+    if case.state != State.PROJECT_DONE:
+        return []
+    session.execute(select(Cohort.id).where(Cohort.id == case.cohort_id).with_for_update())  # serial numbers
+    holders = set(session.scalars(select(Certificate.member_id).where(Certificate.case_id == case.id)))
+    issued = []
+    for member in eligible_members(session, case):
+        if member.id in holders:
+            continue
+        certificate = Certificate(
+            case_id=case.id,
+            member_id=member.id,
+            serial=_next_serial(session, case.cohort, now.year),
+            verification_code=new_verification_code(),
+            holder_name=member.name,
+            issued_at=now,
+        )
+        session.add(certificate)
+        session.flush()
+        audit.append(
+            session,
+            actor=actor,
+            action="certificate.issued",
+            case=case,
+            data={"serial": certificate.serial, "member": member.id, "holder": member.name},
+        )
+        issued.append(certificate)
+    apply_transition(session, case, "certify", actor, case.version, now=now)
+    return issued
+
+
+def revoke_certificate(session: Session, certificate: Certificate, actor: Actor, reason: str) -> Certificate:
+    if actor.role is not Role.COORDINATOR:
+        raise Forbidden(N_("Nur die Programmleitung darf Zertifikate widerrufen."))
+    if not reason or not reason.strip():
+        raise ValidationFailed({"reason": [_("Bitte begründen Sie den Widerruf.")]})
+    case = lock_case(session, certificate.case_id)
+    if certificate.revoked_at is not None:
+        raise Conflict(N_("Das Zertifikat {serial} ist bereits widerrufen."), serial=certificate.serial)
+    certificate.revoked_at, certificate.revoked_reason = utcnow(), reason.strip()
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="certificate.revoked",
+        case=case,
+        data={"serial": certificate.serial, "reason": certificate.revoked_reason},
+    )
+    return certificate
