@@ -8,7 +8,7 @@ lazily, from the database) and the `Attempt` (who tries, with which reason, at w
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -49,8 +49,6 @@ class Attempt:
     now: datetime
     reason: str | None = None
     override: bool = False
-    #: Filled by the machine: guard codes the actor overrode (recorded in the audit event).
-    overridden: list[str] = field(default_factory=list)
 
     @property
     def has_reason(self) -> bool:

@@ -52,8 +52,8 @@ class Cohort(Base):
 
     @property
     def deadline_at(self) -> datetime:
-        """The end of the application period: the deadline day, 23:59:59 Europe/Berlin."""
-        return datetime.combine(self.application_deadline, time(23, 59, 59), tzinfo=BERLIN)
+        """The end of the application period: the deadline day, 23:59:59 Europe/Berlin (the whole second)."""
+        return datetime.combine(self.application_deadline, time(23, 59, 59, 999_999), tzinfo=BERLIN)
 
     def is_open(self, now: datetime) -> bool:
         opened = self.applications_open_at is None or self.applications_open_at <= now
