@@ -6,11 +6,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from apiflask import APIFlask
 from flask import Flask, Response, g, request
 from flask_babel import Babel
 
 from ews_cases.context import current_request_id
 from ews_cases.db import Database
+from ews_cases.i18n import select_locale
 from ews_cases.migrate import ensure_migrated
 from ews_cases.settings import Settings, get_settings
 
@@ -28,8 +30,17 @@ class EwsExtension:
 def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Flask:
     """Build the app; refuses to start on a database that is not migrated to the latest revision."""
     settings = settings or get_settings()
-    app = Flask(__name__)
+    app = APIFlask(
+        __name__,
+        title="EWS Cases API",
+        version="1",
+        spec_path="/api/v1/openapi.json",
+        docs_path=None,  # the bundled docs UIs load scripts from CDNs; the JSON document is enough
+    )
     app.config.update(
+        OPENAPI_VERSION="3.0.3",
+        INFO={"description": "Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien"},
+        SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
@@ -42,7 +53,13 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if check_migrations:
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)
-    Babel(app)
+    Babel(app, locale_selector=select_locale)
+
+    from ews_cases.api import register_api
+    from ews_cases.requestdb import register_request_session
+
+    register_request_session(app)
+    register_api(app)
 
     @app.before_request
     def _assign_request_id() -> None:

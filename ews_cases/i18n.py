@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_app_context
+from flask import has_app_context, has_request_context, request
 from flask_babel import gettext as _babel_gettext
 
 from workflows.text import N_
@@ -17,3 +17,13 @@ def _(message: str, **params: Any) -> str:
 
 
 __all__ = ["N_", "_"]
+
+
+SUPPORTED_LOCALES = ("de", "en")
+
+
+def select_locale() -> str:
+    """German unless the request prefers English (`Accept-Language`)."""
+    if not has_request_context():
+        return "de"
+    return request.accept_languages.best_match(SUPPORTED_LOCALES, default="de") or "de"

@@ -1,0 +1,196 @@
+"""Request and response schemas of the case endpoints (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import Schema
+from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+
+from ews_cases.i18n import _
+from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
+from workflows import STATE_LABELS, State
+
+AGS = Regexp(r"^05\d{6}$", error="Ein NRW-Gemeindeschlüssel hat 8 Ziffern und beginnt mit 05.")
+TEXT = Length(max=20_000)
+
+
+class PersonIn(Schema):
+    name = String(load_default="", validate=Length(max=200))
+    email = String(load_default="", validate=Length(max=254))
+    phone = String(load_default="", validate=Length(max=50))
+
+
+class MemberIn(Schema):
+    name = String(load_default="", validate=Length(max=200))
+    email = String(load_default="", validate=Length(max=254))
+    position = String(load_default="", validate=Length(max=200))
+
+
+class AnswersIn(Schema):
+    motivation = String(load_default="", validate=TEXT)
+    starting_point = String(load_default="", validate=TEXT)
+    goals = String(load_default="", validate=TEXT)
+    leadership_support = String(load_default="", validate=TEXT)
+
+
+class CaseCreateIn(Schema):
+    cohort = Integer(required=True, validate=Range(1, 10_000))
+    municipality = String(required=True, validate=AGS)
+    contact = Nested(PersonIn, load_default=dict)
+    team = List(Nested(MemberIn), load_default=list, validate=Length(max=20))
+    answers = Nested(AnswersIn, load_default=dict)
+    consent = Boolean(load_default=False)
+
+
+class CasePatchIn(Schema):
+    version = Integer(required=True, validate=Range(1))
+    contact = Nested(PersonIn)
+    team = List(Nested(MemberIn), validate=Length(max=20))
+    answers = Nested(AnswersIn)
+    consent = Boolean()
+
+
+class CaseQuery(Schema):
+    cohort = Integer(load_default=None, validate=Range(1, 10_000))
+    state = String(load_default=None, validate=OneOf([s.value for s in State]))
+    q = String(load_default=None, validate=Length(max=100))
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = String(load_default=None, validate=Length(max=40))
+
+
+class MemberOut(Schema):
+    id = Integer()
+    name = String()
+    email = String()
+    position = String()
+
+
+class MunicipalityRef(Schema):
+    ags = String()
+    name = String()
+    type = String()
+    kreis_name = String()
+    regierungsbezirk = String()
+
+
+class CaseOut(Schema):
+    id = Integer()
+    reference = String()
+    cohort = Integer()
+    municipality = Nested(MunicipalityRef)
+    state = String()
+    state_label = String()
+    version = Integer()
+    contact = Dict(keys=String(), values=String())
+    team = List(Nested(MemberOut))
+    answers = Dict(keys=String(), values=String())
+    consent = Boolean()
+    created_at = AwareDateTime()
+    updated_at = AwareDateTime()
+    submitted_at = AwareDateTime(allow_none=True)
+
+
+class CasePage(Schema):
+    items = List(Nested(CaseOut))
+    next_cursor = String(allow_none=True)
+
+
+class TransitionIn(Schema):
+    name = String(required=True, validate=Length(1, 40))
+    version = Integer(required=True, validate=Range(1))
+    reason = String(load_default=None, allow_none=True, validate=Length(max=5000))
+    override = Boolean(load_default=False)
+
+
+class ReasonOut(Schema):
+    code = String()
+    message = String()
+
+
+class TransitionOption(Schema):
+    name = String()
+    label = String()
+    to = String()
+    requires_reason = Boolean()
+    allowed = Boolean()
+    reasons = List(Nested(ReasonOut))
+
+
+class TransitionOptions(Schema):
+    state = String()
+    version = Integer()
+    allowed = List(Nested(TransitionOption))
+    refused = List(Nested(TransitionOption))
+
+
+class ScoresIn(Schema):
+    need = Integer(required=True, strict=True, validate=Range(0, 5))
+    strategy = Integer(required=True, strict=True, validate=Range(0, 5))
+    leadership = Integer(required=True, strict=True, validate=Range(0, 5))
+    capacity = Integer(required=True, strict=True, validate=Range(0, 5))
+    network = Integer(required=True, strict=True, validate=Range(0, 5))
+
+
+class ReviewIn(Schema):
+    scores = Nested(ScoresIn, required=True)
+    recommendation = String(required=True, validate=OneOf(RECOMMENDATIONS))
+    comment = String(load_default="", validate=Length(max=10_000))
+
+
+class ReviewOut(Schema):
+    id = Integer()
+    case = Integer()
+    reviewer = Integer()
+    scores = Dict(keys=String(validate=OneOf(CRITERIA)), values=Integer())
+    recommendation = String()
+    comment = String()
+    created_at = AwareDateTime()
+
+
+class ReviewList(Schema):
+    items = List(Nested(ReviewOut))
+    case_state = String()
+
+
+class AuditEventOut(Schema):
+    sequence = Integer()
+    chain = String()
+    position = Integer()
+    case_id = Integer(allow_none=True)
+    cohort = Integer(allow_none=True)
+    occurred_at = String()
+    actor = String()
+    actor_role = String()
+    action = String()
+    from_state = String(allow_none=True)
+    to_state = String(allow_none=True)
+    data = Dict()
+    request_id = String(allow_none=True)
+    prev_hash = String()
+    hash = String()
+
+
+class HistoryOut(Schema):
+    items = List(Nested(AuditEventOut))
+    chain_ok = Boolean()
+
+
+def case_data(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "reference": case.reference,
+        "cohort": case.cohort.number,
+        "municipality": case.municipality,
+        "state": case.state,
+        "state_label": _(STATE_LABELS[State(case.state)]),
+        "version": case.version,
+        "contact": {"name": case.contact_name, "email": case.contact_email, "phone": case.contact_phone},
+        "team": case.team,
+        "answers": case.answers(),
+        "consent": case.consent,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "submitted_at": case.submitted_at,
+    }

@@ -1,0 +1,132 @@
+"""RFC 9457 problem+json for every error of the API, mapped from domain errors in this one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import Response, json
+
+from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ews_cases.i18n import _
+from workflows import RefusalKind, TransitionRefused
+
+PROBLEM_TYPE = "urn:ews-cases:problem:"
+STATUS_TITLES = {
+    400: "Ungültige Anfrage",
+    401: "Nicht angemeldet",
+    403: "Nicht erlaubt",
+    404: "Nicht gefunden",
+    405: "Methode nicht erlaubt",
+    409: "Konflikt",
+    413: "Anfrage zu groß",
+    415: "Falscher Inhaltstyp",
+    422: "Nicht verarbeitbar",
+    429: "Zu viele Anfragen",
+    500: "Interner Fehler",
+    503: "Nicht verfügbar",
+}
+REFUSAL_STATUS = {
+    RefusalKind.FORBIDDEN: 403,
+    RefusalKind.WRONG_STATE: 409,
+    RefusalKind.STALE_VERSION: 409,
+    RefusalKind.GUARD_FAILED: 422,
+    RefusalKind.UNKNOWN: 422,
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": _(STATUS_TITLES.get(status, "Fehler")),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = {k: list(v) for k, v in errors.items()}
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """`{"json": {"team": {"0": {"email": ["…"]}}}}` → `{"team.0.email": ["…"]}`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            if prefix == "" and key in ("json", "query", "path", "headers", "form", "files", "cookies"):
+                flat.update(flatten_errors(value, ""))
+            else:
+                flat.update(flatten_errors(value, f"{prefix}{key}."))
+    elif isinstance(detail, list) and all(isinstance(m, str) for m in detail):
+        flat[prefix.rstrip(".") or "_body"] = [_(m) for m in detail]
+    elif isinstance(detail, list):
+        for index, item in enumerate(detail):
+            flat.update(flatten_errors(item, f"{prefix}{index}."))
+    else:
+        flat[prefix.rstrip(".") or "_body"] = [_(str(detail))]
+    return flat
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    @app.error_processor
+    def _http_error(error: HTTPError) -> Response:
+        status = error.status_code
+        if status == 422 or (status == 400 and isinstance(error.detail, Mapping) and error.detail):
+            errors = flatten_errors(error.detail)
+            if list(errors) == ["_body"]:
+                return problem(400, "invalid_body", "; ".join(errors["_body"]))
+            return problem(422, "invalid_fields", _("Einige Angaben sind ungültig."), errors=errors)
+        detail = {
+            400: _("Die Anfrage ist ungültig (z. B. kein gültiges JSON)."),
+            401: _("Bitte melden Sie sich an: Authorization: Bearer <Token>."),
+            403: _("Dafür fehlt Ihnen die Berechtigung."),
+            404: _("Diese Ressource gibt es nicht."),
+            405: _("Diese Methode ist hier nicht erlaubt."),
+            413: _("Die Anfrage ist zu groß."),
+            415: _("Bitte senden Sie JSON (Content-Type: application/json)."),
+        }.get(status, error.message or _("Fehler"))
+        return problem(
+            status,
+            {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(status, f"http_{status}"),
+            detail,
+            headers=error.headers,
+        )
+
+    @app.errorhandler(TransitionRefused)
+    def _refused(exc: TransitionRefused) -> Response:
+        refusals = [{"code": r.code, "message": r.render(_)} for r in exc.refusals]
+        return problem(
+            REFUSAL_STATUS[exc.kind],
+            exc.refusals[0].code,
+            " ".join(r["message"] for r in refusals),
+            transition=exc.transition,
+            refusals=refusals,
+        )
+
+    @app.errorhandler(ValidationFailed)
+    def _invalid(exc: ValidationFailed) -> Response:
+        return problem(422, "invalid_fields", _(exc.message), errors=exc.errors)
+
+    for cls, status, code in (
+        (NotFound, 404, "not_found"),
+        (Forbidden, 403, "forbidden"),
+        (Conflict, 409, "conflict"),
+    ):
+
+        def handler(exc: DomainError, status: int = status, code: str = code) -> Response:
+            return problem(status, code, _(exc.message, **exc.params))
+
+        app.register_error_handler(cls, handler)

@@ -1,0 +1,57 @@
+"""Keyset pagination: `?limit=&cursor=` → `{"items": [...], "next_cursor": ...}` in a stable order (by id)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from apiflask import Schema
+from apiflask.fields import Integer, String
+from apiflask.validators import Range
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ews_cases.errors import ValidationFailed
+from ews_cases.i18n import _
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+
+
+class PageQuery(Schema):
+    limit = Integer(load_default=DEFAULT_LIMIT, validate=Range(1, MAX_LIMIT))
+    cursor = String(load_default=None, metadata={"description": "next_cursor of the previous page"})
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        value = -1
+    if value < 0:
+        raise ValidationFailed({"cursor": [_("Ungültiger Cursor.")]})
+    return value
+
+
+def paginate(
+    session: Session,
+    stmt: Select[Any],
+    key: InstrumentedAttribute[Any],
+    query: dict[str, Any],
+    serialise: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of `stmt` ordered by `key` (an integer id), with the cursor of the next page."""
+    after = decode_cursor(query.get("cursor"))
+    limit = query["limit"]
+    if after is not None:
+        stmt = stmt.where(key > after)
+    rows: Sequence[Any] = session.scalars(stmt.order_by(key).limit(limit + 1)).unique().all()
+    items = rows[:limit]
+    next_cursor = encode_cursor(getattr(items[-1], key.key)) if len(rows) > limit else None
+    return {"items": [serialise(row) for row in items], "next_cursor": next_cursor}

@@ -1,0 +1,21 @@
+"""One database session per request, closed (and so rolled back if not committed) at its end."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+
+def db_session() -> Session:
+    """The request's session; handlers commit after a service succeeded, never in between."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["ews"].db.sessionmaker()
+    return g.db_session
+
+
+def register_request_session(app: Flask) -> None:
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
