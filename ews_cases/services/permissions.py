@@ -11,13 +11,14 @@ READ_ALL_ROLES = frozenset({Role.COORDINATOR, Role.AUDITOR})
 
 
 def has_conflict_of_interest(affiliation: Municipality | None, case_municipality: Municipality) -> bool:
-    """A reviewer never handles a case of the municipality or Kreis they are affiliated with."""
+    """A reviewer never handles a case of the municipality or Kreis they are affiliated with.
+
+    Both sides count with their Kreis: a reviewer from Attendorn (Kreis Olpe) is conflicted for Kreis Olpe
+    and for every other municipality in it, and a reviewer from the Kreis for all of its municipalities.
+    """
     if affiliation is None:
         return False
-    return bool(
-        {case_municipality.ags, case_municipality.kreis_ags} & {affiliation.ags}
-        or case_municipality.ags == affiliation.kreis_ags
-    )
+    return bool(affiliation.affiliation_keys & case_municipality.affiliation_keys)
 
 
 def can_read_case(actor: Actor, case: Case, affiliation: Municipality | None = None) -> bool:
@@ -40,9 +41,9 @@ def visible_cases(actor: Actor, affiliation: Municipality | None = None) -> Colu
     if actor.role is Role.REVIEWER:
         condition = Case.state != State.DRAFT.value
         if affiliation is not None:
-            keys = {affiliation.ags, affiliation.kreis_ags}
+            keys = affiliation.affiliation_keys
             in_conflict = select(Municipality.ags).where(
-                or_(Municipality.ags.in_(keys), Municipality.kreis_ags == affiliation.ags)
+                or_(Municipality.ags.in_(keys), Municipality.kreis_ags.in_(keys))
             )
             condition = and_(condition, Case.municipality_ags.not_in(in_conflict))
         return condition
