@@ -23,6 +23,17 @@ def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
 
 
+@main.command()
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: 2 × cores + 1)")
+@click.option("--threads", type=int, default=4, show_default=True)
+def web(workers: int | None, threads: int) -> None:
+    """Serve the web pages and the API with gunicorn on EWS_HOST:EWS_PORT."""
+    from ews_cases.server import serve
+
+    settings = get_settings()
+    serve(settings.host, settings.port, workers=workers, threads=threads)
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
