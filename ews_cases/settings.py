@@ -31,7 +31,15 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_sender: str = "EWS Entwicklungswerkstatt <ews@example.org>"
+    #: Where `ews run` delivers mail when no SMTP server is configured (a local sink writing .eml files).
+    mail_sink_dir: Path | None = None
+
+    outbox_batch_size: int = Field(default=50, ge=1, le=1000)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_retry_base_seconds: float = Field(default=30.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)

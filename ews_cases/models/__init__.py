@@ -8,6 +8,7 @@ from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.models.municipality import Contact, Municipality
 from ews_cases.models.outbox import OutboxMessage
 from ews_cases.models.participation import ATTENDANCE_STATUSES, PROJECT_STATUSES, Attendance, PracticeProject
+from ews_cases.models.reminder import ReminderSent
 from ews_cases.models.review import CRITERIA, RECOMMENDATIONS, Review
 from ews_cases.models.user import USER_ROLES, ApiToken, User
 
@@ -33,6 +34,7 @@ __all__ = [
     "Municipality",
     "OutboxMessage",
     "PracticeProject",
+    "ReminderSent",
     "Review",
     "TeamMember",
     "User",

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ews_cases.models.base import Base, BigIntPK, utcnow
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+OUTBOX_STATUSES = ("pending", "sent", "failed", "cancelled")
 
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'cancelled')", name="status"),
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
@@ -28,8 +28,10 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    #: [{"filename": ..., "content_type": ..., "path": ...}] or inline {"content": base64}.
+    #: [{"filename": ..., "content_type": ..., "path": ...}] or {..., "content_b64": ...} inline.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    #: Extra headers, e.g. `List-Unsubscribe` on reminders.
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
@@ -28,6 +29,11 @@ class User(Base):
     municipality_ags: Mapped[str | None] = mapped_column(ForeignKey("municipalities.ags"))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: For the unsubscribe link in deadline reminders to applicants with a draft.
+    unsubscribe_token: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
+    )
+    reminders_opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")

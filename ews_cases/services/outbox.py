@@ -3,20 +3,73 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case, OutboxMessage
 from ews_cases.settings import current_settings
+from ews_cases.signals import after_commit
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """One message to queue; `dedup_key` makes queueing it twice a no-op."""
+
+    dedup_key: str
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+    case_id: int | None = None
+    attachments: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def message_domain() -> str:
     sender = current_settings().mail_sender
     address = sender.rsplit("<", 1)[-1].rstrip(">")
     return address.rsplit("@", 1)[-1] or "ews.invalid"
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedup_key"])
+
+
+def enqueue_emails(session: Session, emails: Iterable[Email]) -> list[int]:
+    """Queue many messages in one statement per chunk; returns the ids of those actually added.
+
+    The `Message-ID` is fixed here, so a resend after a crash is recognisably the same message.
+    """
+    domain = message_domain()
+    rows = [
+        {
+            "dedup_key": e.dedup_key,
+            "message_id": f"<{uuid.uuid4().hex}@{domain}>",
+            "case_id": e.case_id,
+            "kind": e.kind,
+            "recipient": e.recipient,
+            "subject": e.subject,
+            "body": e.body,
+            "attachments": list(e.attachments),
+            "status": "pending",
+            "attempts": 0,
+        }
+        for e in emails
+    ]
+    added: list[int] = []
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        added += session.scalars(
+            _insert_ignoring_duplicates(session).returning(OutboxMessage.id), chunk
+        ).all()
+    if added:
+        after_commit(session, "outbox")
+    return added
 
 
 def enqueue_email(
@@ -30,21 +83,19 @@ def enqueue_email(
     case: Case | None = None,
     attachments: Sequence[dict[str, Any]] = (),
 ) -> OutboxMessage | None:
-    """Add one message unless one with the same `dedup_key` exists; returns the new message or None.
-
-    The `Message-ID` is fixed here, so a resend after a crash is recognisably the same message.
-    """
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is not None:
-        return None
-    message = OutboxMessage(
-        dedup_key=dedup_key,
-        message_id=f"<{uuid.uuid4().hex}@{message_domain()}>",
-        case_id=case.id if case is not None else None,
-        kind=kind,
-        recipient=recipient,
-        subject=subject,
-        body=body,
-        attachments=list(attachments),
+    """Queue one message unless one with the same `dedup_key` exists; returns the new message or None."""
+    ids = enqueue_emails(
+        session,
+        [
+            Email(
+                dedup_key,
+                kind,
+                recipient,
+                subject,
+                body,
+                case.id if case is not None else None,
+                tuple(attachments),
+            )
+        ],
     )
-    session.add(message)
-    return message
+    return session.get(OutboxMessage, ids[0]) if ids else None

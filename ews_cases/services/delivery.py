@@ -1,0 +1,214 @@
+"""Deliver pending outbox messages over SMTP: row-locked batches, retries with backoff, stable Message-IDs."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import random
+import smtplib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.models import Case, OutboxMessage, utcnow
+from ews_cases.settings import Settings
+from workflows import Actor
+
+log = logging.getLogger(__name__)
+DELIVERY_ACTOR = Actor.system("deliver_outbox")
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+class TemporaryFailure(Exception):
+    """The server or the network said: try again later."""
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (5xx)."""
+
+
+def build_message(message: OutboxMessage, sender: str) -> EmailMessage:
+    """The MIME message; its `Message-ID` is the one stored at queueing, so a resend is the same message."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject
+    mail["Message-ID"] = message.message_id or make_msgid()
+    mail["Date"] = format_datetime(message.created_at)
+    for name, value in (message.headers or {}).items():
+        mail[name] = value
+    mail.set_content(message.body)
+    for attachment in message.attachments:
+        data = (
+            Path(attachment["path"]).read_bytes()
+            if "path" in attachment
+            else base64.b64decode(attachment["content_b64"])
+        )
+        maintype, _, subtype = attachment.get("content_type", "application/octet-stream").partition("/")
+        mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=attachment["filename"])
+    return mail
+
+
+class SmtpSender:
+    """One SMTP connection reused for a batch; reconnects after a dropped connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        if s.smtp_starttls:
+            smtp.starttls()
+        if s.smtp_user:
+            smtp.login(s.smtp_user, s.smtp_password or "")
+        return smtp
+
+    def send(self, mail: EmailMessage) -> None:
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            refused = self._smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise (PermanentFailure if 500 <= code < 600 else TemporaryFailure)(
+                f"{code} {_text(text)}"
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            failure = PermanentFailure if 500 <= exc.smtp_code < 600 else TemporaryFailure
+            raise failure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise (PermanentFailure if 500 <= code < 600 else TemporaryFailure)(f"{code} {_text(text)}")
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._smtp.quit()
+            self._smtp = None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def retry_delay(settings: Settings, attempts: int) -> timedelta:
+    """Exponential backoff with ±20 % jitter, capped."""
+    base = min(settings.outbox_retry_base_seconds * 2 ** (attempts - 1), settings.outbox_retry_max_seconds)
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # jitter, not security
+
+
+def claim_batch(session: Session, now: datetime, size: int) -> list[OutboxMessage]:
+    """Due pending messages, row-locked so concurrent workers skip each other's (SKIP LOCKED)."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def deliver_batch(
+    session: Session, settings: Settings, sender: SmtpSender, now: datetime | None = None
+) -> DeliveryReport:
+    """Send one claimed batch inside the caller's transaction and record each outcome.
+
+    A worker that dies mid-batch commits nothing: its messages stay pending and go out again with the same
+    Message-ID, so duplicates are limited to the messages in flight at that moment.
+    """
+    now = now or utcnow()
+    report = DeliveryReport()
+    for message in claim_batch(session, now, settings.outbox_batch_size):
+        message.attempts += 1
+        try:
+            sender.send(build_message(message, settings.mail_sender))
+        except PermanentFailure as exc:
+            _fail(session, message, str(exc))
+            report.failed += 1
+            report.errors.append(str(exc))
+        except (TemporaryFailure, OSError) as exc:
+            message.last_error = str(exc)
+            if message.attempts >= settings.outbox_max_attempts:
+                _fail(session, message, f"{exc} (nach {message.attempts} Versuchen)")
+                report.failed += 1
+            else:
+                message.next_attempt_at = utcnow() + retry_delay(settings, message.attempts)
+                report.retried += 1
+            report.errors.append(str(exc))
+        else:
+            message.status, message.sent_at, message.last_error = "sent", utcnow(), None
+            report.sent += 1
+            _audit(session, message, "email.delivered")
+    session.flush()
+    return report
+
+
+def _fail(session: Session, message: OutboxMessage, error: str) -> None:
+    message.status, message.last_error = "failed", error
+    log.warning("outbox message %s to %s failed: %s", message.id, message.recipient, error)
+    _audit(session, message, "email.failed", error=error)
+
+
+def _audit(session: Session, message: OutboxMessage, action: str, **extra: Any) -> None:
+    """Case emails belong to the case's history; reminders to contacts are counted, not chained singly."""
+    if message.case_id is None:
+        return
+    case = session.get(Case, message.case_id)
+    audit.append(
+        session,
+        actor=DELIVERY_ACTOR,
+        action=action,
+        case=case,
+        data={
+            "outbox": message.id,
+            "kind": message.kind,
+            "to": message.recipient,
+            "message_id": message.message_id,
+            "attempts": message.attempts,
+            **extra,
+        },
+    )
+
+
+def cancel_pending(session: Session, actor: Actor, message_ids: list[int], reason: str) -> int:
+    """Withdraw pending messages (e.g. historic demo mail); recorded like every change."""
+    messages = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == "pending")
+    ).all()
+    for message in messages:
+        message.status, message.last_error = "cancelled", reason
+    session.flush()
+    if messages:
+        audit.append(
+            session,
+            actor=actor,
+            action="email.cancelled",
+            data={"count": len(messages), "reason": reason, "outbox": [m.id for m in messages][:1000]},
+        )
+    return len(messages)
