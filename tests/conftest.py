@@ -126,9 +126,10 @@ def db(database: Database) -> Database:
 
 
 @pytest.fixture
-def session(db: Database) -> Iterator[Session]:
-    """A session for arranging and inspecting; commit explicitly (services never commit)."""
-    with db.sessionmaker() as s:
+def session(db: Database, app) -> Iterator[Session]:
+    """A session for arranging and inspecting, inside the app's context (so services see the test
+    settings: public URL, storage folder); commit explicitly (services never commit)."""
+    with app.app_context(), db.sessionmaker() as s:
         yield s
 
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases import audit
+from ews_cases.certificate_pdf import CertificateText, render_certificate
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.i18n import N_, _
-from ews_cases.models import Case, Certificate, Cohort, utcnow
+from ews_cases.links import verification_link
+from ews_cases.models import Case, Certificate, Cohort, PracticeProject, utcnow
 from ews_cases.services.eligibility import eligible_members
 from ews_cases.services.locking import lock_case
 from ews_cases.services.transitions import apply_transition
-from workflows import Actor, Role, State
+from ews_cases.settings import current_settings
+from workflows import BERLIN, Actor, Role, State
 
 
 def new_verification_code() -> str:
@@ -66,6 +71,38 @@ def issue_missing_certificates(
         issued.append(certificate)
     apply_transition(session, case, "certify", actor, case.version, now=now)
     return issued
+
+
+def store_pdf(session: Session, certificate: Certificate, case: Case) -> Path:
+    """Render the certificate, write it under the storage folder and record its SHA-256."""
+    cohort = case.cohort
+    project_title = (
+        session.scalar(select(PracticeProject.title).where(PracticeProject.case_id == case.id)) or ""
+    )
+    issued_on = cohort.ceremony_on or certificate.issued_at.astimezone(BERLIN).date()
+    pdf = render_certificate(
+        CertificateText(
+            holder_name=certificate.holder_name,
+            municipality=case.municipality.name,
+            cohort_number=cohort.number,
+            cohort_title=cohort.title,
+            project_title=project_title,
+            place=cohort.ceremony_place or "Düsseldorf",
+            issued_on=issued_on,
+            signatory_name=cohort.signatory_name or "",
+            signatory_title=cohort.signatory_title or "",
+            serial=certificate.serial,
+            verification_url=verification_link(certificate.verification_code),
+        )
+    )
+    folder = current_settings().certificate_dir / "certificates" / f"ews{cohort.number}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{certificate.serial}.pdf"
+    temporary = path.with_suffix(".pdf.tmp")
+    temporary.write_bytes(pdf)
+    temporary.replace(path)  # a reader never sees half a file
+    certificate.pdf_path, certificate.pdf_sha256 = str(path.resolve()), hashlib.sha256(pdf).hexdigest()
+    return path
 
 
 def revoke_certificate(session: Session, certificate: Certificate, actor: Actor, reason: str) -> Certificate:

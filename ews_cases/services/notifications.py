@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.i18n import _
-from ews_cases.models import Case, OutboxMessage, User
+from ews_cases.links import public_link, verification_link
+from ews_cases.models import Case, Certificate, OutboxMessage, User
+from ews_cases.services.calendar import ics_attachment
 from ews_cases.services.outbox import enqueue_email
-from ews_cases.settings import current_settings
+from ews_cases.signals import after_commit
 from workflows import Effect, State, TransitionSpec
 
 
@@ -45,7 +47,7 @@ def _body(*paragraphs: str) -> str:
 
 
 def _case_link(case: Case) -> str:
-    return f"{current_settings().public_url.rstrip('/')}/cases/{case.id}"
+    return public_link(f"/cases/{case.id}")
 
 
 def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | None:
@@ -182,8 +184,53 @@ def queue_effects(
                     )
                 ),
             )
-        # QUEUE_CERTIFICATES and SEND_CERTIFICATES are carried out by the certificate worker.
+        elif effect is Effect.SEND_CERTIFICATES:
+            messages += _certificate_emails(session, case, stamp)
+        elif effect is Effect.QUEUE_CERTIFICATES:
+            after_commit(session, "certificates", case_id=case.id)
     return [m for m in messages if m is not None]
+
+
+def _certificate_emails(session: Session, case: Case, stamp: str) -> list[OutboxMessage | None]:
+    """One email per certificate holder, with their own PDF attached."""
+    certificates = session.scalars(
+        select(Certificate)
+        .where(Certificate.case_id == case.id, Certificate.revoked_at.is_(None))
+        .order_by(Certificate.id)
+    ).all()
+    members = {m.id: m for m in case.team}
+    messages = []
+    for certificate in certificates:
+        member = members.get(certificate.member_id)
+        if member is None or not member.email or not certificate.pdf_path:
+            continue
+        messages.append(
+            enqueue_email(
+                session,
+                dedup_key=f"{stamp}:certificate:{certificate.serial}",
+                kind=Effect.SEND_CERTIFICATES.value,
+                recipient=member.email,
+                case=case,
+                subject=_("Ihr Zertifikat der {cohort}", cohort=case.cohort.title),
+                body=_body(
+                    _(
+                        "herzlichen Glückwunsch zum erfolgreichen Abschluss der {cohort}! Im Anhang finden Sie "
+                        "Ihr Zertifikat Nr. {serial}. Seine Echtheit lässt sich jederzeit hier prüfen: {url}",
+                        cohort=case.cohort.title,
+                        serial=certificate.serial,
+                        url=verification_link(certificate.verification_code),
+                    )
+                ),
+                attachments=[
+                    {
+                        "filename": f"Zertifikat-{certificate.serial}.pdf",
+                        "content_type": "application/pdf",
+                        "path": certificate.pdf_path,
+                    }
+                ],
+            )
+        )
+    return messages
 
 
 def _queue_all(
@@ -195,6 +242,11 @@ def _queue_all(
     subject: str,
     body: str,
 ) -> list[OutboxMessage | None]:
+    attachments = []
+    if effect is Effect.WELCOME_WITH_CALENDAR:
+        attachments = [
+            ics_attachment(case.cohort.sessions, case.cohort.title, f"ews{case.cohort.number}-termine.ics")
+        ]
     return [
         enqueue_email(
             session,
@@ -204,6 +256,7 @@ def _queue_all(
             subject=subject,
             body=body,
             case=case,
+            attachments=attachments,
         )
         for address in recipients
     ]

@@ -1,0 +1,153 @@
+"""Municipal contacts who receive the deadline reminders: add, import from CSV rows, opt out (SPEC §3, §5)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.models import Contact, Municipality, utcnow
+from ews_cases.services.validation import EMAIL_RE
+from workflows import Actor, Role
+
+#: Spreadsheets drop the leading zero of NRW keys ("5966012"); seven digits starting with 5 get it back.
+_SHORT_AGS = re.compile(r"^5\d{6}$")
+
+
+def _require_coordinator(actor: Actor) -> None:
+    if actor.role not in (Role.COORDINATOR, Role.SYSTEM):
+        raise Forbidden(N_("Nur die Programmleitung verwaltet Ansprechpersonen."))
+
+
+def get_municipality(session: Session, ags: str) -> Municipality:
+    municipality = session.get(Municipality, ags)
+    if municipality is None:
+        raise NotFound(N_("Zum Schlüssel {ags} ist keine Kommune in NRW bekannt."), ags=ags)
+    return municipality
+
+
+def normalise_ags(ags: str) -> str:
+    ags = ags.strip()
+    return "0" + ags if _SHORT_AGS.match(ags) else ags
+
+
+def _checked(name: str, email: str) -> tuple[str, str]:
+    """Stripped name and lower-cased email, or `ValidationFailed` naming the bad fields."""
+    name, email = name.strip(), email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = [_("Bitte einen Namen angeben.")]
+    elif len(name) > 200:
+        errors["name"] = [_("Höchstens {n} Zeichen.", n=200)]
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
+    if errors:
+        raise ValidationFailed(errors)
+    return name, email
+
+
+def _exists(session: Session, ags: str, email: str) -> bool:
+    stmt = select(Contact.id).where(Contact.municipality_ags == ags, Contact.email == email)
+    return session.scalar(stmt) is not None
+
+
+def _create(session: Session, actor: Actor, municipality: Municipality, name: str, email: str) -> Contact:
+    contact = Contact(
+        municipality_ags=municipality.ags,
+        name=name,
+        email=email,
+        unsubscribe_token=secrets.token_urlsafe(24),
+    )
+    session.add(contact)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="contact.created",
+        data={"contact": contact.id, "municipality": municipality.ags, "name": name, "email": email},
+    )
+    return contact
+
+
+def add_contact(session: Session, actor: Actor, ags: str, name: str, email: str) -> Contact:
+    """A new reminder recipient for a municipality; the same address twice for it is a conflict."""
+    _require_coordinator(actor)
+    municipality = get_municipality(session, ags)
+    name, email = _checked(name, email)
+    if _exists(session, municipality.ags, email):
+        raise Conflict(
+            N_("{email} ist für {municipality} bereits eingetragen."),
+            email=email,
+            municipality=municipality.name,
+        )
+    return _create(session, actor, municipality, name, email)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportResult:
+    added: list[Contact] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+
+def import_contacts(
+    session: Session, actor: Actor, rows: Iterable[Mapping[str, str | None]], *, first_line: int = 2
+) -> ImportResult:
+    """Add every valid row (`ags`, `name`, `email`); skip the others with the reason, numbered by line
+    (`first_line` is the line of the first row, 2 after a CSV header)."""
+    _require_coordinator(actor)
+    result = ImportResult()
+    seen: set[tuple[str, str]] = set()
+    for line, row in enumerate(rows, start=first_line):
+        ags = normalise_ags(row.get("ags") or "")
+        municipality = session.get(Municipality, ags) if ags else None
+        if municipality is None:
+            reason = _("Zum Schlüssel {ags} ist keine Kommune in NRW bekannt.", ags=ags or "—")
+            result.skipped.append(SkippedRow(line, reason))
+            continue
+        try:
+            name, email = _checked(row.get("name") or "", row.get("email") or "")
+        except ValidationFailed as exc:
+            reason = " ".join(f"{key}: {' '.join(msgs)}" for key, msgs in exc.errors.items())
+            result.skipped.append(SkippedRow(line, reason))
+            continue
+        if (ags, email) in seen or _exists(session, ags, email):
+            reason = _(
+                "{email} ist für {municipality} bereits eingetragen.",
+                email=email,
+                municipality=municipality.name,
+            )
+            result.skipped.append(SkippedRow(line, reason))
+            continue
+        seen.add((ags, email))
+        result.added.append(_create(session, actor, municipality, name, email))
+    return result
+
+
+def opt_out(session: Session, token: str) -> Contact:
+    """Stop the reminders for the contact behind an unsubscribe link; repeating it changes nothing."""
+    contact = session.scalar(select(Contact).where(Contact.unsubscribe_token == token)) if token else None
+    if contact is None:
+        raise NotFound(N_("Dieser Abmeldelink ist ungültig."))
+    if contact.opted_out_at is None:
+        contact.opted_out_at = utcnow()
+        session.flush()
+        audit.append(
+            session,
+            actor=Actor.system("unsubscribe"),
+            action="contact.opted_out",
+            data={"contact": contact.id, "municipality": contact.municipality_ags, "email": contact.email},
+        )
+    return contact

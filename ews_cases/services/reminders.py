@@ -1,0 +1,238 @@
+"""Deadline reminders (SPEC §5): each (cohort, recipient, offset) at most once, ever, and only on its day.
+
+A reminder for offset `d` is due on the day `deadline − d` (Europe/Berlin) from 08:00 until midnight. A scan
+that runs later — after a missed day — sends nothing for the missed offset: the next one goes out on its
+own day. Uniqueness rests on the `reminders_sent` constraint, so concurrent scans, retried tasks and two
+beat processes cannot send a reminder twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ews_cases import audit
+from ews_cases.i18n import _
+from ews_cases.links import public_link, unsubscribe_link
+from ews_cases.models import Case, Cohort, Contact, Municipality, ReminderSent, User, utcnow
+from ews_cases.services.outbox import Email, enqueue_emails
+from workflows import BERLIN, Actor, State
+
+SEND_FROM = time(8, 0)
+CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    email: str
+    name: str
+    municipality_ags: str
+    municipality_name: str
+    unsubscribe_token: str
+    has_draft: bool
+
+
+@dataclass(slots=True)
+class ScanReport:
+    now: datetime
+    queued: dict[int, int] = field(default_factory=dict)  # cohort number → reminders queued
+    offsets: dict[int, int] = field(default_factory=dict)  # cohort number → offset due now
+
+    @property
+    def total(self) -> int:
+        return sum(self.queued.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "queued": self.queued,
+            "offsets": self.offsets,
+            "total": self.total,
+        }
+
+
+def due_offset(cohort: Cohort, now: datetime) -> int | None:
+    """The reminder offset whose day is today (from 08:00 Berlin), if the call is still open."""
+    if not cohort.is_open(now):
+        return None
+    local = now.astimezone(BERLIN)
+    days_left = (cohort.application_deadline - local.date()).days
+    if days_left in cohort.reminder_days and local.time() >= SEND_FROM:
+        return days_left
+    return None
+
+
+def recipients(session: Session, cohort: Cohort) -> Iterator[Recipient]:
+    """Contacts of eligible municipalities without a submitted application, and applicants with a draft."""
+    cases: dict[str, str] = dict(
+        session.execute(select(Case.municipality_ags, Case.state).where(Case.cohort_id == cohort.id)).all()
+    )
+    submitted = {ags for ags, state in cases.items() if state != State.DRAFT}
+    drafts = {ags for ags, state in cases.items() if state == State.DRAFT}
+    region = [Municipality.regierungsbezirk == cohort.region] if cohort.region else []
+    contacts = session.execute(
+        select(Contact.email, Contact.name, Contact.unsubscribe_token, Municipality.ags, Municipality.name)
+        .join(Municipality, Municipality.ags == Contact.municipality_ags)
+        .where(Contact.opted_out_at.is_(None), *region)
+        .order_by(Contact.id)
+        .execution_options(yield_per=CHUNK)
+    )
+    for email, name, token, ags, town in contacts:
+        if ags not in submitted:
+            yield Recipient(email.strip().lower(), name, ags, town, token, ags in drafts)
+    if drafts:
+        applicants = session.execute(
+            select(User.email, User.name, User.unsubscribe_token, Municipality.ags, Municipality.name)
+            .join(Municipality, Municipality.ags == User.municipality_ags)
+            .where(
+                User.role == "applicant",
+                User.active.is_(True),
+                User.reminders_opted_out_at.is_(None),
+                User.municipality_ags.in_(drafts),
+            )
+            .order_by(User.id)
+        )
+        for email, name, token, ags, town in applicants:
+            yield Recipient(email.strip().lower(), name, ags, town, token, True)
+
+
+def reminder_email(cohort: Cohort, offset: int, recipient: Recipient, dedup_key: str) -> Email:
+    unsubscribe = unsubscribe_link(recipient.unsubscribe_token)
+    deadline = cohort.application_deadline.strftime("%d.%m.%Y")
+    if recipient.has_draft:
+        intro = _(
+            "für {town} liegt ein Entwurf einer Bewerbung zur {cohort} vor, der noch nicht eingereicht ist.",
+            town=recipient.municipality_name,
+            cohort=cohort.title,
+        )
+    else:
+        intro = _(
+            "Bewerbungen für die {cohort} sind noch bis Ende Juni möglich — auch für {town}.",
+            cohort=cohort.title,
+            town=recipient.municipality_name,
+        )
+    body = (
+        "\n\n".join(
+            [
+                _("Guten Tag {name},", name=recipient.name) if recipient.name else _("Guten Tag,"),
+                intro,
+                _(
+                    "Die Bewerbungsfrist endet am {deadline} um 23:59 Uhr, in {days} Tagen.",
+                    deadline=deadline,
+                    days=offset,
+                ),
+                _(
+                    "Für die Bewerbung brauchen Sie: ein Entwicklungsteam aus {size} Mitarbeitenden Ihrer Verwaltung, "
+                    "Angaben zu Motivation, Ausgangslage und Zielen sowie die Unterstützung Ihrer Verwaltungsspitze.",
+                    size=cohort.team_size,
+                ),
+                _(
+                    "Zum Bewerbungsformular: {url}",
+                    url=public_link(f"/bewerbungen/neu?durchgang={cohort.number}"),
+                ),
+                _(
+                    "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien"
+                ),
+                _("Sie möchten keine Erinnerungen mehr erhalten? Abmelden: {url}", url=unsubscribe),
+            ]
+        )
+        + "\n"
+    )
+    return Email(
+        dedup_key=dedup_key,
+        kind="deadline_reminder",
+        recipient=recipient.email,
+        subject=_(
+            "Erinnerung: Bewerbungsfrist {cohort} endet am {deadline}", cohort=cohort.title, deadline=deadline
+        ),
+        body=body,
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(ReminderSent).on_conflict_do_nothing(
+        index_elements=["cohort_id", "recipient", "offset_days"]
+    )
+
+
+def queue_cohort_reminders(session: Session, cohort: Cohort, offset: int) -> int:
+    """Claim (cohort, recipient, offset) rows and queue one email for each claim that is new."""
+    queued = 0
+    batch: dict[str, Recipient] = {}
+
+    def flush() -> int:
+        rows = [
+            {
+                "cohort_id": cohort.id,
+                "recipient": r.email,
+                "offset_days": offset,
+                "municipality_ags": r.municipality_ags,
+                "outbox_key": _key(cohort, offset, r.email),
+                "created_at": utcnow(),
+            }
+            for r in batch.values()
+        ]
+        claimed = set(
+            session.scalars(_insert_ignoring_duplicates(session).returning(ReminderSent.recipient), rows)
+        )
+        enqueue_emails(
+            session, [reminder_email(cohort, offset, batch[e], _key(cohort, offset, e)) for e in claimed]
+        )
+        batch.clear()
+        return len(claimed)
+
+    for recipient in recipients(session, cohort):
+        batch.setdefault(recipient.email, recipient)  # one person, one reminder, whatever their roles
+        if len(batch) >= CHUNK:
+            queued += flush()
+    if batch:
+        queued += flush()
+    return queued
+
+
+def _key(cohort: Cohort, offset: int, email: str) -> str:
+    return f"reminder:{cohort.number}:d{offset}:{email}"
+
+
+def run_reminder_scan(
+    session: Session, now: datetime | None = None, *, actor: Actor | None = None
+) -> ScanReport:
+    """One scan over all open cohorts at `now`; safe to run any number of times, concurrently too."""
+    now = now or utcnow()
+    actor = actor or Actor.system("scan_reminders")
+    report = ScanReport(now=now)
+    open_cohorts = session.scalars(
+        select(Cohort)
+        .where(
+            Cohort.application_deadline >= (now.astimezone(BERLIN) - timedelta(days=1)).date(),
+            or_(Cohort.applications_open_at.is_(None), and_(Cohort.applications_open_at <= now)),
+        )
+        .order_by(Cohort.number)
+    ).all()
+    for cohort in open_cohorts:
+        offset = due_offset(cohort, now)
+        if offset is None:
+            continue
+        report.offsets[cohort.number] = offset
+        count = queue_cohort_reminders(session, cohort, offset)
+        report.queued[cohort.number] = count
+        if count:
+            audit.append(
+                session,
+                actor=actor,
+                action="reminders.queued",
+                cohort_number=cohort.number,
+                data={"offset_days": offset, "count": count, "scan_time": now},
+            )
+    return report

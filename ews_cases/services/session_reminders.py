@@ -1,0 +1,79 @@
+"""Reminders 7 days and 1 day before each session to the team members of attending cases."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases.i18n import _
+from ews_cases.models import Case, CohortSession, utcnow
+from ews_cases.services.calendar import KIND_LABELS, ics_attachment
+from ews_cases.services.outbox import Email, enqueue_emails
+from workflows import BERLIN, State
+
+OFFSETS = (7, 1)
+SEND_FROM = time(8, 0)
+
+
+def run_session_reminders(session: Session, now: datetime | None = None) -> int:
+    """Queue the reminders due today (from 08:00 Berlin); dedup keys make reruns send nothing twice."""
+    now = now or utcnow()
+    local = now.astimezone(BERLIN)
+    if local.time() < SEND_FROM:
+        return 0
+    emails: list[Email] = []
+    for offset in OFFSETS:
+        day = local.date() + timedelta(days=offset)
+        start = datetime.combine(day, time.min, BERLIN)
+        events = session.scalars(
+            select(CohortSession).where(
+                CohortSession.starts_at >= start, CohortSession.starts_at < start + timedelta(days=1)
+            )
+        ).all()
+        for event in events:
+            cases = session.scalars(
+                select(Case).where(Case.cohort_id == event.cohort_id, Case.state == State.ATTENDING.value)
+            ).all()
+            for case in cases:
+                for member in case.team:
+                    if member.email:
+                        emails.append(_reminder(event, case, member.id, member.name, member.email, offset))
+    return len(enqueue_emails(session, emails))
+
+
+def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email: str, offset: int) -> Email:
+    when = event.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y um %H:%M Uhr")
+    kind = KIND_LABELS.get(event.kind, event.kind)
+    lead = _("morgen") if offset == 1 else _("in einer Woche")
+    body = (
+        "\n\n".join(
+            [
+                _("Guten Tag {name},", name=name),
+                _(
+                    "{lead} findet die Veranstaltung „{title}“ ({kind}) der {cohort} statt: am {when} in {place}.",
+                    lead=lead,
+                    title=event.title,
+                    kind=kind,
+                    cohort=case.cohort.title,
+                    when=when,
+                    place=event.location,
+                ),
+                _("Den Termin finden Sie im Anhang als Kalenderdatei."),
+                _(
+                    "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien"
+                ),
+            ]
+        )
+        + "\n"
+    )
+    return Email(
+        dedup_key=f"session:{event.id}:d{offset}:member:{member_id}",
+        kind="session_reminder",
+        recipient=email,
+        subject=_("Erinnerung: {title} am {when}", title=event.title, when=when),
+        body=body,
+        case_id=case.id,
+        attachments=(ics_attachment([event], case.cohort.title, f"ews-termin-{event.id}.ics"),),
+    )
