@@ -61,6 +61,11 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     register_request_session(app)
     register_api(app)
 
+    from workers.celery_app import broker_url, celery_init_app
+
+    if broker_url(settings):
+        celery_init_app(app)  # also lets committed changes wake the workers (ews_cases.signals)
+
     @app.before_request
     def _assign_request_id() -> None:
         given = request.headers.get("X-Request-ID", "")

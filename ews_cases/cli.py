@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,10 @@ from ews_cases import audit
 from ews_cases.db import Database
 from ews_cases.settings import get_settings
 from workflows import Actor
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from flask.ctx import AppContext
 
 
 def _database() -> Database:
@@ -32,6 +37,91 @@ def web(workers: int | None, threads: int) -> None:
 
     settings = get_settings()
     serve(settings.host, settings.port, workers=workers, threads=threads)
+
+
+def _celery() -> Celery:
+    from ews_cases.app import create_app
+
+    app = create_app()
+    if "celery" not in app.extensions:
+        raise click.ClickException("No broker configured: set EWS_REDIS_URL (or use `ews run`).")
+    return app.extensions["celery"]
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=2, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run a Celery worker (any number may run, on any machine)."""
+    _celery().worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--queues=ews"])
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat, which triggers the periodic scans (run exactly one)."""
+    _celery().start(["beat", "--loglevel=INFO"])
+
+
+@main.command()
+def run() -> None:
+    """Web, worker and beat together on the embedded defaults (Ctrl-C stops all cleanly)."""
+    from ews_cases.supervisor import run_all
+
+    sys.exit(run_all(get_settings()))
+
+
+@main.group()
+def reminders() -> None:
+    """Deadline reminders."""
+
+
+@reminders.command("run")
+@click.option("--now", "now", default=None, help="Pretend it is this moment (ISO 8601 with offset).")
+def reminders_run(now: str | None) -> None:
+    """Run one reminder scan now and print how many reminders were queued per cohort."""
+    from datetime import datetime
+
+    from ews_cases.services.reminders import run_reminder_scan
+
+    moment = None
+    if now:
+        moment = datetime.fromisoformat(now)
+        if moment.tzinfo is None:
+            raise click.BadParameter("needs a UTC offset, e.g. 2027-06-23T09:00:00+02:00", param_hint="--now")
+    with _app_context(), _database().transaction() as session:
+        report = run_reminder_scan(session, moment)
+    click.echo(f"scan at {report.now.isoformat()}: {report.total} reminders queued")
+    for number, count in report.queued.items():
+        click.echo(f"  cohort {number}: {count} (reminder {report.offsets[number]} days before the deadline)")
+
+
+@main.group()
+def outbox() -> None:
+    """Email delivery."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "cancelled"]), default=None)
+@click.option("--limit", type=int, default=50, show_default=True)
+def outbox_list(status: str | None, limit: int) -> None:
+    """Show outbox messages with their status and last error, newest first."""
+    from sqlalchemy import select
+
+    from ews_cases.models import OutboxMessage
+
+    with _database().transaction() as session:
+        stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(OutboxMessage.status == status)
+        for m in session.scalars(stmt):
+            error = f"  [{m.last_error}]" if m.last_error else ""
+            click.echo(f"{m.id:>7} {m.status:<9} {m.attempts:>2}× {m.kind:<28} {m.recipient}{error}")
+
+
+def _app_context() -> AppContext:
+    """Services render links and texts with the app's settings: give them an app context."""
+    from ews_cases.app import create_app
+
+    return create_app().app_context()
 
 
 @main.group()
@@ -59,7 +149,7 @@ def demo() -> None:
     from ews_cases.migrate import ensure_migrated
 
     ensure_migrated(database.engine, database.url)
-    with database.transaction() as session:
+    with _app_context(), database.transaction() as session:
         summary = load_demo(session)
     click.echo(summary)
 
@@ -154,3 +244,7 @@ def audit_export(fmt: str, output: Path | None) -> None:
         else:
             with output.open("wb") as handle:
                 write_export(session, fmt, handle)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.i18n import _
-from ews_cases.models import Case, Certificate, Cohort, CohortSession, User, utcnow
+from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
 from ews_cases.services import cohorts, users
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case
 from ews_cases.services.certificates import issue_missing_certificates
+from ews_cases.services.delivery import cancel_pending
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition
@@ -513,6 +514,9 @@ def load_demo(session: Session) -> str:
     loader = _Loader(session)
     for spec in HISTORIC_COHORTS:
         loader.historic(spec)
+    historic_mail = session.scalars(select(OutboxMessage.id).where(OutboxMessage.status == "pending")).all()
+    # Those cohorts ended years ago: their emails describe the past and must not go out today.
+    cancel_pending(session, Actor.system("demo"), list(historic_mail), "Demodaten: historische Nachricht")
     loader.open_cohort()
     return _summary(session, loader.users)
 

@@ -1,0 +1,93 @@
+"""`ews run`: web, worker and beat as child processes on the embedded defaults, stopped together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from ews_cases.settings import Settings
+
+log = logging.getLogger("ews.run")
+STOP_TIMEOUT = 20.0
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # Own process group: Ctrl-C reaches only us, and we stop the children in order.
+    return subprocess.Popen([sys.executable, "-m", "ews_cases.cli", *args], env=env, start_new_session=True)
+
+
+def run_all(settings: Settings) -> int:
+    """Start everything, wait until a signal or a child's death, then stop all; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    env = dict(os.environ)
+    keep_alive: list[Any] = []
+    if not (settings.redis_url or settings.broker_url):
+        from ews_cases.embedded_redis import start_embedded_redis
+
+        url, server = start_embedded_redis(settings.data_dir)
+        keep_alive.append(server)
+        env["EWS_REDIS_URL"] = url
+        print(f"Redis (embedded): {url}", flush=True)
+    if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
+        from ews_cases.mail_sink import start_mail_sink
+
+        folder = (settings.mail_sink_dir or settings.data_dir / "mail").resolve()
+        sink = start_mail_sink(folder, port=settings.smtp_port)
+        keep_alive.append(sink)
+        env["EWS_SMTP_HOST"], env["EWS_SMTP_PORT"] = "127.0.0.1", str(settings.smtp_port)
+        print(f"Mail (local sink): every message is stored in {folder}", flush=True)
+
+    children = {
+        "web": _child(["web", "--workers", "2"], env),
+        "worker": _child(["worker", "--concurrency", "2"], env),
+        "beat": _child(["beat"], env),
+    }
+    print(f"EWS Cases läuft: {settings.public_url} (Strg-C beendet)", flush=True)
+
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    exit_code = 0
+    try:
+        while not stopping:
+            for name, process in children.items():
+                if process.poll() is not None:
+                    log.error("%s exited with %s; stopping everything", name, process.returncode)
+                    stopping, exit_code = True, 1
+            time.sleep(0.2)
+    finally:
+        _stop_children(children)
+        for item in reversed(keep_alive):
+            stop = getattr(item, "stop", None) or getattr(item, "shutdown", None)
+            if stop is not None:
+                stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("EWS Cases beendet.", flush=True)
+    return exit_code
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all (beat first, web last), then wait; whoever hangs gets SIGKILL."""
+    for name in ("beat", "worker", "web"):
+        process = children[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for name, process in children.items():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", name)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -1,0 +1,16 @@
+"""The beat schedule, in one place. Periodic scans, never long countdowns: a missed run is caught up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "deliver-outbox": {"task": "workers.tasks.deliver_outbox", "schedule": timedelta(seconds=15)},
+    "scan-reminders": {"task": "workers.tasks.scan_reminders", "schedule": crontab(minute="*/5")},
+    "session-reminders": {"task": "workers.tasks.send_session_reminders", "schedule": crontab(minute="*/30")},
+    "start-cohorts": {"task": "workers.tasks.start_cohorts", "schedule": crontab(minute="*/30")},
+    "scan-certificates": {"task": "workers.tasks.scan_certificates", "schedule": timedelta(minutes=2)},
+}
