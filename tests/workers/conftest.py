@@ -1,0 +1,208 @@
+"""Real background machinery for worker tests: an SMTP server (aiosmtpd), Redis, Celery worker processes.
+
+Nothing is mocked: the worker is `ews worker` in a subprocess, talking to the test database, a Redis
+database of its own on the local server and the SMTP server running in this test process.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from ews_cases.app import create_app
+from ews_cases.settings import Settings
+from ews_cases.signals import set_dispatcher
+
+REDIS_BASE_URL = os.environ.get("EWS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SmtpSink:
+    """Messages the SMTP server accepted; `decide` may answer e.g. '451 try later' for a message."""
+
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    decide: Callable[[Message], str | None] = lambda _m: None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def message_ids(self) -> list[str]:
+        with self.lock:
+            return [m["Message-ID"] for m in self.messages]
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Message]:
+        """Block until at least `count` messages arrived (or fail with what did arrive)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        with self.lock:
+            raise AssertionError(f"expected {count} messages, got {len(self.messages)} after {timeout}s")
+
+    def settle(self, quiet: float = 2.0, timeout: float = 90.0) -> list[Message]:
+        """Wait until no new message arrived for `quiet` seconds; returns all messages."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self.lock:
+                n = len(self.messages)
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.messages)
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        answer = self.sink.decide(message)
+        with self.sink.lock:
+            if answer:
+                self.sink.refusals.append(answer)
+                return answer
+            self.sink.messages.append(message)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    port = free_port()
+    sink = SmtpSink("127.0.0.1", port)
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def redis_url(worker_id: str) -> Iterator[str]:
+    """A Redis database of this xdist worker's own on the local server, emptied before and after."""
+    index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+    url = f"{REDIS_BASE_URL}/{1 + index % 15}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def worker_settings(settings: Settings, redis_url: str, smtp_sink: SmtpSink, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={
+        "redis_url": redis_url, "smtp_host": smtp_sink.host, "smtp_port": smtp_sink.port,
+        "outbox_retry_base_seconds": 0.2, "outbox_retry_max_seconds": 2.0, "data_dir": tmp_path / "var",
+    })
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see the same settings."""
+    env = dict(os.environ)
+    env.update({
+        "EWS_ENV": settings.env, "EWS_DATABASE_URL": settings.sqlalchemy_url, "EWS_REDIS_URL": settings.redis_url or "",
+        "EWS_SMTP_HOST": settings.smtp_host, "EWS_SMTP_PORT": str(settings.smtp_port),
+        "EWS_OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
+        "EWS_OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
+        "EWS_DATA_DIR": str(settings.data_dir), "EWS_PUBLIC_URL": settings.public_url,
+        "EWS_SECRET_KEY": settings.secret_key or "test", "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class WorkerProcess:
+    """`ews worker` (or another `ews` command) as a child process with its log captured to a file."""
+
+    def __init__(self, settings: Settings, log_path: Path, args: tuple[str, ...] = ("worker", "--concurrency", "2")):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ews_cases.cli", *args], cwd=ROOT, env=settings_env(settings),
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, marker: str = "ready.", timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.log():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"process exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"not ready after {timeout}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the pool children too): a worker dying mid-task."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(worker_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `ews worker` processes (or `beat`, with args); all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, settings: Settings | None = None) -> WorkerProcess:
+        name = f"{args[0] if args else 'worker'}-{len(started)}-{random.randint(0, 9999)}.log"
+        proc = WorkerProcess(settings or worker_settings, tmp_path / name, args or ("worker", "--concurrency", "2"))
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def worker_app(worker_settings: Settings, db) -> Iterator[Any]:
+    """An app in this process wired to the test Redis: committed changes wake the real worker."""
+    app = create_app(worker_settings)
+    with app.app_context():
+        yield app
+    set_dispatcher(None)  # the next test's app must not send tasks to this test's Redis
