@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from apiflask import APIFlask
 from flask import Flask, Response, g, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 from ews_cases.context import current_request_id
 from ews_cases.db import Database
-from ews_cases.i18n import select_locale
+from ews_cases.i18n import _, select_locale
 from ews_cases.migrate import ensure_migrated
 from ews_cases.settings import Settings, get_settings
 
@@ -54,12 +54,18 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)
     Babel(app, locale_selector=select_locale)
+    # Templates use the same `_` as the code: German msgids with `{placeholders}`.
+    app.jinja_env.globals.update(_=_, get_locale=get_locale)
 
     from ews_cases.api import register_api
     from ews_cases.requestdb import register_request_session
 
     register_request_session(app)
     register_api(app)
+
+    from ews_cases.web.public import public
+
+    app.register_blueprint(public)
 
     from workers.celery_app import broker_url, celery_init_app
 

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+WRITE_OPTION = "ews_write"
+
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000, **kwargs: Any) -> Engine:
     """An engine with our rules: SQLite in WAL, with a busy timeout and write-locking transactions."""
@@ -38,10 +40,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at BEGIN: two writers queue behind the busy timeout instead of
-        # one failing later with SQLITE_BUSY when it upgrades a read snapshot. This is what makes the
-        # row-lock based rules (optimistic version, audit chain heads) hold on SQLite as on PostgreSQL.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers BEGIN IMMEDIATE: they take the write lock at once and queue behind the busy timeout,
+        # instead of failing with SQLITE_BUSY when a read snapshot is upgraded after another commit. This
+        # is what makes the row-lock rules (optimistic version, audit chain heads) hold as on PostgreSQL.
+        # Readers stay deferred: in WAL mode they never block anyone.
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -56,11 +60,23 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def session(self, *, write: bool = False) -> Session:
+        """A new session; `write=True` for units of work that change data (see `_on_begin`)."""
+        session = self.sessionmaker()
+        if write and self.is_sqlite:
+            session.connection(execution_options={WRITE_OPTION: True})
+        return session
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work commits at the end of the block, or rolls back entirely on an exception."""
-        with self.sessionmaker() as session, session.begin():
-            yield session
+        """A write session whose work commits at the end of the block, or rolls back entirely on an exception."""
+        with self.session(write=True) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 
 def db_session() -> Session:
     """The request's session; handlers commit after a service succeeded, never in between."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["ews"].db.sessionmaker()
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        g.db_session = current_app.extensions["ews"].db.session(write=write)
     return g.db_session
 
 

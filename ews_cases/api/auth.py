@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from apiflask import HTTPTokenAuth, abort
-from sqlalchemy import update
+from flask import current_app
+from sqlalchemy import or_, update
 
 from ews_cases.api.blueprint import api
 from ews_cases.models import ApiToken, User, utcnow
@@ -20,18 +22,28 @@ token_auth = HTTPTokenAuth(scheme="Bearer", description="API token from `ews use
 ALL_ROLES = frozenset({"applicant", "reviewer", "coordinator", "auditor", "admin"})
 READERS = frozenset({"coordinator", "auditor"})
 F = TypeVar("F", bound=Callable[..., Any])
+LAST_USED_GRANULARITY = timedelta(minutes=5)
 
 
 @token_auth.verify_token
 def _verify(token: str) -> User | None:
-    session = db_session()
-    user = user_for_token(session, token)
+    user = user_for_token(db_session(), token)
     if user is not None:
-        session.execute(
-            update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(last_used_at=utcnow())
-        )
-        session.commit()
+        _note_use(token)
     return user
+
+
+def _note_use(token: str) -> None:
+    """Record when a token was last used, at most every few minutes (a write on every read would
+    serialise all requests on SQLite), in a short transaction of its own."""
+    now = utcnow()
+    with current_app.extensions["ews"].db.transaction() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_token(token))
+            .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_GRANULARITY))
+            .values(last_used_at=now)
+        )
 
 
 def allow(*roles: str) -> Callable[[F], F]:

@@ -61,6 +61,7 @@ def issue_missing_certificates(
         )
         session.add(certificate)
         session.flush()
+        store_pdf(session, certificate, case)
         audit.append(
             session,
             actor=actor,

@@ -23,10 +23,10 @@ def _race(database, case_id: int, name: str, actor, version: int) -> list[str]:
         from ews_cases.services.transitions import apply_transition
 
         if database.is_sqlite:
-            # SQLite transactions take the write lock at BEGIN (see ews_cases/db.py), so a reader holding
-            # it at the barrier would block the other thread: the race starts before the read there.
+            # SQLite write transactions take the write lock at BEGIN (see ews_cases/db.py), so a writer
+            # waiting at the barrier would block the other thread: the race starts before the read there.
             barrier.wait()
-        with database.sessionmaker() as session:
+        with database.session(write=True) as session:
             case = session.get(Case, case_id)
             if not database.is_sqlite:
                 barrier.wait()  # both hold the same version in memory before either writes

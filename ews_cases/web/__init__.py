@@ -1,0 +1,1 @@
+"""Server-rendered pages (German); they call the same services and permission rules as the API."""
