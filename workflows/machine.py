@@ -81,6 +81,9 @@ def _refusal(kind: RefusalKind, code: str, message: str, **params: Any) -> Refus
     return Refusal(kind, code, message, params)
 
 
+PASSED, OVERRIDDEN = "passed", "overridden"
+
+
 class CaseWorkflow:
     """The state machine of SPEC §4 plus the role and guard checks around it."""
 
@@ -107,18 +110,19 @@ class CaseWorkflow:
 
     def _condition(self, spec: TransitionSpec, guard: Guard, event: EventData) -> bool:
         attempt: Attempt = event.kwargs["attempt"]
-        return self._check_guard(spec, guard, event.model, attempt) is None
+        return self._check_guard(spec, guard, event.model, attempt) in (PASSED, OVERRIDDEN)
 
     # -- deciding -----------------------------------------------------------------------------------
     def _check_guard(
         self, spec: TransitionSpec, guard: Guard, facts: CaseFacts, attempt: Attempt
-    ) -> Refusal | None:
+    ) -> Refusal | str:
+        """PASSED, OVERRIDDEN (a coordinator's reasoned exception), or the refusal."""
         params = guard(facts, attempt)
         if params is None:
-            return None
+            return PASSED
         if attempt.override and guard.code in spec.overridable and attempt.actor.role is Role.COORDINATOR:
             if attempt.has_reason:
-                return None
+                return OVERRIDDEN
             return _refusal(
                 RefusalKind.GUARD_FAILED,
                 reason_given.code,
@@ -186,11 +190,11 @@ class CaseWorkflow:
         refusals = []
         overridden = []
         for guard in spec.guards:
-            refusal = self._check_guard(spec, guard, facts, attempt)
-            if refusal is not None:
-                refusals.append(refusal)
-            elif guard(facts, attempt) is not None:
+            outcome = self._check_guard(spec, guard, facts, attempt)
+            if outcome is OVERRIDDEN:
                 overridden.append(guard.code)
+            elif isinstance(outcome, Refusal):
+                refusals.append(outcome)
         return Decision(spec, tuple(refusals), tuple(overridden))
 
     def may(self, facts: CaseFacts, name: str, attempt: Attempt) -> bool:
