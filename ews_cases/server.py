@@ -25,12 +25,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def serve(host: str, port: int, *, workers: int | None = None, threads: int = 4) -> None:
     """Start gunicorn in the foreground; the app (and its migration check) loads in each worker."""
-    _Gunicorn({
-        "bind": f"{host}:{port}",
-        "workers": workers or multiprocessing.cpu_count() * 2 + 1,
-        "threads": threads,
-        "worker_class": "gthread",
-        "accesslog": "-",
-        "timeout": 60,
-        "graceful_timeout": 20,
-    }).run()
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers or multiprocessing.cpu_count() * 2 + 1,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "timeout": 60,
+            "graceful_timeout": 20,
+        }
+    ).run()

@@ -21,7 +21,16 @@ def _closed_unless_declared() -> None:
 
 
 def register_api(app: APIFlask) -> None:
-    from ews_cases.api import cases  # noqa: F401 - the modules add their routes to `api`
+    from ews_cases.api import (  # noqa: F401 - modules add routes
+        admin,
+        audit,
+        cases,
+        certificates,
+        cohorts,
+        municipalities,
+        participation,
+        system,
+    )
 
     app.register_blueprint(api)
     register_error_handlers(app)

@@ -22,19 +22,42 @@ def _arrange_drafts(session, factory) -> None:
     municipalities = session.scalars(select(Municipality.ags).order_by(Municipality.ags)).all()[:PER_COHORT]
     for _ in range(N_CASES // PER_COHORT):
         cohort = factory.cohort()
-        session.execute(insert(Case), [
-            {"reference": f"EWS{cohort.number}-{n:04d}", "cohort_id": cohort.id, "number": n,
-             "municipality_ags": ags, "state": "draft", "version": 1, "contact_name": "Erika Beispiel",
-             "contact_email": "kontakt@example.org", "motivation": "m", "starting_point": "s", "goals": "g",
-             "leadership_support": "l", "consent": True}
-            for n, ags in enumerate(municipalities, start=1)
-        ])
+        session.execute(
+            insert(Case),
+            [
+                {
+                    "reference": f"EWS{cohort.number}-{n:04d}",
+                    "cohort_id": cohort.id,
+                    "number": n,
+                    "municipality_ags": ags,
+                    "state": "draft",
+                    "version": 1,
+                    "contact_name": "Erika Beispiel",
+                    "contact_email": "kontakt@example.org",
+                    "motivation": "m",
+                    "starting_point": "s",
+                    "goals": "g",
+                    "leadership_support": "l",
+                    "consent": True,
+                }
+                for n, ags in enumerate(municipalities, start=1)
+            ],
+        )
         ids = session.scalars(select(Case.id).where(Case.cohort_id == cohort.id)).all()
-        session.execute(insert(TeamMember), [
-            {"case_id": case_id, "slot": slot, "name": f"Person {slot}", "email": f"p{slot}@example.org",
-             "position": "Sachbearbeitung"}
-            for case_id in ids for slot in (1, 2)
-        ])
+        session.execute(
+            insert(TeamMember),
+            [
+                {
+                    "case_id": case_id,
+                    "slot": slot,
+                    "name": f"Person {slot}",
+                    "email": f"p{slot}@example.org",
+                    "position": "Sachbearbeitung",
+                }
+                for case_id in ids
+                for slot in (1, 2)
+            ],
+        )
     session.commit()
 
 
@@ -55,8 +78,10 @@ def test_ten_thousand_cases_one_machine_and_fast_may_checks(session, factory, ca
 
     machines = sum(1 for o in gc.get_objects() if isinstance(o, Machine))
     with capsys.disabled():
-        print(f"\n[scale] {N_CASES} cases × 3 may_<transition> checks: {elapsed * 1000:.0f} ms "
-              f"({elapsed / (3 * N_CASES) * 1e6:.1f} µs per check); Machine instances: {machines}")
+        print(
+            f"\n[scale] {N_CASES} cases × 3 may_<transition> checks: {elapsed * 1000:.0f} ms "
+            f"({elapsed / (3 * N_CASES) * 1e6:.1f} µs per check); Machine instances: {machines}"
+        )
     assert machines == 1
     assert WORKFLOW.machine.models == []
     assert allowed_submit == N_CASES  # complete drafts, before the deadline

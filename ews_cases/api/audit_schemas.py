@@ -1,0 +1,63 @@
+"""Request and response schemas of the auditor endpoints (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+
+from ews_cases.api.case_schemas import AuditEventOut
+from ews_cases.api.pagination import PageQuery
+
+EXPORT_FORMATS = ("jsonl", "csv")
+
+
+class AuditQuery(PageQuery):
+    cohort = Integer(load_default=None, validate=Range(1, 10_000), metadata={"description": "cohort number"})
+    case = Integer(load_default=None, validate=Range(1), metadata={"description": "case id"})
+    actor = String(
+        load_default=None,
+        validate=[
+            Length(max=80),
+            Regexp(r"^(user|system):\S+$", error="Erwartet wird z. B. user:3 oder system:record_review."),
+        ],
+        metadata={"description": "`user:<id>` or `system:<task>`"},
+    )
+    action = String(
+        load_default=None,
+        validate=[
+            Length(1, 61),
+            Regexp(r"^[A-Za-z0-9_.:-]*\*?$", error="Erwartet wird z. B. transition.admit oder transition.*."),
+        ],
+        metadata={"description": "exact action, or a prefix ending in `*` (`transition.*`)"},
+    )
+    since = AwareDateTime(
+        data_key="from", load_default=None, metadata={"description": "ISO 8601 with offset, inclusive"}
+    )
+    until = AwareDateTime(
+        data_key="to", load_default=None, metadata={"description": "ISO 8601 with offset, exclusive"}
+    )
+
+
+class AuditPage(Schema):
+    items = List(Nested(AuditEventOut))
+    next_cursor = String(allow_none=True)
+
+
+class ExportQuery(Schema):
+    format = String(load_default="jsonl", validate=OneOf(EXPORT_FORMATS))
+
+
+class BreakOut(Schema):
+    chain = String()
+    position = Integer()
+    sequence = Integer(allow_none=True)
+    problem = String()
+
+
+class VerificationOut(Schema):
+    ok = Boolean()
+    events = Integer()
+    chains = Integer()
+    first_break = Nested(BreakOut, allow_none=True)
+    breaks = List(Nested(BreakOut))

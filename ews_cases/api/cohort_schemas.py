@@ -1,0 +1,142 @@
+"""Request and response schemas of the cohort and session endpoints (they also make the OpenAPI document).
+
+The schemas check only the shape; ranges, date order and the Regierungsbezirk are checked by
+`ews_cases.services.cohorts`, so the API and the web pages refuse the same things with the same words.
+"""
+
+from __future__ import annotations
+
+import decimal
+from datetime import UTC, datetime
+from typing import Any
+
+from apiflask import Schema
+from apiflask.fields import AwareDateTime, Boolean, Date, Decimal, Dict, Float, Integer, List, Nested, String
+from apiflask.validators import Length, Range
+
+from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
+from ews_cases.services.cohorts import COHORT_FIELDS
+
+_MAX_FUNDING = decimal.Decimal("9999999999.99")  # Numeric(12, 2)
+
+
+class CohortFieldsIn(Schema):
+    """Every setting of a cohort, none required: the shape of `PATCH` (only the fields given change)."""
+
+    title = String(validate=Length(1, 200))
+    region = String(
+        allow_none=True,
+        validate=Length(max=40),
+        metadata={"description": "Regierungsbezirk the call is limited to, or null for all of NRW"},
+    )
+    applications_open_at = AwareDateTime(allow_none=True)
+    application_deadline = Date(metadata={"description": "Applications close 23:59:59 Europe/Berlin"})
+    capacity = Integer(strict=True)
+    team_size = Integer(strict=True)
+    starts_on = Date(allow_none=True)
+    ends_on = Date(allow_none=True)
+    reminder_days = List(Integer(strict=True), validate=Length(max=30))
+    min_attendance = Decimal(places=2, metadata={"description": "Share of workshops, 0 to 1"})
+    required_reviews = Integer(strict=True)
+    ceremony_on = Date(allow_none=True)
+    ceremony_place = String(allow_none=True, validate=Length(max=120))
+    signatory_name = String(allow_none=True, validate=Length(max=200))
+    signatory_title = String(allow_none=True, validate=Length(max=200))
+    funding_eur = Decimal(places=2, allow_none=True, validate=Range(0, _MAX_FUNDING))
+
+
+class CohortCreateIn(CohortFieldsIn):
+    number = Integer(required=True, strict=True, validate=Range(1, 10_000))
+    title = String(required=True, validate=Length(1, 200))
+    application_deadline = Date(
+        required=True, metadata={"description": "Applications close 23:59:59 Europe/Berlin"}
+    )
+
+
+class CohortOut(Schema):
+    number = Integer()
+    title = String()
+    region = String(allow_none=True)
+    applications_open_at = AwareDateTime(allow_none=True)
+    application_deadline = Date()
+    deadline_at = AwareDateTime(metadata={"description": "The exact closing moment (Europe/Berlin)"})
+    open = Boolean(metadata={"description": "Whether applications are accepted now"})
+    capacity = Integer()
+    team_size = Integer()
+    starts_on = Date(allow_none=True)
+    ends_on = Date(allow_none=True)
+    reminder_days = List(Integer())
+    min_attendance = Float()
+    required_reviews = Integer()
+    ceremony_on = Date(allow_none=True)
+    ceremony_place = String(allow_none=True)
+    signatory_name = String(allow_none=True)
+    signatory_title = String(allow_none=True)
+    funding_eur = Float(allow_none=True)
+    created_at = AwareDateTime()
+    updated_at = AwareDateTime()
+    case_counts = Dict(
+        keys=String(),
+        values=Integer(),
+        allow_none=True,
+        metadata={"description": "Cases per state (coordinators and auditors; null for other roles)"},
+    )
+    places_left = Integer(
+        allow_none=True, metadata={"description": "Capacity minus admitted and attending cases (ditto)"}
+    )
+
+
+class CohortPage(Schema):
+    items = List(Nested(CohortOut))
+    next_cursor = String(allow_none=True)
+
+
+class SessionIn(Schema):
+    kind = String(required=True, metadata={"enum": list(SESSION_KINDS)})
+    title = String(required=True, validate=Length(1, 200))
+    starts_at = AwareDateTime(required=True)
+    ends_at = AwareDateTime(required=True)
+    location = String(load_default="", validate=Length(max=200))
+
+
+class SessionOut(Schema):
+    id = Integer()
+    cohort = Integer()
+    kind = String()
+    title = String()
+    starts_at = AwareDateTime()
+    ends_at = AwareDateTime()
+    location = String()
+
+
+class SessionList(Schema):
+    items = List(Nested(SessionOut), metadata={"description": "All sessions of the cohort, in time order"})
+    next_cursor = String(allow_none=True, metadata={"description": "Always null: the list is complete"})
+
+
+def cohort_data(cohort: Cohort, now: datetime) -> dict[str, Any]:
+    """A cohort as the API shows it; the endpoints add `case_counts` and `places_left` for readers."""
+    data: dict[str, Any] = {name: getattr(cohort, name) for name in ("number", *COHORT_FIELDS)}
+    opens = cohort.applications_open_at
+    data.update(
+        applications_open_at=opens.astimezone(UTC) if opens is not None else None,
+        deadline_at=cohort.deadline_at,
+        open=cohort.is_open(now),
+        created_at=cohort.created_at,
+        updated_at=cohort.updated_at,
+        case_counts=None,
+        places_left=None,
+    )
+    return data
+
+
+def session_data(event: CohortSession, cohort_number: int) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "cohort": cohort_number,
+        "kind": event.kind,
+        "title": event.title,
+        "starts_at": event.starts_at.astimezone(UTC),
+        "ends_at": event.ends_at.astimezone(UTC),
+        "location": event.location,
+    }

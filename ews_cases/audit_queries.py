@@ -1,0 +1,105 @@
+"""Filtered reads of the audit trail (SPEC §6): the global log by cohort, case, actor, action and time.
+
+The API and the auditor pages build their queries here; `ews_cases.audit` appends and verifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from ews_cases.audit import event_record
+from ews_cases.errors import ValidationFailed
+from ews_cases.i18n import _
+from ews_cases.models import AuditEvent
+
+WILDCARD = "*"
+_LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """What to keep; `None` keeps everything. `since` is inclusive, `until` exclusive (both aware).
+
+    `action` is an exact action (`transition.admit`) or a prefix ending in `*` (`transition.*`).
+    """
+
+    cohort: int | None = None
+    case_id: int | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for name, moment in (("from", self.since), ("to", self.until)):
+            if moment is not None and moment.tzinfo is None:
+                errors[name] = [_("Bitte geben Sie die Zeit mit Zeitzone an (ISO 8601).")]
+        if not errors and self.since is not None and self.until is not None and self.since > self.until:
+            errors["to"] = [_("„bis“ muss nach „von“ liegen.")]
+        if self.action is not None and WILDCARD in self.action.removesuffix(WILDCARD):
+            errors["action"] = [_("Ein * ist nur am Ende erlaubt (z. B. transition.*).")]
+        if errors:
+            raise ValidationFailed(errors)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
+
+
+def action_condition(action: str) -> ColumnElement[bool]:
+    """Exact match, or a prefix match for `prefix*` (LIKE wildcards in the prefix are taken literally)."""
+    if action.endswith(WILDCARD):
+        return AuditEvent.action.like(_escape_like(action[:-1]) + "%", escape=_LIKE_ESCAPE)
+    return AuditEvent.action == action
+
+
+def conditions(filters: AuditFilter) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions on `AuditEvent`."""
+    where: list[ColumnElement[bool]] = []
+    if filters.cohort is not None:
+        where.append(AuditEvent.cohort_number == filters.cohort)
+    if filters.case_id is not None:
+        where.append(AuditEvent.case_id == filters.case_id)
+    if filters.actor is not None:
+        where.append(AuditEvent.actor == filters.actor)
+    if filters.action is not None and filters.action != WILDCARD:
+        where.append(action_condition(filters.action))
+    if filters.since is not None:
+        where.append(AuditEvent.occurred_at >= filters.since)
+    if filters.until is not None:
+        where.append(AuditEvent.occurred_at < filters.until)
+    return where
+
+
+def select_events(filters: AuditFilter) -> Select[tuple[AuditEvent]]:
+    """Events matching `filters`, unordered: callers order by id (pages) or by chain and position (exports)."""
+    return select(AuditEvent).where(*conditions(filters))
+
+
+def count_events(session: Session, filters: AuditFilter) -> int:
+    """How many events match (for the auditor pages' result count)."""
+    stmt = select(func.count()).select_from(AuditEvent).where(*conditions(filters))
+    return session.scalar(stmt) or 0
+
+
+def iter_records(session: Session, filters: AuditFilter, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Matching events as export records in chain order (chain, then position), streamed in batches.
+
+    A filter that keeps whole chains (e.g. one case) gives records `audit.verify_records` can check.
+    Memory stays flat without expunging: the session's identity map holds unchanged objects weakly.
+    """
+    stmt = (
+        select_events(filters)
+        .order_by(AuditEvent.chain, AuditEvent.position)
+        .execution_options(yield_per=batch, stream_results=True)
+    )
+    for partition in session.execute(stmt).scalars().partitions():
+        for event in partition:
+            yield event_record(event)
