@@ -13,6 +13,7 @@ from flask_babel import Babel, get_locale
 from ews_cases.context import current_request_id
 from ews_cases.db import Database
 from ews_cases.i18n import _, select_locale
+from ews_cases.i18n_build import compile_catalogues
 from ews_cases.migrate import ensure_migrated
 from ews_cases.settings import Settings, get_settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if check_migrations:
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)
+    compile_catalogues()  # .mo files are build output, not committed; cheap when current
     Babel(app, locale_selector=select_locale)
     # Templates use the same `_` as the code: German msgids with `{placeholders}`.
     app.jinja_env.globals.update(_=_, get_locale=get_locale)

@@ -246,5 +246,58 @@ def audit_export(fmt: str, output: Path | None) -> None:
                 write_export(session, fmt, handle)
 
 
+CONTACT_COLUMNS = ("ags", "name", "email")
+
+
+def _read_contacts_csv(path: Path) -> list[tuple[int, dict[str, str | None]]]:
+    """(line, row) pairs of a CSV file with the columns ags,name,email (UTF-8, comma or semicolon);
+    `ValueError` when the file cannot be read as such."""
+    import csv
+    import io
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError("not UTF-8 text") from exc
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames or []]
+        missing = [column for column in CONTACT_COLUMNS if column not in reader.fieldnames]
+        if missing:
+            raise ValueError(f"missing column(s) {', '.join(missing)}; expected a header ags,name,email")
+        return [(reader.line_num, {c: row.get(c) for c in CONTACT_COLUMNS}) for row in reader]
+    except csv.Error as exc:
+        raise ValueError(f"line {reader.line_num}: {exc}") from exc
+
+
+@main.group()
+def contacts() -> None:
+    """Contacts of municipalities who receive the deadline reminders."""
+
+
+@contacts.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def contacts_import(file: Path) -> None:
+    """Add contacts from a CSV file with the columns ags,name,email; prints what was added and skipped.
+
+    Rows with an unknown AGS, an invalid address or an address already known for the municipality are
+    skipped with the reason. Exit 2 when the file is not such a CSV file (nothing is imported then).
+    """
+    from ews_cases.services.contacts import import_contacts
+
+    try:
+        rows = _read_contacts_csv(file)
+    except ValueError as exc:
+        click.echo(f"{file}: {exc}", err=True)
+        sys.exit(2)
+    with _database().transaction() as session:
+        result = import_contacts(session, Actor.system("cli:contacts-import"), rows)
+    for skipped in result.skipped:
+        click.echo(f"line {skipped.line}: skipped: {skipped.reason}")
+    click.echo(f"added {len(result.added)}, skipped {len(result.skipped)}")
+
+
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from workflows import Refusal, RefusalKind, TransitionRefused
+from workflows.text import N_
 
 __all__ = [
     "Conflict",
@@ -43,7 +44,7 @@ class ValidationFailed(DomainError):
     """Invalid input; `errors` maps field names to messages."""
 
     def __init__(
-        self, errors: Mapping[str, Sequence[str]], message: str = "Die Eingaben sind ungültig."
+        self, errors: Mapping[str, Sequence[str]], message: str = N_("Die Eingaben sind ungültig.")
     ) -> None:
         self.errors = {k: list(v) for k, v in errors.items()}
         super().__init__(message)

@@ -26,4 +26,8 @@ def select_locale() -> str:
     """German unless the request prefers English (`Accept-Language`)."""
     if not has_request_context():
         return "de"
-    return request.accept_languages.best_match(SUPPORTED_LOCALES, default="de") or "de"
+    for tag, _quality in request.accept_languages:  # best first; "de-DE" counts as "de"
+        language = tag.replace("_", "-").split("-", 1)[0].lower()
+        if language in SUPPORTED_LOCALES:
+            return language
+    return "de"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ def setup_module() -> None:
     compile_catalogues()
 
 
+@functools.cache
 def extracted_msgids() -> dict[str, list[str]]:
     """What `pybabel extract -F babel.cfg -k _ -k N_` finds: msgid → source locations."""
     with (ROOT / "babel.cfg").open() as cfg:
@@ -81,14 +83,13 @@ def test_every_msgid_has_an_english_translation_with_the_same_placeholders():
     assert not mismatched, f"translations with other {{placeholders}} than their msgid: {mismatched}"
 
 
-def test_template_messages_use_jinja_placeholders():
-    """Flask-Babel's `_` in Jinja fills `%(name)s` (newstyle gettext); a `{name}` would be shown as is."""
-    braced = {
-        msgid: locs
-        for msgid, locs in extracted_msgids().items()
-        if any(".html:" in loc for loc in locs) and any(p.startswith("{") for p in placeholders(msgid))
-    }
-    assert not braced, f"use %(name)s in templates: {braced}"
+def test_templates_fill_braced_placeholders_like_the_code(app):
+    """Templates call the same `_` as the code (set in create_app), so `{name}` placeholders are filled."""
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        rendered = app.jinja_env.from_string(
+            '{{ _("{email} erhält keine Erinnerungen an die Bewerbungsfrist mehr.", email="a@example.org") }}'
+        ).render()
+    assert rendered == "a@example.org erhält keine Erinnerungen an die Bewerbungsfrist mehr."
 
 
 def test_problem_titles_are_translated():
@@ -130,13 +131,7 @@ def test_compile_catalogues_compiles_the_package_catalogues():
         ("en-GB,en;q=0.9", "Draft"),
         ("de", "Entwurf"),
         ("de-DE,de;q=0.9,en;q=0.8", "Entwurf"),
-        pytest.param(
-            "de-DE,en;q=0.5",
-            "Entwurf",
-            marks=pytest.mark.xfail(
-                strict=True, reason="select_locale matches whole tags only, so de-DE does not count as de"
-            ),
-        ),
+        ("de-DE,en;q=0.5", "Entwurf"),
         ("", "Entwurf"),
     ],
 )

@@ -139,7 +139,7 @@ project_approved = Guard(
 )
 attendance_reached = Guard(
     "attendance_too_low",
-    N_("Kein Teammitglied hat mindestens {share} % der Workshops besucht."),
+    N_("Kein Teammitglied hat mindestens {share} Prozent der Workshops besucht."),
     lambda f, a: None if f.members_meeting_attendance > 0 else {"share": round(f.min_attendance * 100)},
 )
 certificates_issued = Guard(

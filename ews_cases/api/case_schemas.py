@@ -8,11 +8,11 @@ from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
-from ews_cases.i18n import _
+from ews_cases.i18n import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
 from workflows import STATE_LABELS, State
 
-AGS = Regexp(r"^05\d{6}$", error="Ein NRW-Gemeindeschlüssel hat 8 Ziffern und beginnt mit 05.")
+AGS = Regexp(r"^05\d{6}$", error=N_("Ein NRW-Gemeindeschlüssel hat 8 Ziffern und beginnt mit 05."))
 TEXT = Length(max=20_000)
 
 

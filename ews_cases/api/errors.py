@@ -8,25 +8,27 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Response, json
+from flask_babel import get_locale
 
+from ews_cases.api.field_messages import localise_field_message
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n import _
+from ews_cases.i18n import N_, _
 from workflows import RefusalKind, TransitionRefused
 
 PROBLEM_TYPE = "urn:ews-cases:problem:"
 STATUS_TITLES = {
-    400: "Ungültige Anfrage",
-    401: "Nicht angemeldet",
-    403: "Nicht erlaubt",
-    404: "Nicht gefunden",
-    405: "Methode nicht erlaubt",
-    409: "Konflikt",
-    413: "Anfrage zu groß",
-    415: "Falscher Inhaltstyp",
-    422: "Nicht verarbeitbar",
-    429: "Zu viele Anfragen",
-    500: "Interner Fehler",
-    503: "Nicht verfügbar",
+    400: N_("Ungültige Anfrage"),
+    401: N_("Nicht angemeldet"),
+    403: N_("Nicht erlaubt"),
+    404: N_("Nicht gefunden"),
+    405: N_("Methode nicht erlaubt"),
+    409: N_("Konflikt"),
+    413: N_("Anfrage zu groß"),
+    415: N_("Falscher Inhaltstyp"),
+    422: N_("Nicht verarbeitbar"),
+    429: N_("Zu viele Anfragen"),
+    500: N_("Interner Fehler"),
+    503: N_("Nicht verfügbar"),
 }
 REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: 403,
@@ -61,6 +63,11 @@ def problem(
     return response
 
 
+def _field_message(message: str) -> str:
+    """Our German msgids through the catalogue, the validation libraries' English messages through the table."""
+    return localise_field_message(_(message), str(get_locale() or "de"))
+
+
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """`{"json": {"team": {"0": {"email": ["…"]}}}}` → `{"team.0.email": ["…"]}`."""
     flat: dict[str, list[str]] = {}
@@ -71,12 +78,12 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
             else:
                 flat.update(flatten_errors(value, f"{prefix}{key}."))
     elif isinstance(detail, list) and all(isinstance(m, str) for m in detail):
-        flat[prefix.rstrip(".") or "_body"] = [_(m) for m in detail]
+        flat[prefix.rstrip(".") or "_body"] = [_field_message(m) for m in detail]
     elif isinstance(detail, list):
         for index, item in enumerate(detail):
             flat.update(flatten_errors(item, f"{prefix}{index}."))
     else:
-        flat[prefix.rstrip(".") or "_body"] = [_(str(detail))]
+        flat[prefix.rstrip(".") or "_body"] = [_field_message(str(detail))]
     return flat
 
 

@@ -7,10 +7,15 @@ from collections.abc import Iterable
 
 from icalendar import Calendar, Event
 
+from ews_cases.i18n import N_, _
 from ews_cases.models import CohortSession, utcnow
 from ews_cases.services.outbox import message_domain
 
-KIND_LABELS = {"fachtagung": "Fachtagung", "workshop": "Workshop", "abschluss": "Abschlussveranstaltung"}
+KIND_LABELS = {
+    "fachtagung": N_("Fachtagung"),
+    "workshop": N_("Workshop"),
+    "abschluss": N_("Abschlussveranstaltung"),
+}
 
 
 def sessions_ics(sessions: Iterable[CohortSession], cohort_title: str) -> bytes:
@@ -29,7 +34,9 @@ def sessions_ics(sessions: Iterable[CohortSession], cohort_title: str) -> bytes:
         event.add("dtend", session.ends_at)
         event.add("summary", f"{cohort_title}: {session.title}")
         event.add("location", session.location)
-        event.add("description", KIND_LABELS.get(session.kind, session.kind))
+        event.add(
+            "description", _(KIND_LABELS[session.kind]) if session.kind in KIND_LABELS else session.kind
+        )
         calendar.add_component(event)
     return calendar.to_ical()
 

@@ -103,14 +103,14 @@ class ImportResult:
 
 
 def import_contacts(
-    session: Session, actor: Actor, rows: Iterable[Mapping[str, str | None]], *, first_line: int = 2
+    session: Session, actor: Actor, rows: Iterable[tuple[int, Mapping[str, str | None]]]
 ) -> ImportResult:
-    """Add every valid row (`ags`, `name`, `email`); skip the others with the reason, numbered by line
-    (`first_line` is the line of the first row, 2 after a CSV header)."""
+    """Add every valid row of `(line number, {"ags", "name", "email"})` pairs; skip the others with the
+    reason. Addresses already known for the municipality, or repeated in the rows, are skipped too."""
     _require_coordinator(actor)
     result = ImportResult()
     seen: set[tuple[str, str]] = set()
-    for line, row in enumerate(rows, start=first_line):
+    for line, row in rows:
         ags = normalise_ags(row.get("ags") or "")
         municipality = session.get(Municipality, ags) if ags else None
         if municipality is None:

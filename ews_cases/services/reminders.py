@@ -122,8 +122,10 @@ def reminder_email(cohort: Cohort, offset: int, recipient: Recipient, dedup_key:
             [
                 _("Guten Tag {name},", name=recipient.name) if recipient.name else _("Guten Tag,"),
                 intro,
-                _(
-                    "Die Bewerbungsfrist endet am {deadline} um 23:59 Uhr, in {days} Tagen.",
+                _("Die Bewerbungsfrist endet morgen, am {deadline} um 23:59 Uhr.", deadline=deadline)
+                if offset == 1
+                else _(
+                    "Die Bewerbungsfrist endet in {days} Tagen, am {deadline} um 23:59 Uhr.",
                     deadline=deadline,
                     days=offset,
                 ),

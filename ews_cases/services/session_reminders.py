@@ -44,9 +44,10 @@ def run_session_reminders(session: Session, now: datetime | None = None) -> int:
 
 
 def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email: str, offset: int) -> Email:
-    when = event.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y um %H:%M Uhr")
-    kind = KIND_LABELS.get(event.kind, event.kind)
-    lead = _("morgen") if offset == 1 else _("in einer Woche")
+    local = event.starts_at.astimezone(BERLIN)
+    when = _("{date} um {time} Uhr", date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"))
+    kind = _(KIND_LABELS[event.kind]) if event.kind in KIND_LABELS else event.kind
+    lead = _("Morgen") if offset == 1 else _("In einer Woche")
     body = (
         "\n\n".join(
             [

@@ -13,6 +13,7 @@ from ews_cases.models import AuditEvent, Contact, Municipality
 from ews_cases.services.contacts import import_contacts, opt_out
 from tests.api.test_participation_api import assert_problem, bearer, token_for
 from tests.factories import ATTENDORN, FINNENTROP
+from tests.test_cli_audit import ews
 from workflows import Actor
 
 ROLES = ("coordinator", "auditor", "applicant", "reviewer", "admin")
@@ -252,7 +253,7 @@ def test_import_adds_valid_rows_and_skips_the_others_with_reasons(session):
         {"ags": "", "name": "Leer", "email": "leer@example.org"},
         {"ags": FINNENTROP, "name": None, "email": None},
     ]
-    result = import_contacts(session, SYSTEM, rows)
+    result = import_contacts(session, SYSTEM, enumerate(rows, start=2))
     session.commit()
     assert [(c.municipality_ags, c.email) for c in result.added] == [
         (FINNENTROP, "erika@finnentrop.de"),
@@ -265,7 +266,7 @@ def test_import_adds_valid_rows_and_skips_the_others_with_reasons(session):
     assert "email" in skipped[6]
     assert "name" in skipped[8]
 
-    again = import_contacts(session, SYSTEM, rows[:1])
+    again = import_contacts(session, SYSTEM, [(2, rows[0])])
     session.commit()
     assert again.added == []
     assert len(again.skipped) == 1
@@ -276,7 +277,7 @@ def test_import_is_for_the_programme_office(session, factory):
 
     auditor = factory.actor("auditor")
     with pytest.raises(Forbidden):
-        import_contacts(session, auditor, [{"ags": FINNENTROP, "name": "E", "email": "e@example.org"}])
+        import_contacts(session, auditor, [(2, {"ags": FINNENTROP, "name": "E", "email": "e@example.org"})])
     session.rollback()
 
 
@@ -303,6 +304,48 @@ def test_opt_out_is_recorded_once_and_unknown_links_are_not_found(client, sessio
         with pytest.raises(NotFound):
             opt_out(session, bad)
     session.rollback()
+
+
+# -- command line: ews contacts import ------------------------------------------------------------------
+
+
+def test_cli_imports_a_csv_and_reports_what_it_skipped(session, database_url, tmp_path):
+    path = tmp_path / "kontakte.csv"
+    path.write_text(
+        "\ufeffags;name;email\n"  # Excel's UTF-8 with BOM and semicolons
+        f"{FINNENTROP};Erika Beispiel;erika@finnentrop.de\n"
+        "5966004;Anna Muster;anna@attendorn.de\n"
+        "05999999;Niemand;niemand@example.org\n"
+        f"{FINNENTROP};Doppelt;ERIKA@finnentrop.de\n",
+        encoding="utf-8",
+    )
+    session.commit()
+    result = ews(database_url, "contacts", "import", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "added 2, skipped 2"
+    assert lines[0].startswith("line 4: skipped: ")
+    assert "05999999" in lines[0]
+    assert lines[1].startswith("line 5: skipped: ")
+    assert "bereits eingetragen" in lines[1]
+    stored = session.scalars(select(Contact.email).order_by(Contact.id)).all()
+    session.commit()
+    assert stored == ["erika@finnentrop.de", "anna@attendorn.de"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"name,email\nErika,erika@example.org\n", b"ags,name,email\n\xff\xfe05966012,E,e@x.de\n"],
+)
+def test_cli_refuses_a_malformed_file_with_exit_2(session, database_url, tmp_path, content):
+    path = tmp_path / "kaputt.csv"
+    path.write_bytes(content)
+    session.commit()
+    result = ews(database_url, "contacts", "import", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "kaputt.csv" in result.stderr
+    assert session.scalar(select(func.count()).select_from(Contact)) == 0
+    session.commit()
 
 
 def test_the_openapi_document_describes_the_municipality_endpoints(client):

@@ -219,7 +219,7 @@ FAILURES: dict[str, tuple[dict[str, object], dict[str, object], str]] = {
     "attendance_too_low": (
         {"members_meeting_attendance": 0},
         {},
-        "Kein Teammitglied hat mindestens 75 % der Workshops besucht.",
+        "Kein Teammitglied hat mindestens 75 Prozent der Workshops besucht.",
     ),
     "certificates_missing": ({"certificates_missing": 2}, {}, "Es fehlen noch 2 Zertifikate."),
 }
