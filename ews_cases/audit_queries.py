@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import event_record
@@ -81,12 +81,6 @@ def conditions(filters: AuditFilter) -> list[ColumnElement[bool]]:
 def select_events(filters: AuditFilter) -> Select[tuple[AuditEvent]]:
     """Events matching `filters`, unordered: callers order by id (pages) or by chain and position (exports)."""
     return select(AuditEvent).where(*conditions(filters))
-
-
-def count_events(session: Session, filters: AuditFilter) -> int:
-    """How many events match (for the auditor pages' result count)."""
-    stmt = select(func.count()).select_from(AuditEvent).where(*conditions(filters))
-    return session.scalar(stmt) or 0
 
 
 def iter_records(session: Session, filters: AuditFilter, *, batch: int = 5000) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ is the reason the machine would refuse with.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -82,6 +82,7 @@ def _refusal(kind: RefusalKind, code: str, message: str, **params: Any) -> Refus
 
 
 PASSED, OVERRIDDEN = "passed", "overridden"
+REASON_TO_BE_GIVEN = "(reason to be given)"
 
 
 class CaseWorkflow:
@@ -201,11 +202,18 @@ class CaseWorkflow:
         return self.decide(facts, name, attempt).allowed
 
     def options(self, facts: CaseFacts, attempt: Attempt) -> list[Decision]:
-        """Every transition out of the current state that the actor's role may fire, allowed or not."""
+        """Every transition out of the current state that the actor's role may fire, allowed or not.
+
+        A reason is asked for when the person chooses the action, so listing the options assumes one will
+        be given; every other guard is checked as it stands.
+        """
         decisions = []
         for spec in self.specs.values():
             if attempt.actor.role in spec.roles and State(facts.state) in spec.sources:
-                decisions.append(self.decide(facts, spec.name, attempt))
+                probe = attempt
+                if spec.requires_reason and not attempt.has_reason:
+                    probe = replace(attempt, reason=REASON_TO_BE_GIVEN)
+                decisions.append(self.decide(facts, spec.name, probe))
         return decisions
 
     def fire(self, facts: CaseFacts, name: str, attempt: Attempt) -> Decision:

@@ -87,10 +87,8 @@ def update_project(
     if case.state != State.ATTENDING:
         raise Conflict(N_("Das Praxisprojekt kann nur während der Teilnahme bearbeitet werden."))
     project = session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
-    if project is None:
-        project = PracticeProject(case_id=case.id, status="planned")
-        session.add(project)
-        session.flush()
+    if project is None:  # added only once something changes, so a refusal leaves no row behind
+        project = PracticeProject(case_id=case.id, status="planned", title="", summary="", report="")
     before = {
         "title": project.title,
         "summary": project.summary,
@@ -106,7 +104,6 @@ def update_project(
                 setattr(project, key, value.strip())
     if status is not None and status != project.status:
         _move_project(project, actor, status, reason)
-    session.flush()
     after = {
         "title": project.title,
         "summary": project.summary,
@@ -115,12 +112,15 @@ def update_project(
     }
     changes = {k: {"old": before[k], "new": after[k]} for k in after if before[k] != after[k]}
     if changes:
+        if project not in session:
+            session.add(project)
+        session.flush()
         audit.append(
             session,
             actor=actor,
             action="project.updated",
             case=case,
-            data={"changes": changes, "reason": reason},
+            data={"changes": changes, "reason": reason.strip() if reason else None},
         )
     return project
 

@@ -8,11 +8,21 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.models import AuditEvent, Certificate
-from tests.api.test_participation_api import assert_problem, bearer, client, tokens  # noqa: F401 - fixtures
+from tests.api.test_participation_api import assert_problem, bearer, role_tokens
 from tests.factories import FINNENTROP
 from workflows import State
 
 PDF = b"%PDF-1.4\n% EWS test certificate\n%%EOF\n"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def tokens(session, factory):
+    return role_tokens(session, factory)
 
 
 @pytest.fixture
@@ -54,7 +64,9 @@ def test_list_shows_each_members_certificate_with_its_verification_url(client, s
     assert first["revoked_at"] is None
     assert first["revoked_reason"] is None
     assert first["sha256"] == stored[0].pdf_sha256
-    assert first["pdf_url"] == (f"/api/v1/certificates/{stored[0].serial}.pdf" if stored[0].pdf_path else None)
+    assert first["pdf_url"] == (
+        f"/api/v1/certificates/{stored[0].serial}.pdf" if stored[0].pdf_path else None
+    )
 
 
 def test_list_without_pdf_has_no_pdf_url(client, session, tokens, certified):
@@ -111,7 +123,9 @@ def test_issued_pdfs_are_served_with_their_recorded_sha256(client, session, toke
     stored = certificates_of(session, certified)
     assert all(c.pdf_path for c in stored)  # issuance renders the PDFs
     for certificate in stored:
-        response = client.get(f"/api/v1/certificates/{certificate.serial}.pdf", headers=bearer(tokens["applicant"]))
+        response = client.get(
+            f"/api/v1/certificates/{certificate.serial}.pdf", headers=bearer(tokens["applicant"])
+        )
         assert response.status_code == 200
         assert response.data.startswith(b"%PDF")
         assert hashlib.sha256(response.data).hexdigest() == certificate.pdf_sha256
@@ -120,7 +134,9 @@ def test_issued_pdfs_are_served_with_their_recorded_sha256(client, session, toke
 def test_pdf_whose_file_is_gone_is_404(client, session, tokens, certified, tmp_path):
     certificate = certificates_of(session, certified)[0]
     store_pdf(session, certificate, str(tmp_path / "missing.pdf"))
-    response = client.get(f"/api/v1/certificates/{certificate.serial}.pdf", headers=bearer(tokens["coordinator"]))
+    response = client.get(
+        f"/api/v1/certificates/{certificate.serial}.pdf", headers=bearer(tokens["coordinator"])
+    )
     assert_problem(response, 404)
 
 
@@ -134,9 +150,13 @@ def test_pdf_is_hidden_from_others(client, session, tokens, certified, tmp_path,
 
 
 def test_unknown_serial_is_404(client, tokens):
-    assert_problem(client.get("/api/v1/certificates/EWS9-2026-999.pdf", headers=bearer(tokens["auditor"])), 404)
+    assert_problem(
+        client.get("/api/v1/certificates/EWS9-2026-999.pdf", headers=bearer(tokens["auditor"])), 404
+    )
     response = client.post(
-        "/api/v1/certificates/EWS9-2026-999/revoke", json={"reason": "x"}, headers=bearer(tokens["coordinator"])
+        "/api/v1/certificates/EWS9-2026-999/revoke",
+        json={"reason": "x"},
+        headers=bearer(tokens["coordinator"]),
     )
     assert_problem(response, 404)
 
@@ -144,7 +164,9 @@ def test_unknown_serial_is_404(client, tokens):
 def test_coordinator_revokes_with_a_reason_once(client, session, tokens, certified):
     serial = certificates_of(session, certified)[0].serial
     url = f"/api/v1/certificates/{serial}/revoke"
-    response = client.post(url, json={"reason": "Name falsch geschrieben"}, headers=bearer(tokens["coordinator"]))
+    response = client.post(
+        url, json={"reason": "Name falsch geschrieben"}, headers=bearer(tokens["coordinator"])
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["serial"] == serial
@@ -162,16 +184,22 @@ def test_coordinator_revokes_with_a_reason_once(client, session, tokens, certifi
     assert next(i for i in listed.get_json()["items"] if i["serial"] == serial)["revoked_at"] is not None
 
 
-@pytest.mark.parametrize(("body", "field"), [({}, "reason"), ({"reason": "   "}, "reason"), ({"reason": 3}, "reason")])
+@pytest.mark.parametrize(
+    ("body", "field"), [({}, "reason"), ({"reason": "   "}, "reason"), ({"reason": 3}, "reason")]
+)
 def test_revoking_needs_a_reason(client, session, tokens, certified, body, field):
     serial = certificates_of(session, certified)[0].serial
-    response = client.post(f"/api/v1/certificates/{serial}/revoke", json=body, headers=bearer(tokens["coordinator"]))
+    response = client.post(
+        f"/api/v1/certificates/{serial}/revoke", json=body, headers=bearer(tokens["coordinator"])
+    )
     assert_problem(response, 422, field)
 
 
 @pytest.mark.parametrize("who", ["auditor", "applicant", "reviewer", "admin"])
 def test_only_coordinators_revoke(client, session, tokens, certified, who):
     serial = certificates_of(session, certified)[0].serial
-    response = client.post(f"/api/v1/certificates/{serial}/revoke", json={"reason": "x"}, headers=bearer(tokens[who]))
+    response = client.post(
+        f"/api/v1/certificates/{serial}/revoke", json={"reason": "x"}, headers=bearer(tokens[who])
+    )
     assert_problem(response, 403)
     assert certificates_of(session, certified)[0].revoked_at is None

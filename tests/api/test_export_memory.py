@@ -95,7 +95,13 @@ def stream_export(client, token: str, fmt: str, target: Path | None = None) -> d
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    return {"peak": peak, "size": size, "lines": lines, "first": first, "seconds": time.perf_counter() - began}
+    return {
+        "peak": peak,
+        "size": size,
+        "lines": lines,
+        "first": first,
+        "seconds": time.perf_counter() - began,
+    }
 
 
 def ews_verify(path: Path) -> subprocess.CompletedProcess[str]:
@@ -120,7 +126,9 @@ def test_export_memory_stays_flat_and_the_export_verifies(app, session, factory,
     inserted = time.perf_counter() - began
     assert total == 100_000
     export = tmp_path / "audit.jsonl"
-    large_exports = {fmt: stream_export(client, token, fmt, export if fmt == "jsonl" else None) for fmt in FORMATS}
+    large_exports = {
+        fmt: stream_export(client, token, fmt, export if fmt == "jsonl" else None) for fmt in FORMATS
+    }
 
     print(f"\n{total} events inserted and {small} exported in {inserted:.1f}s")
     for fmt in FORMATS:
@@ -130,7 +138,9 @@ def test_export_memory_stays_flat_and_the_export_verifies(app, session, factory,
             f"events ({high['size'] / MB:.0f} MB body, {high['seconds']:.1f}s under tracemalloc)"
         )
         assert high["peak"] < 50 * MB, f"{fmt} export peaked at {high['peak'] / MB:.1f} MB"
-        assert high["peak"] < 1.5 * low["peak"], f"{fmt}: 10x the events, peak {low['peak']} -> {high['peak']}"
+        assert high["peak"] < 1.5 * low["peak"], (
+            f"{fmt}: 10x the events, peak {low['peak']} -> {high['peak']}"
+        )
     jsonl, csv_export = large_exports["jsonl"], large_exports["csv"]
     assert jsonl["lines"] > total  # plus the auditor's user and token events in the global chain
     assert csv_export["lines"] == jsonl["lines"] + 1  # the header row

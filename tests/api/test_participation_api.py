@@ -33,6 +33,23 @@ def token_for(session, factory, role: str, ags: str | None = None) -> str:
     return token
 
 
+#: Who the API tests act as: an applicant of Finnentrop (the cases' municipality) and a "stranger", an
+#: applicant of Attendorn.
+TOKEN_ROLES = {
+    "coordinator": ("coordinator", None),
+    "auditor": ("auditor", None),
+    "applicant": ("applicant", FINNENTROP),
+    "stranger": ("applicant", ATTENDORN),
+    "reviewer": ("reviewer", None),
+    "admin": ("admin", None),
+}
+
+
+def role_tokens(session, factory) -> dict[str, str]:
+    """A token for each key of TOKEN_ROLES."""
+    return {key: token_for(session, factory, role, ags) for key, (role, ags) in TOKEN_ROLES.items()}
+
+
 def assert_problem(response, status: int, *fields: str) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
@@ -53,15 +70,7 @@ def client(app):
 
 @pytest.fixture
 def tokens(session, factory):
-    roles = {
-        "coordinator": ("coordinator", None),
-        "auditor": ("auditor", None),
-        "applicant": ("applicant", FINNENTROP),
-        "stranger": ("applicant", ATTENDORN),
-        "reviewer": ("reviewer", None),
-        "admin": ("admin", None),
-    }
-    return {key: token_for(session, factory, role, ags) for key, (role, ags) in roles.items()}
+    return role_tokens(session, factory)
 
 
 @pytest.fixture
@@ -109,7 +118,7 @@ def test_coordinator_records_attendance_and_the_register_shows_shares(client, to
     assert data["case"] == attending.id
     assert data["min_attendance"] == 0.75
     assert data["workshops"] == 4
-    assert [s["kind"] for s in data["sessions"]] == ["fachtagung", "workshop", "workshop", "workshop", "workshop"]
+    assert [s["kind"] for s in data["sessions"]] == ["fachtagung"] + ["workshop"] * 4
     assert [s["counts_for_attendance"] for s in data["sessions"]] == [False, True, True, True, True]
     members = {m["id"]: m for m in data["members"]}
     assert members[first.id]["share"] == 0.75
@@ -124,7 +133,8 @@ def test_coordinator_records_attendance_and_the_register_shows_shares(client, to
 def test_changing_attendance_is_audited_once_per_change(client, session, tokens, attending):
     member, workshop = attending.team[0], attending.workshops[0]
     for status in ("absent", "absent", "present"):
-        assert put_attendance(client, tokens["coordinator"], attending, workshop.id, member.id, status).status_code == 200
+        response = put_attendance(client, tokens["coordinator"], attending, workshop.id, member.id, status)
+        assert response.status_code == 200
     events = session.scalars(
         select(AuditEvent)
         .where(AuditEvent.chain == case_chain(attending.id), AuditEvent.action == "attendance.recorded")
@@ -263,7 +273,9 @@ def test_applicants_cannot_approve_their_own_project(client, tokens, attending):
         json={"title": "T", "summary": "S", "status": "submitted"},
         headers=bearer(tokens["applicant"]),
     )
-    response = client.put(project_url(attending), json={"status": "approved"}, headers=bearer(tokens["applicant"]))
+    response = client.put(
+        project_url(attending), json={"status": "approved"}, headers=bearer(tokens["applicant"])
+    )
     assert_problem(response, 409)
 
 
@@ -273,12 +285,16 @@ def test_returning_a_project_needs_a_reason(client, tokens, attending):
         json={"title": "T", "summary": "S", "status": "submitted"},
         headers=bearer(tokens["applicant"]),
     )
-    response = client.put(project_url(attending), json={"status": "planned"}, headers=bearer(tokens["coordinator"]))
+    response = client.put(
+        project_url(attending), json={"status": "planned"}, headers=bearer(tokens["coordinator"])
+    )
     assert_problem(response, 422, "reason")
 
 
 def test_submitting_needs_title_and_summary(client, tokens, attending):
-    response = client.put(project_url(attending), json={"status": "submitted"}, headers=bearer(tokens["applicant"]))
+    response = client.put(
+        project_url(attending), json={"status": "submitted"}, headers=bearer(tokens["applicant"])
+    )
     assert_problem(response, 422, "title")
 
 

@@ -56,8 +56,8 @@ CAPACITY = 1
 #: The edges of the machine as the `transitions` library holds them (what it can actually do).
 EDGES = frozenset(
     (source, transition.dest)
-    for event in WORKFLOW.machine.events.values()
-    for source, transitions in event.transitions.items()
+    for trigger in WORKFLOW.machine.events.values()
+    for source, transitions in trigger.transitions.items()
     for transition in transitions
 )
 #: SPEC §4, written out for the oracle: who may fire what, from where, to where.
@@ -364,22 +364,22 @@ def check_success(session: Session, scenario: Scenario, step: Step, before: Worl
         assert (old.state, new.state) in EDGES, (step, index, old.state, new.state)
         assert new.version == old.version + 1, (step, index)
         assert new.transition_events == old.transition_events + 1, (step, index)
-        event = last_transition_event(session, scenario.ids[index])
-        assert (event.from_state, event.to_state) == (old.state, new.state)
-        spec = TRANSITIONS_BY_NAME[event.action.removeprefix("transition.")]
+        recorded = last_transition_event(session, scenario.ids[index])
+        assert (recorded.from_state, recorded.to_state) == (old.state, new.state)
+        spec = TRANSITIONS_BY_NAME[recorded.action.removeprefix("transition.")]
         assert new.state == spec.dest
         assert old.state in spec.sources
-        assert event.data["version"] == new.version
+        assert recorded.data["version"] == new.version
         if isinstance(step, Fire):
             assert index == step.case
-            assert event.action == f"transition.{step.name}"
+            assert recorded.action == f"transition.{step.name}"
             assert new.state == SPEC[step.name][2]
-            assert event.actor == scenario.actor(step).label
+            assert recorded.actor == scenario.actor(step).label
         elif isinstance(step, GiveReview):
-            assert event.action == "transition.review"
-            assert event.actor == "system:record_review"
+            assert recorded.action == "transition.review"
+            assert recorded.actor == "system:record_review"
         elif isinstance(step, Certificates):
-            assert event.action == "transition.certify"
+            assert recorded.action == "transition.certify"
         else:
             raise AssertionError(f"{step} changed the state of case {index}")
     assert sum(c.state in OCCUPYING_STATES for c in after.cases) <= CAPACITY

@@ -31,7 +31,7 @@ SCANNED = ("ews_cases", "workers", "workflows")
 ALLOWED_STATE_WRITES = frozenset({("ews_cases/services/facts.py", "CaseSubject.state")})
 #: Calls that write rows in bulk; a `state` among their arguments would bypass the workflow.
 BULK_WRITERS = frozenset({"values", "update", "execute", "bulk_update_mappings", "bulk_insert_mappings"})
-RAW_SQL = re.compile(r"\bupdate\s+\"?cases\"?\b|\bset\b[^;]*\bstate\s*=", re.IGNORECASE)
+RAW_SQL = re.compile(r"\bupdate\s+\"?cases\"?\s+set\b[^;]*\bstate\s*=", re.IGNORECASE)
 
 
 # -- (a) the model refuses direct writes -------------------------------------------------------------

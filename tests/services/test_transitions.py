@@ -92,7 +92,9 @@ EXPECTED_EMAILS: dict[str, tuple[tuple[str, str], ...]] = {
     "certify": (("send_certificates", "members"),),
 }
 
-ALLOWED = [(row.name, source, role) for row in SPEC_TABLE for source in row.sources for role in row.roles]
+ALLOWED = [
+    (row.name, source, role) for row in SPEC_TABLE for source in row.sources for role in sorted(row.roles)
+]
 
 
 # -- helpers ----------------------------------------------------------------------------------------

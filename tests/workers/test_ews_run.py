@@ -1,0 +1,159 @@
+"""`ews run` on a fresh machine: no database, Redis or SMTP server configured. It starts web, worker and beat
+on the embedded defaults, answers health checks, delivers a demo reminder into its local mail folder, and
+stops cleanly — every child with it — on SIGINT (Ctrl-C) or SIGTERM."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from email import policy
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.workers.conftest import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite]  # the embedded default is SQLite, whatever the pass
+
+
+class FreshMachine:
+    """An empty folder as working directory and an environment without any `EWS_*` configuration."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data_dir = folder / "var"  # also the marker that finds every process started for it
+        self.port = free_port()
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("EWS_")}
+        self.env.update(
+            {
+                "EWS_DATA_DIR": str(self.data_dir),
+                "EWS_PORT": str(self.port),
+                "EWS_SMTP_PORT": str(free_port()),
+                "EWS_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        self.log = folder / "run.log"
+        self.run: subprocess.Popen[bytes] | None = None
+
+    def ews(self, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "ews_cases.cli", *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        ).stdout
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.run = subprocess.Popen(
+                [sys.executable, "-m", "ews_cases.cli", "run"],
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def health(self) -> dict:
+        """`GET /api/v1/health` once the web server answers (fails if `ews run` gave up)."""
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.run is not None
+            assert self.run.poll() is None, self.log.read_text(errors="replace")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/health", timeout=2) as r:
+                    return {"http": r.status, **json.load(r)}
+            except OSError:
+                assert time.monotonic() < deadline, self.log.read_text(errors="replace")
+                time.sleep(0.3)
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process started for this machine: `ews run`, its children, the embedded Redis."""
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if (
+                    process.environ().get("EWS_DATA_DIR") == str(self.data_dir)
+                    and process.status() != psutil.STATUS_ZOMBIE
+                ):
+                    found.append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    def stop(self, signum: int) -> tuple[int, float]:
+        """Send `signum` to `ews run` alone (as Ctrl-C or a service manager would); exit code and time."""
+        assert self.run is not None
+        started = time.monotonic()
+        self.run.send_signal(signum)
+        code = self.run.wait(timeout=25)
+        return code, time.monotonic() - started
+
+    def clean_up(self) -> None:
+        for process in self.processes():  # only after a failure: the test checks there are none
+            process.kill()
+
+
+@pytest.fixture
+def machine(tmp_path: Path):
+    fresh = FreshMachine(tmp_path)
+    yield fresh
+    fresh.clean_up()
+
+
+def reminders_in(folder: Path) -> list[email.message.EmailMessage]:
+    messages = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]
+    # A long subject is folded right after "Subject:", so the unfolded value starts with a space.
+    return [m for m in messages if str(m["Subject"]).strip().startswith("Erinnerung: Bewerbungsfrist")]
+
+
+def assert_stops_cleanly(machine: FreshMachine, signum: int) -> None:
+    children = machine.processes()
+    assert len(children) >= 5  # ews run, web (+ its workers), worker (+ its pool), beat, embedded Redis
+    code, seconds = machine.stop(signum)
+    print(
+        f"\n{signal.Signals(signum).name}: exit code {code} after {seconds:.1f}s ({len(children)} processes)"
+    )
+    assert code == 0, machine.log.read_text(errors="replace")
+    deadline = time.monotonic() + 5
+    while machine.processes():
+        assert time.monotonic() < deadline, f"left behind: {[p.cmdline() for p in machine.processes()]}"
+        time.sleep(0.2)
+    assert "EWS Cases beendet." in machine.log.read_text(errors="replace")
+
+
+def test_ews_run_on_a_fresh_machine_delivers_a_demo_reminder_and_stops_on_sigint(machine):
+    machine.ews("db", "upgrade")
+    machine.ews("demo")
+    machine.start()
+    assert machine.health() == {"http": 200, "status": "ok", "database": "ok", "broker": "ok"}
+
+    scan = machine.ews("reminders", "run", "--now", "2027-06-23T09:00:00+02:00")
+    assert "cohort 6: 1" in scan
+    # The CLI has no broker of its own: beat's deliver-outbox run (every 15 s) sends the reminder.
+    deadline = time.monotonic() + 45
+    while not (found := reminders_in(machine.data_dir / "mail")):
+        assert time.monotonic() < deadline, machine.log.read_text(errors="replace")
+        time.sleep(0.5)
+    (reminder,) = found
+    assert reminder["To"] == "attendorn@example.org"
+    assert reminder["List-Unsubscribe"].startswith(f"<http://127.0.0.1:{machine.port}/")
+
+    assert_stops_cleanly(machine, signal.SIGINT)
+
+
+def test_ews_run_stops_cleanly_on_sigterm(machine):
+    machine.ews("db", "upgrade")
+    machine.start()
+    assert machine.health()["broker"] == "ok"
+    assert_stops_cleanly(machine, signal.SIGTERM)
