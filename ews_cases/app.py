@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     register_request_session(app)
     register_api(app)
 
+    from ews_cases.web.input_guard import register_input_guard
     from ews_cases.web.public import public
+
+    register_input_guard(app)
 
     app.register_blueprint(public)
 

@@ -5,43 +5,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
-from ews_cases.audit import iter_db_records
+from ews_cases.audit import RECORD_FIELDS, iter_db_records
 
-CSV_COLUMNS = (
-    "sequence",
-    "chain",
-    "position",
-    "case_id",
-    "cohort",
-    "occurred_at",
-    "actor",
-    "actor_role",
-    "action",
-    "from_state",
-    "to_state",
-    "data",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS = RECORD_FIELDS
+Records = Iterable[dict[str, Any]]
 
 
-def iter_jsonl(session: Session) -> Iterator[bytes]:
-    for record in iter_db_records(session):
+def iter_jsonl(records: Records) -> Iterator[bytes]:
+    for record in records:
         yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def iter_csv(session: Session) -> Iterator[bytes]:
+def iter_csv(records: Records) -> Iterator[bytes]:
     """CSV with `data` as canonical JSON text, so each row can be re-hashed from the file alone."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for record in iter_db_records(session):
+    for record in records:
         row = dict(
             record, data=json.dumps(record["data"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         )
@@ -53,11 +38,13 @@ def iter_csv(session: Session) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
-def iter_export(session: Session, fmt: str) -> Iterator[bytes]:
+def iter_export(session: Session, fmt: str, records: Records | None = None) -> Iterator[bytes]:
+    """The export as byte chunks; all events in chain order unless `records` (e.g. filtered) are given."""
+    source = records if records is not None else iter_db_records(session)
     if fmt == "jsonl":
-        return iter_jsonl(session)
+        return iter_jsonl(source)
     if fmt == "csv":
-        return iter_csv(session)
+        return iter_csv(source)
     raise ValueError(f"unknown export format {fmt!r}")
 
 

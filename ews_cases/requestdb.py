@@ -15,8 +15,10 @@ def db_session() -> Session:
 
 
 def register_request_session(app: Flask) -> None:
-    @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+    app.teardown_request(_close_session)  # per request, even when an app context outlives it
+    app.teardown_appcontext(_close_session)  # db_session() used outside a request

@@ -186,11 +186,6 @@ def test_deleting_a_user_keeps_the_history_they_made(db, session, factory):
 # -- chains and verification ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify_records reports the migration's empty `global` head (position 0) as 'chain has a head "
-    "but no events', so `ews audit verify` fails on a freshly migrated database",
-)
 def test_a_database_without_events_verifies(db):
     assert verified(db).ok
 
@@ -232,11 +227,6 @@ def test_an_edited_row_is_reported_as_the_first_break_of_its_chain(db, session, 
     assert_append_only(db)  # the triggers are back
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="iter_db_records does not use populate_existing: events already in the session's identity map "
-    "are verified as loaded, not as stored",
-)
 def test_verification_reads_the_stored_rows_even_when_the_session_has_them_loaded(db, session, factory):
     case = factory.case(state=State.SUBMITTED)
     session.commit()

@@ -27,10 +27,9 @@ LAST_USED_GRANULARITY = timedelta(minutes=5)
 
 @token_auth.verify_token
 def _verify(token: str) -> User | None:
-    user = user_for_token(db_session(), token)
-    if user is not None:
-        _note_use(token)
-    return user
+    # The short write first: a write request's own session takes SQLite's write lock as soon as it starts.
+    _note_use(token)
+    return user_for_token(db_session(), token)
 
 
 def _note_use(token: str) -> None:
@@ -40,7 +39,7 @@ def _note_use(token: str) -> None:
     with current_app.extensions["ews"].db.transaction() as session:
         session.execute(
             update(ApiToken)
-            .where(ApiToken.token_hash == hash_token(token))
+            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
             .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_GRANULARITY))
             .values(last_used_at=now)
         )

@@ -13,6 +13,7 @@ from flask_babel import get_locale
 from ews_cases.api.field_messages import localise_field_message
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
+from ews_cases.web.input_guard import UNSTORABLE_TEXT
 from workflows import RefusalKind, TransitionRefused
 
 PROBLEM_TYPE = "urn:ews-cases:problem:"
@@ -30,6 +31,8 @@ STATUS_TITLES = {
     500: N_("Interner Fehler"),
     503: N_("Nicht verfügbar"),
 }
+#: Messages raised with `abort(status, message=...)` that say more than the status's default text.
+SPECIFIC_MESSAGES = frozenset({UNSTORABLE_TEXT})
 REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: 403,
     RefusalKind.WRONG_STATE: 409,
@@ -105,6 +108,8 @@ def register_error_handlers(app: APIFlask) -> None:
             413: _("Die Anfrage ist zu groß."),
             415: _("Bitte senden Sie JSON (Content-Type: application/json)."),
         }.get(status, error.message or _("Fehler"))
+        if error.message in SPECIFIC_MESSAGES:
+            detail = _(error.message)
         return problem(
             status,
             {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(status, f"http_{status}"),

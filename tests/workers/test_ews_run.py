@@ -147,7 +147,10 @@ def test_ews_run_on_a_fresh_machine_delivers_a_demo_reminder_and_stops_on_sigint
         time.sleep(0.5)
     (reminder,) = found
     assert reminder["To"] == "attendorn@example.org"
-    assert reminder["List-Unsubscribe"].startswith(f"<http://127.0.0.1:{machine.port}/")
+    link = str(reminder["List-Unsubscribe"]).strip().removeprefix("<").removesuffix(">")
+    assert link.startswith(f"http://127.0.0.1:{machine.port}/unsubscribe/")
+    with urllib.request.urlopen(link, timeout=5) as page:  # the link works
+        assert page.status == 200
 
     assert_stops_cleanly(machine, signal.SIGINT)
 
