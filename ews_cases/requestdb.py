@@ -6,10 +6,15 @@ from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 
-def db_session() -> Session:
-    """The request's session; handlers commit after a service succeeded, never in between."""
+def db_session(*, write: bool | None = None) -> Session:
+    """The request's session; handlers commit after a service succeeded, never in between.
+
+    Unsafe methods get a write session (see `Database.session`); a GET that writes (the unsubscribe
+    link) asks for one explicitly.
+    """
     if "db_session" not in g:
-        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        if write is None:
+            write = request.method not in ("GET", "HEAD", "OPTIONS")
         g.db_session = current_app.extensions["ews"].db.session(write=write)
     return g.db_session
 

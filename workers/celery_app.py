@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_failure, task_postrun, task_prerun
+from celery.signals import task_failure, task_postrun, task_prerun, worker_process_init
 from flask import Flask
 
 from ews_cases.settings import Settings
@@ -36,6 +36,8 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask)
+    schedule_file = (settings.data_dir / "celerybeat-schedule").resolve()
+    schedule_file.parent.mkdir(parents=True, exist_ok=True)
     celery.conf.update(
         broker_url=broker_url(settings),
         broker_connection_retry_on_startup=True,
@@ -60,7 +62,7 @@ def celery_init_app(app: Flask) -> Celery:
         timezone="Europe/Berlin",
         enable_utc=True,
         beat_schedule=BEAT_SCHEDULE,
-        beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
+        beat_schedule_filename=str(schedule_file),
         worker_hijack_root_logger=False,
     )
     celery.set_default()
@@ -68,6 +70,13 @@ def celery_init_app(app: Flask) -> Celery:
     import workers.tasks  # noqa: F401 - registers the tasks with this app
 
     set_dispatcher(_dispatcher)
+
+    @worker_process_init.connect(weak=False, dispatch_uid="ews-fresh-database-pool")
+    def _fresh_database_pool(**_: Any) -> None:
+        # A forked pool process must not share the parent's database connections (the parent connected
+        # while checking migrations): drop the inherited pool without closing the parent's sockets.
+        app.extensions["ews"].db.engine.dispose(close=False)
+
     return celery
 
 

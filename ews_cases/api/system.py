@@ -142,12 +142,15 @@ def workflow() -> dict[str, Any]:
     """The case state machine as data: states, transitions with roles, guards and effects."""
     data = WORKFLOW.as_data()
     for state in data["states"]:
-        state["label"] = _(state["label"])
+        label = state["label"]
+        state["label"] = _(label)
     for transition in data["transitions"]:
+        label = transition["label"]
+        transition["label"] = _(label)
         transition["from_"] = transition.pop("from")
-        transition["label"] = _(transition["label"])
         for guard in transition["guards"]:
-            guard["message"] = _(guard["message"])
+            message = guard["message"]
+            guard["message"] = _(message)
     return data
 
 

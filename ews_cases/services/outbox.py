@@ -56,6 +56,7 @@ def enqueue_emails(session: Session, emails: Iterable[Email]) -> list[int]:
             "subject": e.subject,
             "body": e.body,
             "attachments": list(e.attachments),
+            "headers": dict(e.headers),
             "status": "pending",
             "attempts": 0,
         }

@@ -61,7 +61,7 @@ def verify_certificate(code: str) -> Response | tuple[Any, int]:
 @public.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe_page(token: str) -> Response | tuple[str, int]:
     """GET (the link in the email) and POST (RFC 8058 one-click) both opt out; repeating is harmless."""
-    session = db_session()
+    session = db_session(write=True)  # also on GET: the link in the email changes data
     try:
         result = unsubscribe(session, token)
     except NotFound:

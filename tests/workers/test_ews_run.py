@@ -4,6 +4,7 @@ stops cleanly — every child with it — on SIGINT (Ctrl-C) or SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import json
 import os
@@ -78,13 +79,14 @@ class FreshMachine:
                 time.sleep(0.3)
 
     def processes(self) -> list[psutil.Process]:
-        """Every live process started for this machine: `ews run`, its children, the embedded Redis."""
-        found = []
+        """Every live process started for this machine: `ews run` and its children (by their environment)
+        and the embedded Redis (a daemon that overwrites its environment, found by its working folder)."""
+        marker, found = str(self.data_dir), []
         for process in psutil.process_iter():
             try:
-                if (
-                    process.environ().get("EWS_DATA_DIR") == str(self.data_dir)
-                    and process.status() != psutil.STATUS_ZOMBIE
+                if process.status() != psutil.STATUS_ZOMBIE and marker in (
+                    process.environ().get("EWS_DATA_DIR"),
+                    process.cwd(),
                 ):
                     found.append(process)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -100,7 +102,12 @@ class FreshMachine:
         return code, time.monotonic() - started
 
     def clean_up(self) -> None:
-        for process in self.processes():  # only after a failure: the test checks there are none
+        """After a failure: stop `ews run` as a user would, then kill whatever it left behind."""
+        if self.run is not None and self.run.poll() is None:
+            self.run.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.run.wait(timeout=25)
+        for process in self.processes():
             process.kill()
 
 
@@ -120,6 +127,7 @@ def reminders_in(folder: Path) -> list[email.message.EmailMessage]:
 def assert_stops_cleanly(machine: FreshMachine, signum: int) -> None:
     children = machine.processes()
     assert len(children) >= 5  # ews run, web (+ its workers), worker (+ its pool), beat, embedded Redis
+    assert any("redis-server" in " ".join(p.cmdline()) for p in children)
     code, seconds = machine.stop(signum)
     print(
         f"\n{signal.Signals(signum).name}: exit code {code} after {seconds:.1f}s ({len(children)} processes)"
