@@ -66,11 +66,12 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     register_api(app)
 
     from ews_cases.web.input_guard import register_input_guard
-    from ews_cases.web.public import public
 
     register_input_guard(app)
 
-    app.register_blueprint(public)
+    from ews_cases.web import register_web
+
+    register_web(app, settings)
 
     from workers.celery_app import broker_url, celery_init_app
 

@@ -55,9 +55,24 @@ def allow(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         guarded = api.auth_required(token_auth, roles=sorted(roles))(view)
         guarded._ews_roles = frozenset(roles)  # type: ignore[attr-defined]
+        if set(roles) != ALL_ROLES:
+            _document_forbidden(guarded)
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _document_forbidden(view: Any) -> None:
+    """Add 403 to the view's documented responses (the other roles get it), keeping those `@api.doc`
+    already declared below this decorator."""
+    spec = view.__dict__.setdefault("_spec", {})
+    responses = spec.get("responses")
+    if responses is None:
+        spec["responses"] = [403]
+    elif isinstance(responses, dict):
+        responses.setdefault(403, "Forbidden")
+    elif 403 not in responses:
+        spec["responses"] = [*responses, 403]
 
 
 @token_auth.get_user_roles

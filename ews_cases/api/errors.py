@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Response, json
+from flask import Response, json, render_template, request
 from flask_babel import get_locale
 
 from ews_cases.api.field_messages import localise_field_message
@@ -90,10 +90,33 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+WEB_DETAILS = {
+    400: N_("Die Anfrage ist ungültig. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."),
+    403: N_("Diese Seite ist für Ihre Rolle nicht freigegeben."),
+    404: N_("Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
+    429: N_("Zu viele Versuche. Bitte warten Sie einige Minuten."),
+}
+
+
+def _html_error(error: HTTPError) -> Response:
+    """Pages get an HTML error page in the layout; the API always answers problem+json."""
+    status = error.status_code
+    detail = _(WEB_DETAILS.get(status, N_("Es ist ein Fehler aufgetreten.")))
+    if error.message in SPECIFIC_MESSAGES:
+        detail = _(error.message)
+    body = render_template("web/error.html", title=_(STATUS_TITLES.get(status, N_("Fehler"))), detail=detail)
+    response = Response(body, status=status, mimetype="text/html")
+    for key, value in (error.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
 def register_error_handlers(app: APIFlask) -> None:
     @app.error_processor
     def _http_error(error: HTTPError) -> Response:
         status = error.status_code
+        if not request.path.startswith("/api/") and request.accept_mimetypes.best != "application/json":
+            return _html_error(error)
         if status == 422 or (status == 400 and isinstance(error.detail, Mapping) and error.detail):
             errors = flatten_errors(error.detail)
             if list(errors) == ["_body"]:

@@ -16,10 +16,9 @@ from ews_cases.api.participation_schemas import (
     ProjectIn,
     ProjectOut,
 )
-from ews_cases.models import Attendance, Case, CohortSession, PracticeProject
+from ews_cases.models import Attendance, Case, PracticeProject
 from ews_cases.requestdb import db_session
-from ews_cases.services.eligibility import attendance_shares, eligible_members
-from ews_cases.services.participation import record_attendance, update_project
+from ews_cases.services.participation import attendance_register, record_attendance, update_project
 
 
 def _attendance_data(record: Attendance) -> dict[str, Any]:
@@ -32,50 +31,6 @@ def _attendance_data(record: Attendance) -> dict[str, Any]:
     }
 
 
-def _register(case: Case) -> dict[str, Any]:
-    session = db_session()
-    events = session.scalars(
-        select(CohortSession)
-        .where(CohortSession.cohort_id == case.cohort_id)
-        .order_by(CohortSession.starts_at, CohortSession.id)
-    ).all()
-    member_ids = [m.id for m in case.team]
-    recorded = {
-        (a.member_id, a.session_id): a.status
-        for a in session.scalars(select(Attendance).where(Attendance.member_id.in_(member_ids)))
-    }
-    shares = attendance_shares(session, case)
-    eligible = {m.id for m in eligible_members(session, case)}
-    return {
-        "case": case.id,
-        "min_attendance": case.cohort.min_attendance,
-        "workshops": sum(1 for e in events if e.kind == "workshop"),
-        "sessions": [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "title": e.title,
-                "starts_at": e.starts_at,
-                "ends_at": e.ends_at,
-                "location": e.location,
-                "counts_for_attendance": e.kind == "workshop",
-            }
-            for e in events
-        ],
-        "members": [
-            {
-                "id": m.id,
-                "name": m.name,
-                "position": m.position,
-                "attendance": [{"session": e.id, "status": recorded.get((m.id, e.id))} for e in events],
-                "share": shares.get(m.id, 0),
-                "reaches_min_attendance": m.id in eligible,
-            }
-            for m in case.team
-        ],
-    }
-
-
 @api.get("/cases/<int:case_id>/attendance")
 @allow("applicant", "coordinator", "auditor")
 @api.output(AttendanceRegister)
@@ -83,7 +38,7 @@ def _register(case: Case) -> dict[str, Any]:
 def get_attendance(case_id: int) -> dict[str, Any]:
     """The attendance register: sessions × team members, each member's share of workshops and whether it
     reaches the cohort's `min_attendance`."""
-    return _register(load_case(case_id))
+    return attendance_register(db_session(), load_case(case_id))
 
 
 @api.put("/cases/<int:case_id>/attendance")

@@ -15,6 +15,8 @@ USER_ROLES = ("applicant", "reviewer", "coordinator", "auditor", "admin")
 
 
 class User(Base):
+    """Also the Flask-Login user of the web pages (`get_id`, `is_active`, `is_authenticated`)."""
+
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('applicant', 'reviewer', 'coordinator', 'auditor', 'admin')", name="role"),
@@ -37,6 +39,16 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
 
 
 class ApiToken(Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from ews_cases.models import (
     CohortSession,
     PracticeProject,
 )
+from ews_cases.services.eligibility import attendance_shares, eligible_members
 from ews_cases.services.locking import lock_case
 from workflows import Actor, Role, State
 
@@ -149,3 +152,47 @@ def _move_project(project: PracticeProject, actor: Actor, status: str, reason: s
             raise ValidationFailed({"reason": [_("Bitte begründen Sie die Rückgabe.")]})
         project.return_reason = reason.strip()
     project.status = status
+
+
+def attendance_register(session: Session, case: Case) -> dict[str, Any]:
+    """The register of a case: sessions × team members, each member's share of workshops and eligibility."""
+    events = session.scalars(
+        select(CohortSession)
+        .where(CohortSession.cohort_id == case.cohort_id)
+        .order_by(CohortSession.starts_at, CohortSession.id)
+    ).all()
+    member_ids = [m.id for m in case.team]
+    recorded = {
+        (a.member_id, a.session_id): a.status
+        for a in session.scalars(select(Attendance).where(Attendance.member_id.in_(member_ids)))
+    }
+    shares = attendance_shares(session, case)
+    eligible = {m.id for m in eligible_members(session, case)}
+    return {
+        "case": case.id,
+        "min_attendance": case.cohort.min_attendance,
+        "workshops": sum(1 for e in events if e.kind == "workshop"),
+        "sessions": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "title": e.title,
+                "starts_at": e.starts_at,
+                "ends_at": e.ends_at,
+                "location": e.location,
+                "counts_for_attendance": e.kind == "workshop",
+            }
+            for e in events
+        ],
+        "members": [
+            {
+                "id": m.id,
+                "name": m.name,
+                "position": m.position,
+                "attendance": [{"session": e.id, "status": recorded.get((m.id, e.id))} for e in events],
+                "share": shares.get(m.id, 0),
+                "reaches_min_attendance": m.id in eligible,
+            }
+            for m in case.team
+        ],
+    }

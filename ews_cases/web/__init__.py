@@ -1,1 +1,25 @@
 """Server-rendered pages (German); they call the same services and permission rules as the API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ews_cases.settings import Settings
+
+
+def register_web(app: Flask, settings: Settings) -> None:
+    from ews_cases.api.blueprint import api
+    from ews_cases.web import pages
+    from ews_cases.web.extensions import csrf, init_web_extensions
+    from ews_cases.web.layout import register_layout
+    from ews_cases.web.public import public, unsubscribe_page
+    from ews_cases.web.views import web
+
+    init_web_extensions(app, settings.broker_url or settings.redis_url)
+    csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
+    csrf.exempt(unsubscribe_page)  # RFC 8058 one-click unsubscribe comes from mail clients
+    register_layout(app)
+    app.register_blueprint(web)
+    for blueprint in pages.BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.register_blueprint(public)

@@ -1,0 +1,52 @@
+"""Forms shared by several pages (login, password, reasons for transitions)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from ews_cases.i18n import N_
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        N_("E-Mail-Adresse"), validators=[DataRequired(N_("Bitte geben Sie Ihre E-Mail-Adresse an."))]
+    )
+    password = PasswordField(
+        N_("Passwort"), validators=[DataRequired(N_("Bitte geben Sie Ihr Passwort an."))]
+    )
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(N_("Bisheriges Passwort"), validators=[DataRequired(N_("Bitte angeben."))])
+    new = PasswordField(
+        N_("Neues Passwort"),
+        validators=[DataRequired(N_("Bitte angeben.")), Length(min=10, message=N_("Mindestens 10 Zeichen."))],
+    )
+    repeat = PasswordField(
+        N_("Neues Passwort wiederholen"),
+        validators=[EqualTo("new", message=N_("Die beiden Eingaben stimmen nicht überein."))],
+    )
+
+
+class TransitionForm(FlaskForm):
+    name = HiddenField(validators=[DataRequired()])
+    version = IntegerField(validators=[DataRequired()])
+    reason = TextAreaField(N_("Begründung"), validators=[Optional(), Length(max=5000)])
+    override = BooleanField(N_("Ausnahme (Regierungsbezirk) mit Begründung zulassen"))
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(N_("Suche"), validators=[Optional(), Length(max=100)])

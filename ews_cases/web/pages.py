@@ -1,0 +1,12 @@
+"""The role page blueprints, registered in one place."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ews_cases.web.applicant import applicant
+from ews_cases.web.auditing import auditing
+from ews_cases.web.office import office
+from ews_cases.web.reviewer import reviewer
+
+BLUEPRINTS: list[Blueprint] = [applicant, reviewer, office, auditing]

@@ -1,0 +1,166 @@
+"""Pages for everyone who logs in: login, logout, password, the start page per role, the case page, help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from ews_cases import audit
+from ews_cases.errors import DomainError
+from ews_cases.i18n import _
+from ews_cases.models import User, utcnow
+from ews_cases.requestdb import db_session
+from ews_cases.services.participation import attendance_register
+from ews_cases.services.transitions import apply_transition, transition_options
+from ews_cases.services.users import check_password, hash_password
+from ews_cases.web.access import me, my_actor, readable_case
+from ews_cases.web.extensions import limiter
+from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
+from workflows import STATE_LABELS, WORKFLOW, State, TransitionRefused
+
+web = Blueprint("web", __name__)
+
+#: The first page after login, per role.
+HOME = {
+    "applicant": "applicant.my_cases",
+    "reviewer": "reviewer.queue",
+    "coordinator": "office.dashboard",
+    "auditor": "auditing.log",
+    "admin": "web.help_page",
+}
+
+
+def home_url(role: str) -> str:
+    endpoint = HOME.get(role, "web.help_page")
+    return url_for(endpoint if endpoint in current_app.view_functions else "web.help_page")
+
+
+def _failed_login(response: Response) -> bool:
+    """Only failed attempts count towards the limit (a successful login redirects)."""
+    return response.status_code != 302
+
+
+@web.route("/anmelden", methods=["GET", "POST"])
+@limiter.limit(
+    "5 per 15 minutes",
+    methods=["POST"],
+    deduct_when=_failed_login,
+    key_func=lambda: f"{request.remote_addr}|{request.form.get('email', '').strip().lower()}",
+)
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db_session().scalar(
+            select(User).where(func.lower(User.email) == form.email.data.strip().lower())
+        )
+        if user is not None and user.active and check_password(user, form.password.data):
+            login_user(user)
+            target = request.args.get("next", "")
+            if not target.startswith("/") or target.startswith("//"):
+                target = home_url(user.role)
+            return redirect(target)
+        flash(_("E-Mail-Adresse oder Passwort ist falsch."), "danger")
+        return render_template("web/login.html", form=form), 401
+    return render_template("web/login.html", form=form)
+
+
+@web.post("/abmelden")
+@login_required
+def logout() -> Any:
+    logout_user()
+    flash(_("Sie sind abgemeldet."), "info")
+    return redirect(url_for("web.login"))
+
+
+@web.route("/passwort", methods=["GET", "POST"])
+@login_required
+def change_password() -> Any:
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = db_session(write=True).get(User, me().id)
+        if user is None or not check_password(user, form.current.data):
+            form.current.errors.append(_("Das bisherige Passwort stimmt nicht."))
+            return render_template("web/password.html", form=form), 422
+        user.password_hash = hash_password(form.new.data)
+        audit.append(
+            db_session(),
+            actor=my_actor(),
+            action="user.password_changed",
+            data={"user": user.id, "at": utcnow()},
+        )
+        db_session().commit()
+        flash(_("Ihr Passwort wurde geändert."), "success")
+        return redirect(url_for("web.home"))
+    return render_template("web/password.html", form=form), (422 if form.errors else 200)
+
+
+@web.get("/")
+def home() -> Any:
+    if not current_user.is_authenticated:
+        return redirect(url_for("web.login"))
+    return redirect(home_url(current_user.role))
+
+
+@web.get("/hilfe")
+def help_page() -> str:
+    """How a case moves: the diagram generated from the one machine definition, and the table."""
+    return render_template("web/help.html", workflow=WORKFLOW.as_data(), mermaid=WORKFLOW.mermaid())
+
+
+@web.get("/faelle/<int:case_id>")
+@login_required
+def case_page(case_id: int) -> str:
+    """One case for every role: content by role, and exactly the actions allowed now as buttons."""
+    case = readable_case(case_id)
+    session = db_session()
+    options = transition_options(session, case, my_actor())
+    register = (
+        attendance_register(session, case)
+        if case.state in (State.ATTENDING, State.PROJECT_DONE, State.CERTIFIED)
+        else None
+    )
+    return render_template(
+        "web/case.html",
+        case=case,
+        state_label=_(STATE_LABELS[State(case.state)]),
+        options=options,
+        form=TransitionForm(),
+        register=register,
+    )
+
+
+@web.post("/faelle/<int:case_id>/aktion")
+@login_required
+def case_transition(case_id: int) -> Any:
+    """Fire one transition from the case page; a refusal is shown with its reason and changes nothing."""
+    session = db_session()
+    case = readable_case(case_id)
+    form = TransitionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        apply_transition(
+            session,
+            case,
+            form.name.data,
+            my_actor(),
+            form.version.data,
+            form.reason.data or None,
+            override=bool(form.override.data),
+        )
+        session.commit()
+    except TransitionRefused as refused:
+        session.rollback()
+        for refusal in refused.refusals:
+            flash(refusal.render(_), "danger")
+        return redirect(url_for("web.case_page", case_id=case_id)), 303
+    except DomainError as error:
+        session.rollback()
+        flash(_(error.message, **error.params), "danger")
+        return redirect(url_for("web.case_page", case_id=case_id)), 303
+    label = WORKFLOW.specs[form.name.data].label
+    flash(_("Erledigt: {action}.", action=_(label)), "success")
+    return redirect(url_for("web.case_page", case_id=case_id)), 303
