@@ -7,14 +7,14 @@ from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, Strin
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from ews_cases.api.case_schemas import AuditEventOut
-from ews_cases.api.pagination import PageQuery
+from ews_cases.api.pagination import MAX_ID, PageQuery
 
 EXPORT_FORMATS = ("jsonl", "csv")
 
 
 class AuditQuery(PageQuery):
     cohort = Integer(load_default=None, validate=Range(1, 10_000), metadata={"description": "cohort number"})
-    case = Integer(load_default=None, validate=Range(1), metadata={"description": "case id"})
+    case = Integer(load_default=None, validate=Range(1, MAX_ID), metadata={"description": "case id"})
     actor = String(
         load_default=None,
         validate=[

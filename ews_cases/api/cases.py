@@ -52,9 +52,10 @@ def _content(data: dict[str, Any], base: CaseInput | None = None) -> CaseInput:
     answers = data.get("answers")
     team = data.get("team")
     return CaseInput(
-        contact_name=contact["name"] if contact is not None else base.contact_name,
-        contact_email=contact["email"] if contact is not None else base.contact_email,
-        contact_phone=contact["phone"] if contact is not None else base.contact_phone,
+        # A contact left out of a new case is `{}` (the schema's default is not loaded through PersonIn).
+        contact_name=contact.get("name", "") if contact is not None else base.contact_name,
+        contact_email=contact.get("email", "") if contact is not None else base.contact_email,
+        contact_phone=contact.get("phone", "") if contact is not None else base.contact_phone,
         team=[MemberInput(**m) for m in team] if team is not None else base.team,
         answers=answers if answers is not None else base.answers,
         consent=data.get("consent", base.consent),

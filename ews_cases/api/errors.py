@@ -42,6 +42,57 @@ REFUSAL_STATUS = {
 }
 
 
+#: The OpenAPI schema of every error answer (`problem` below), replacing APIFlask's default error schemas.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "`urn:ews-cases:problem:<code>`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "description": "Messages per invalid field (dotted paths such as `team.0.email`)",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "transition": {"type": "string", "description": "The refused transition"},
+        "refusals": {
+            "type": "array",
+            "description": "Why the transition was refused",
+            "items": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_DEFAULT_ERROR_SCHEMAS = ("HTTPError", "ValidationError")
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error answers as they are: `application/problem+json` with `PROBLEM_SCHEMA`, where
+    APIFlask documents its own `application/json` error bodies (an OpenAPI spec processor)."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    default_refs = {f"#/components/schemas/{name}" for name in _DEFAULT_ERROR_SCHEMAS}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if content.get("application/json", {}).get("schema", {}).get("$ref") in default_refs:
+                    del content["application/json"]
+                    content["application/problem+json"] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    used = json.dumps(spec)
+    for name in _DEFAULT_ERROR_SCHEMAS:
+        if f'"#/components/schemas/{name}"' not in used:
+            schemas.pop(name, None)
+    return spec
+
+
 def problem(
     status: int,
     code: str,
@@ -112,6 +163,8 @@ def _html_error(error: HTTPError) -> Response:
 
 
 def register_error_handlers(app: APIFlask) -> None:
+    app.spec_processor(document_problems)
+
     @app.error_processor
     def _http_error(error: HTTPError) -> Response:
         status = error.status_code

@@ -16,6 +16,8 @@ from ews_cases.errors import ValidationFailed
 from ews_cases.i18n import _
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+#: The largest id a table holds (a 32-bit integer column); larger ids in a request are invalid, not a crash.
+MAX_ID = 2**31 - 1
 
 
 class PageQuery(Schema):

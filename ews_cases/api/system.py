@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ews_cases.api.auth import ALL_ROLES, READERS, allow
 from ews_cases.api.blueprint import api
-from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
 from ews_cases.i18n import _
 from ews_cases.models import OutboxMessage
 from ews_cases.models.outbox import OUTBOX_STATUSES
@@ -59,7 +59,7 @@ class WorkflowOut(Schema):
 
 class OutboxQuery(Schema):
     status = String(load_default=None, validate=OneOf(OUTBOX_STATUSES))
-    case = Integer(load_default=None, validate=Range(1))
+    case = Integer(load_default=None, validate=Range(1, MAX_ID))
     kind = String(load_default=None, validate=Length(max=60))
     limit = Integer(load_default=DEFAULT_LIMIT, validate=Range(1, MAX_LIMIT))
     cursor = String(load_default=None, metadata={"description": "next_cursor of the previous page"})

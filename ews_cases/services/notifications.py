@@ -47,7 +47,7 @@ def _body(*paragraphs: str) -> str:
 
 
 def _case_link(case: Case) -> str:
-    return public_link(f"/cases/{case.id}")
+    return public_link(f"/faelle/{case.id}")
 
 
 def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | None:
