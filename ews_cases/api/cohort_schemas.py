@@ -7,7 +7,7 @@ The schemas check only the shape; ranges, date order and the Regierungsbezirk ar
 from __future__ import annotations
 
 import decimal
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from apiflask import Schema
@@ -18,6 +18,9 @@ from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.services.cohorts import COHORT_FIELDS
 
 _MAX_FUNDING = decimal.Decimal("9999999999.99")  # Numeric(12, 2)
+#: Deadlines the answer can state: `deadline_at` is in Europe/Berlin, which before 1893 kept local mean time,
+#: an offset with seconds (+00:53:28) that is no valid RFC 3339 time.
+_DEADLINE_YEARS = Range(date(2000, 1, 1), date(2099, 12, 31))
 
 
 class CohortFieldsIn(Schema):
@@ -30,7 +33,9 @@ class CohortFieldsIn(Schema):
         metadata={"description": "Regierungsbezirk the call is limited to, or null for all of NRW"},
     )
     applications_open_at = AwareDateTime(allow_none=True)
-    application_deadline = Date(metadata={"description": "Applications close 23:59:59 Europe/Berlin"})
+    application_deadline = Date(
+        validate=_DEADLINE_YEARS, metadata={"description": "Applications close 23:59:59 Europe/Berlin"}
+    )
     capacity = Integer(strict=True)
     team_size = Integer(strict=True)
     starts_on = Date(allow_none=True)
@@ -42,14 +47,22 @@ class CohortFieldsIn(Schema):
     ceremony_place = String(allow_none=True, validate=Length(max=120))
     signatory_name = String(allow_none=True, validate=Length(max=200))
     signatory_title = String(allow_none=True, validate=Length(max=200))
-    funding_eur = Decimal(places=2, allow_none=True, validate=Range(0, _MAX_FUNDING))
+    funding_eur = Decimal(
+        places=2,
+        allow_none=True,
+        validate=Range(0, _MAX_FUNDING),
+        # The document needs numbers: apispec would write the Decimal bounds as strings.
+        metadata={"minimum": 0, "maximum": float(_MAX_FUNDING)},
+    )
 
 
 class CohortCreateIn(CohortFieldsIn):
     number = Integer(required=True, strict=True, validate=Range(1, 10_000))
     title = String(required=True, validate=Length(1, 200))
     application_deadline = Date(
-        required=True, metadata={"description": "Applications close 23:59:59 Europe/Berlin"}
+        required=True,
+        validate=_DEADLINE_YEARS,
+        metadata={"description": "Applications close 23:59:59 Europe/Berlin"},
     )
 
 

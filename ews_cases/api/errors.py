@@ -77,15 +77,24 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     default_refs = {f"#/components/schemas/{name}" for name in _DEFAULT_ERROR_SCHEMAS}
+    problem_content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):
                 continue
-            for response in operation.get("responses", {}).values():
+            # Any request may be refused before its handler: a body that is not JSON, or text the database
+            # cannot store (NUL) in the query, the path or the body (ews_cases.web.input_guard).
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("400", {"description": "Bad request", "content": dict(problem_content)})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", {"description": "Body too large", "content": dict(problem_content)}
+                )
+            for response in responses.values():
                 content = response.get("content", {})
                 if content.get("application/json", {}).get("schema", {}).get("$ref") in default_refs:
                     del content["application/json"]
-                    content["application/problem+json"] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    content.update(problem_content)
     used = json.dumps(spec)
     for name in _DEFAULT_ERROR_SCHEMAS:
         if f'"#/components/schemas/{name}"' not in used:

@@ -13,7 +13,9 @@ TEXT = Length(max=20_000)
 
 
 class AttendanceIn(Schema):
-    session = Integer(required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "session id"})
+    session = Integer(
+        required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "session id"}
+    )
     member = Integer(
         required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "team member id"}
     )

@@ -1,7 +1,456 @@
-"""Pages of the role `auditing` (prefix `/pruefung`)."""
+"""Pages of the role `auditor` (prefix `/pruefung`): the global log, exports, a case's timeline, the chain status.
+
+Every page here only reads: auditors never change anything (SPEC §2), so there are GET links and GET
+filter forms only. Coordinators may read these pages too, as they may use the audit API.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from wtforms import DateField, HiddenField, IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional, Regexp
+
+from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
+from ews_cases.audit import Break, verify_database, verify_records
+from ews_cases.audit_queries import AuditFilter, iter_records, select_events
+from ews_cases.errors import ValidationFailed
+from ews_cases.exports import iter_export
+from ews_cases.i18n import N_, _
+from ews_cases.models import AuditChainHead, AuditEvent, Case, User, case_chain, utcnow
+from ews_cases.requestdb import db_session
+from ews_cases.web.access import readable_case, roles_required
+from workflows import BERLIN, STATE_LABELS, WORKFLOW, State
 
 auditing = Blueprint("auditing", __name__, url_prefix="/pruefung")
+AUDIT_READERS = ("auditor", "coordinator")
+EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+STREAM_CHUNK_BYTES = 64 * 1024
+
+ROLE_NAMES = {
+    "applicant": N_("Kommune"),
+    "reviewer": N_("Gutachten"),
+    "coordinator": N_("Programmbüro"),
+    "auditor": N_("Prüfung"),
+    "admin": N_("Administration"),
+    "system": N_("System"),
+}
+ACTION_LABELS = {
+    "case.created": N_("Bewerbung angelegt"),
+    "case.updated": N_("Bewerbung bearbeitet"),
+    "review.recorded": N_("Gutachten abgegeben"),
+    "attendance.recorded": N_("Anwesenheit erfasst"),
+    "project.updated": N_("Praxisprojekt geändert"),
+    "certificate.issued": N_("Zertifikat ausgestellt"),
+    "certificate.revoked": N_("Zertifikat widerrufen"),
+    "email.delivered": N_("E-Mail zugestellt"),
+    "email.failed": N_("E-Mail-Zustellung fehlgeschlagen"),
+    "email.cancelled": N_("E-Mail verworfen"),
+    "reminders.queued": N_("Erinnerungen vorgemerkt"),
+    "cohort.created": N_("Durchgang angelegt"),
+    "cohort.updated": N_("Durchgang geändert"),
+    "session.created": N_("Termin angelegt"),
+    "contact.created": N_("Kontakt angelegt"),
+    "contact.opted_out": N_("Kontakt hat Erinnerungen abbestellt"),
+    "user.created": N_("Konto angelegt"),
+    "user.updated": N_("Konto geändert"),
+    "user.opted_out": N_("Erinnerungen abbestellt"),
+    "user.password_changed": N_("Passwort geändert"),
+    "token.created": N_("API-Token erstellt"),
+    "token.revoked": N_("API-Token widerrufen"),
+}
+#: Labels of the keys in `data.changes` (case content is flattened: `answers.goals`, `team.0.name`).
+CHANGE_LABELS = {
+    "contact.name": N_("Ansprechperson: Name"),
+    "contact.email": N_("Ansprechperson: E-Mail"),
+    "contact.phone": N_("Ansprechperson: Telefon"),
+    "answers.motivation": N_("Motivation"),
+    "answers.starting_point": N_("Ausgangslage"),
+    "answers.goals": N_("Ziele"),
+    "answers.leadership_support": N_("Unterstützung der Verwaltungsspitze"),
+    "consent": N_("Einwilligung"),
+    "title": N_("Titel"),
+    "summary": N_("Zusammenfassung"),
+    "report": N_("Bericht"),
+    "status": N_("Status"),
+    "active": N_("Aktiv"),
+}
+MEMBER_FIELDS = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
+#: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.
+PROBLEMS = (
+    ("position ", N_("Position fehlt oder ist doppelt (Lücke oder Abzweigung der Kette).")),
+    ("prev_hash ", N_("Der Verweis auf das vorige Ereignis (prev_hash) stimmt nicht.")),
+    (
+        "hash does not match",
+        N_("Der Hash passt nicht zum Inhalt: Das Ereignis wurde nachträglich verändert."),
+    ),
+    ("event cannot be serialised", N_("Das Ereignis lässt sich nicht prüfen (ungültige Daten).")),
+    ("events missing at the end", N_("Am Ende der Kette fehlen Ereignisse.")),
+    ("chain has a head but no events", N_("Zur Kette sind keine Ereignisse mehr gespeichert.")),
+    ("chain is not contiguous", N_("Die Kette ist nicht zusammenhängend gespeichert.")),
+)
+REFERENCE_RE = re.compile(r"^EWS\d+-\d+$", re.IGNORECASE)
+
+
+# -- the filter form -------------------------------------------------------------------------------------
+
+
+class LogFilterForm(FlaskForm):
+    """The log's filters as a GET form (no CSRF: it changes nothing). `from`/`to` are Berlin days."""
+
+    class Meta:
+        csrf = False
+
+    cohort = IntegerField(
+        N_("Durchgang"),
+        validators=[Optional(), NumberRange(1, 10_000, message=N_("Bitte eine Durchgangsnummer angeben."))],
+        invalid_value_message=N_("Bitte eine Durchgangsnummer angeben."),
+    )
+    case = StringField(
+        N_("Fall"),
+        validators=[Optional(), Length(max=20, message=N_("Höchstens 20 Zeichen."))],
+        description=N_("Aktenzeichen (z. B. EWS6-0007) oder Fallnummer"),
+    )
+    actor = StringField(
+        N_("Akteur"),
+        validators=[Optional(), Length(max=254, message=N_("Höchstens 254 Zeichen."))],
+        description=N_("E-Mail-Adresse, user:3 oder system:record_review"),
+    )
+    action = StringField(
+        N_("Aktion"),
+        validators=[
+            Optional(),
+            Length(max=61, message=N_("Höchstens 61 Zeichen.")),
+            Regexp(
+                r"^[A-Za-z0-9_.:-]*\*?$",
+                message=N_("Erwartet wird z. B. transition.admit oder transition.*."),
+            ),
+        ],
+        description=N_("genau, oder als Anfang mit * (z. B. transition.*)"),
+        render_kw={"list": "bekannte-aktionen"},
+    )
+    since = DateField(
+        N_("von (Tag)"),
+        name="from",
+        validators=[Optional()],
+        format=["%Y-%m-%d", "%d.%m.%Y"],
+        invalid_value_message=N_("Bitte ein Datum angeben, z. B. 30.06.2027."),
+    )
+    until = DateField(
+        N_("bis (Tag, einschließlich)"),
+        name="to",
+        validators=[Optional()],
+        format=["%Y-%m-%d", "%d.%m.%Y"],
+        invalid_value_message=N_("Bitte ein Datum angeben, z. B. 30.06.2027."),
+    )
+    limit = IntegerField(
+        N_("Einträge pro Seite"),
+        default=DEFAULT_LIMIT,
+        validators=[Optional(), NumberRange(1, MAX_LIMIT, message=N_("Bitte 1 bis 500 angeben."))],
+        invalid_value_message=N_("Bitte 1 bis 500 angeben."),
+    )
+    cursor = HiddenField()
+
+    FILTERS = ("cohort", "case", "actor", "action", "from", "to")
+
+    def filter_args(self) -> dict[str, str]:
+        """The filters as given (query-string names), for the export links and the next page."""
+        return {name: request.args[name] for name in self.FILTERS if request.args.get(name, "").strip()}
+
+
+def _berlin_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, BERLIN)
+
+
+def _read_filters(session: Session, form: LogFilterForm) -> AuditFilter | None:
+    """The form as an `AuditFilter`, or None with the errors next to the fields."""
+    if not form.validate():
+        return None
+    case_id, case_error = _case_id(session, (form.case.data or "").strip())
+    actor, actor_error = _actor_label(session, (form.actor.data or "").strip())
+    if case_error:
+        form.case.errors.append(case_error)
+    if actor_error:
+        form.actor.errors.append(actor_error)
+    if case_error or actor_error:
+        return None
+    try:
+        return AuditFilter(
+            cohort=form.cohort.data,
+            case_id=case_id,
+            actor=actor,
+            action=(form.action.data or "").strip() or None,
+            since=_berlin_midnight(form.since.data) if form.since.data else None,
+            until=_berlin_midnight(form.until.data + timedelta(days=1)) if form.until.data else None,
+        )
+    except ValidationFailed as invalid:
+        fields = {f.name: f for f in form}
+        for key, messages in invalid.errors.items():
+            fields.get(key, form.since).errors.extend(messages)
+        return None
+
+
+def _case_id(session: Session, given: str) -> tuple[int | None, str | None]:
+    if not given:
+        return None, None
+    if given.isdigit():
+        number = int(given)
+        return (number, None) if number <= MAX_ID else (None, _("Keine gültige Fallnummer."))
+    if REFERENCE_RE.match(given):
+        found = session.scalar(select(Case.id).where(Case.reference == given.upper()))
+        if found is not None:
+            return found, None
+        return None, _("Kein Fall mit dem Aktenzeichen {reference}.", reference=given.upper())
+    return None, _("Bitte ein Aktenzeichen (z. B. EWS6-0007) oder eine Fallnummer angeben.")
+
+
+def _actor_label(session: Session, given: str) -> tuple[str | None, str | None]:
+    if not given:
+        return None, None
+    if re.fullmatch(r"(user|system):\S+", given):
+        return given, None
+    if "@" in given:
+        found = session.scalar(select(User.id).where(func.lower(User.email) == given.lower()))
+        if found is not None:
+            return f"user:{found}", None
+        return None, _("Keine Person mit dieser E-Mail-Adresse.")
+    return None, _("Erwartet wird eine E-Mail-Adresse, user:3 oder system:record_review.")
+
+
+def known_actions() -> list[str]:
+    return sorted([*ACTION_LABELS, "transition.*", *(f"transition.{name}" for name in WORKFLOW.specs)])
+
+
+# -- how events are shown --------------------------------------------------------------------------------
+
+
+@dataclass
+class EventView:
+    """One event as the pages show it: who, when, what, and what changed."""
+
+    event: AuditEvent
+    who: str
+    role: str
+    when: str
+    what: str
+    case_reference: str | None
+    from_label: str | None
+    to_label: str | None
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    details: list[tuple[str, str]] = field(default_factory=list)
+
+
+def local_time(moment: datetime) -> str:
+    return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M:%S")
+
+
+def action_label(action: str) -> str:
+    if action.startswith("transition."):
+        spec = WORKFLOW.specs.get(action.removeprefix("transition."))
+        if spec is not None:
+            return _("Übergang: {label}", label=_(spec.label))
+    return _(ACTION_LABELS[action]) if action in ACTION_LABELS else action
+
+
+def _state_label(state: str | None) -> str | None:
+    try:
+        return _(STATE_LABELS[State(state)]) if state is not None else None
+    except ValueError:
+        return state
+
+
+def _user_id(actor: str) -> int | None:
+    kind, _sep, key = actor.partition(":")
+    return int(key) if kind == "user" and key.isdigit() else None
+
+
+def _change_label(key: str) -> str:
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "team" and parts[1].isdigit():
+        member_field = _(MEMBER_FIELDS[parts[2]]) if parts[2] in MEMBER_FIELDS else parts[2]
+        return _("Entwicklungsteam, Person {n}: {field}", n=int(parts[1]) + 1, field=member_field)
+    return _(CHANGE_LABELS[key]) if key in CHANGE_LABELS else key
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return _("ja") if value else _("nein")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def describe(session: Session, events: Iterable[AuditEvent]) -> list[EventView]:
+    """Events with names of people and cases looked up once per page (deleted people keep their id)."""
+    events = list(events)
+    user_ids = {_user_id(e.actor) for e in events} - {None}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())
+    case_ids = {e.case_id for e in events if e.case_id is not None}
+    references = dict(session.execute(select(Case.id, Case.reference).where(Case.id.in_(case_ids))).all())
+    views = []
+    for event in events:
+        name = names.get(_user_id(event.actor))
+        data = event.data if isinstance(event.data, dict) else {"data": event.data}
+        changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
+        views.append(
+            EventView(
+                event=event,
+                who=f"{name} ({event.actor})" if name else event.actor,
+                role=_(ROLE_NAMES[event.actor_role]) if event.actor_role in ROLE_NAMES else event.actor_role,
+                when=local_time(event.occurred_at),
+                what=action_label(event.action),
+                case_reference=references.get(event.case_id) if event.case_id is not None else None,
+                from_label=_state_label(event.from_state),
+                to_label=_state_label(event.to_state),
+                changes=[
+                    (_change_label(key), _value(change.get("old")), _value(change.get("new")))
+                    for key, change in changes.items()
+                    if isinstance(change, dict)
+                ],
+                details=[
+                    (key, _value(value))
+                    for key, value in data.items()
+                    if key != "changes" and value not in (None, "", [], {})
+                ],
+            )
+        )
+    return views
+
+
+def problem_text(problem: str) -> str:
+    for start, text in PROBLEMS:
+        if problem.startswith(start):
+            return _(text)
+    return problem
+
+
+def chain_case_id(chain: str) -> int | None:
+    number = chain.removeprefix("case:")
+    return int(number) if chain.startswith("case:") and number.isdigit() else None
+
+
+@auditing.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"problem_text": problem_text, "chain_case_id": chain_case_id}
+
+
+# -- pages -----------------------------------------------------------------------------------------------
+
+
+@auditing.get("")
+@roles_required(*AUDIT_READERS)
+def log() -> Any:
+    """The global log, filtered, oldest first, one page at a time ("Weitere Einträge")."""
+    session = db_session()
+    form = LogFilterForm(formdata=request.args)
+    filters = _read_filters(session, form)
+    views: list[EventView] = []
+    next_cursor: str | None = None
+    problems: list[str] = []
+    if filters is not None:
+        query = {"cursor": form.cursor.data or None, "limit": form.limit.data or DEFAULT_LIMIT}
+        try:
+            page = paginate(session, select_events(filters), AuditEvent.id, query, lambda e: {"event": e})
+        except ValidationFailed as invalid:
+            problems = [m for messages in invalid.errors.values() for m in messages]
+        else:
+            views = describe(session, (item["event"] for item in page["items"]))
+            next_cursor = page["next_cursor"]
+    args = form.filter_args()
+    limit = {"limit": str(form.limit.data)} if form.limit.data and form.limit.data != DEFAULT_LIMIT else {}
+    return render_template(
+        "auditing/log.html",
+        form=form,
+        views=views,
+        problems=problems,
+        filtered=bool(args),
+        continued=bool(form.cursor.data),
+        next_url=url_for("auditing.log", **args, **limit, cursor=next_cursor) if next_cursor else None,
+        first_url=url_for("auditing.log", **args, **limit),
+        export_urls={fmt: url_for("auditing.export", fmt=fmt, **args) for fmt in EXPORT_MEDIA_TYPES},
+        known_actions=known_actions(),
+    ), (200 if filters is not None and not problems else 422)
+
+
+@auditing.get("/export.<any(csv, jsonl):fmt>")
+@roles_required(*AUDIT_READERS)
+def export(fmt: str) -> Any:
+    """The log as CSV or JSON Lines, streamed; with filters only the matching events (in chain order)."""
+    form = LogFilterForm(formdata=request.args)
+    filters = _read_filters(db_session(), form)
+    if filters is None:
+        return redirect(url_for("auditing.log", **request.args)), 303
+    whole = not form.filter_args()
+    response = Response(
+        stream_with_context(_export_chunks(fmt, None if whole else filters)), mimetype=EXPORT_MEDIA_TYPES[fmt]
+    )
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    response.headers["Content-Disposition"] = f"attachment; filename=ews-audit-{stamp}.{fmt}"
+    return response
+
+
+def _export_chunks(fmt: str, filters: AuditFilter | None) -> Iterator[bytes]:
+    """Runs while the response streams: Flask 3.1 tears the view's request context down when it returns
+    and pushes it again around the stream, so the DB session is opened here (see `api.audit`)."""
+    session = db_session()
+    records = iter_records(session, filters) if filters is not None else None
+    pending = bytearray()
+    for chunk in iter_export(session, fmt, records):
+        pending += chunk
+        if len(pending) >= STREAM_CHUNK_BYTES:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+@auditing.get("/faelle/<int:case_id>")
+@roles_required(*AUDIT_READERS)
+def timeline(case_id: int) -> str:
+    """Everything that happened to one case, oldest first, and whether its chain verifies."""
+    session = db_session()
+    case = readable_case(case_id)
+    chain = case_chain(case.id)
+    heads = dict(
+        session.execute(
+            select(AuditChainHead.chain, AuditChainHead.hash).where(AuditChainHead.chain == chain)
+        ).all()
+    )
+    verification = verify_records(iter_records(session, AuditFilter(case_id=case.id)), heads)
+    events = session.scalars(select_events(AuditFilter(case_id=case.id)).order_by(AuditEvent.position))
+    return render_template(
+        "auditing/timeline.html",
+        case=case,
+        state_label=_(STATE_LABELS[State(case.state)]),
+        views=describe(session, events),
+        verification=verification,
+        first_break=_first(verification.breaks),
+    )
+
+
+@auditing.get("/pruefkette")
+@roles_required(*AUDIT_READERS)
+def chain() -> str:
+    """Recompute every hash chain; "intakt", or the first broken event."""
+    verification = verify_database(db_session())
+    return render_template(
+        "auditing/chain.html",
+        verification=verification,
+        first_break=_first(verification.breaks),
+        checked_at=local_time(utcnow()),
+    )
+
+
+def _first(breaks: list[Break]) -> Break | None:
+    return breaks[0] if breaks else None

@@ -1,7 +1,463 @@
-"""Pages of the role `office` (prefix `/programm`)."""
+"""Pages of the programme office (role `coordinator`, prefix `/programm`).
+
+Each POST calls one service in one transaction and commits; a refusal rolls back and is shown next to
+the fields (or as a message) with the service's German words. The figures on the dashboard (cases per
+state, places left, countdown) are read-only queries over the models.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ews_cases.i18n import N_, _
+from ews_cases.links import verification_link
+from ews_cases.models import (
+    Case,
+    Certificate,
+    Cohort,
+    CohortSession,
+    Municipality,
+    OutboxMessage,
+    PracticeProject,
+    ReminderSent,
+    Review,
+    utcnow,
+)
+from ews_cases.models.outbox import OUTBOX_STATUSES
+from ews_cases.requestdb import db_session
+from ews_cases.services.certificates import revoke_certificate
+from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
+from ews_cases.services.participation import attendance_register, record_attendance, update_project
+from ews_cases.web.access import my_actor, readable_case, roles_required
+from ews_cases.web.office_forms import (
+    ATTENDANCE_LABELS,
+    PROJECT_DECISIONS,
+    SESSION_KIND_LABELS,
+    AttendanceForm,
+    CohortForm,
+    NewCohortForm,
+    ProjectDecisionForm,
+    RevocationForm,
+    SessionForm,
+)
+from workflows import BERLIN, OCCUPYING_STATES, STATE_LABELS, State
 
 office = Blueprint("office", __name__, url_prefix="/programm")
+
+PAGE_SIZE = 100
+#: Cases whose attendance, practice project and certificates the office works on.
+PARTICIPATING = (State.ATTENDING, State.PROJECT_DONE, State.CERTIFIED, State.DROPPED_OUT)
+#: Cases waiting for the admission decision.
+AWAITING_ADMISSION = (State.REVIEWED, State.WAITLISTED)
+OUTBOX_LABELS = {
+    "pending": N_("wartet"),
+    "sent": N_("versendet"),
+    "failed": N_("fehlgeschlagen"),
+    "cancelled": N_("abgebrochen"),
+}
+PROJECT_LABELS = {"planned": N_("geplant"), "submitted": N_("eingereicht"), "approved": N_("freigegeben")}
+HTTP_STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422}
+
+
+# -- presentation helpers -------------------------------------------------------------------------------
+def de_date(value: date | datetime | None) -> str:
+    """30.06.2027; a moment is shown as its day in Europe/Berlin."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(BERLIN)
+    return value.strftime("%d.%m.%Y")
+
+
+def de_datetime(value: datetime | None) -> str:
+    """30.06.2027, 23:59 Uhr in Europe/Berlin."""
+    if value is None:
+        return ""
+    return _("{day}, {time} Uhr", day=de_date(value), time=value.astimezone(BERLIN).strftime("%H:%M"))
+
+
+def de_number(value: Decimal | float | None, places: int = 1) -> str:
+    return "–" if value is None else f"{float(value):.{places}f}".replace(".", ",")
+
+
+def state_label(state: str) -> str:
+    return _(STATE_LABELS[State(state)])
+
+
+@office.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "de_date": de_date,
+        "de_datetime": de_datetime,
+        "de_number": de_number,
+        "state_label": state_label,
+        "kind_labels": SESSION_KIND_LABELS,
+        "attendance_labels": ATTENDANCE_LABELS,
+        "outbox_labels": OUTBOX_LABELS,
+        "project_labels": PROJECT_LABELS,
+    }
+
+
+def _message(error: DomainError) -> str:
+    return _(error.message, **error.params)
+
+
+def _status(error: DomainError) -> int:
+    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
+
+
+def _cohort_or_404(session: Session, number: int) -> Cohort:
+    try:
+        return get_cohort(session, number)
+    except NotFound:
+        abort(404)
+
+
+def _see(endpoint: str, **values: Any) -> Response:
+    """Redirect after a successful POST (303: the browser follows with GET)."""
+    return redirect(url_for(endpoint, **values), 303)
+
+
+# -- dashboard ------------------------------------------------------------------------------------------
+def _state_counts(session: Session, cohort: Cohort) -> dict[str, int]:
+    counts = dict.fromkeys((s.value for s in State), 0)
+    rows = session.execute(
+        select(Case.state, func.count(Case.id)).where(Case.cohort_id == cohort.id).group_by(Case.state)
+    )
+    for state, count in rows:
+        counts[state] = count
+    return counts
+
+
+def _countdown(cohort: Cohort, now: datetime) -> dict[str, Any]:
+    """Whole days from today (Europe/Berlin) to the deadline day; `expired` once it has passed."""
+    if now > cohort.deadline_at:
+        return {"expired": True, "days": None}
+    today = now.astimezone(BERLIN).date()
+    return {"expired": False, "days": (cohort.application_deadline - today).days}
+
+
+def _admission_candidates(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
+    """Reviewed and waitlisted cases with their average review score (0–5) and number of reviews."""
+    total = Review.need + Review.strategy + Review.leadership + Review.capacity + Review.network
+    scores = (
+        select(
+            Review.case_id,
+            func.avg(total / 5.0).label("score"),
+            func.count(Review.id).label("reviews"),
+        )
+        .group_by(Review.case_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Case, scores.c.score, scores.c.reviews)
+        .outerjoin(scores, scores.c.case_id == Case.id)
+        .where(Case.cohort_id == cohort.id, Case.state.in_([s.value for s in AWAITING_ADMISSION]))
+        .order_by(scores.c.score.desc().nulls_last(), Case.number)
+    )
+    return [(case, score, reviews or 0) for case, score, reviews in rows]
+
+
+@office.get("")
+@roles_required("coordinator")
+def dashboard() -> Any:
+    """One cohort at a glance: cases per state, places left, countdown, reminders, failed emails."""
+    session = db_session()
+    cohorts = session.scalars(select(Cohort).order_by(Cohort.number.desc())).all()
+    number = request.args.get("durchgang", type=int)
+    if number is None:
+        cohort = cohorts[0] if cohorts else None
+    else:
+        cohort = next((c for c in cohorts if c.number == number), None) or abort(404)
+    failed = session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed")
+    )
+    if cohort is None:
+        return render_template("office/dashboard.html", cohort=None, cohorts=cohorts, failed=failed)
+    counts = _state_counts(session, cohort)
+    occupied = sum(counts[s.value] for s in OCCUPYING_STATES)
+    return render_template(
+        "office/dashboard.html",
+        cohort=cohort,
+        cohorts=cohorts,
+        counts=counts,
+        occupied=occupied,
+        places_left=max(cohort.capacity - occupied, 0),
+        countdown=_countdown(cohort, utcnow()),
+        reminders=session.scalar(
+            select(func.count()).select_from(ReminderSent).where(ReminderSent.cohort_id == cohort.id)
+        ),
+        failed=failed,
+        candidates=_admission_candidates(session, cohort),
+        sessions=session.scalars(
+            select(CohortSession)
+            .where(CohortSession.cohort_id == cohort.id)
+            .order_by(CohortSession.starts_at, CohortSession.id)
+        ).all(),
+        participating=[s.value for s in PARTICIPATING],
+    )
+
+
+# -- case list ------------------------------------------------------------------------------------------
+@office.get("/bewerbungen")
+@roles_required("coordinator")
+def cases() -> str:
+    """All cases, filtered by cohort, state and a search over reference and municipality."""
+    session = db_session()
+    number = request.args.get("durchgang", type=int)
+    state = request.args.get("status", "")
+    state = state if state in {s.value for s in State} else ""
+    query = request.args.get("q", "").strip()[:100]
+    page = max(request.args.get("seite", 1, type=int), 1)
+    stmt = select(Case).join(Cohort, Cohort.id == Case.cohort_id)
+    if number is not None:
+        stmt = stmt.where(Cohort.number == number)
+    if state:
+        stmt = stmt.where(Case.state == state)
+    if query:
+        pattern = f"%{query.lower()}%"
+        matching = select(Municipality.ags).where(Municipality.name.ilike(pattern))
+        stmt = stmt.where(or_(Case.reference.ilike(pattern), Case.municipality_ags.in_(matching)))
+    rows = session.scalars(
+        stmt.order_by(Cohort.number.desc(), Case.number).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    ).all()
+    return render_template(
+        "office/cases.html",
+        cases=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        page=page,
+        filters={"durchgang": number, "status": state, "q": query},
+        link_args={k: v for k, v in (("durchgang", number), ("status", state), ("q", query)) if v},
+        cohort_numbers=session.scalars(select(Cohort.number).order_by(Cohort.number.desc())).all(),
+        states=list(State),
+        participating=[s.value for s in PARTICIPATING],
+    )
+
+
+# -- attendance, practice project, certificates of one case ---------------------------------------------
+@office.route("/faelle/<int:case_id>/anwesenheit", methods=["GET", "POST"])
+@roles_required("coordinator")
+def attendance(case_id: int) -> Any:
+    """The register (sessions × team members) as one form; only changed cells are saved, together."""
+    session = db_session()
+    case = readable_case(case_id)
+    form = AttendanceForm()
+    register = attendance_register(session, case)
+    recorded = {
+        (member["id"], cell["session"]): cell["status"]
+        for member in register["members"]
+        for cell in member["attendance"]
+    }
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        chosen = form.cells(
+            request.form, [m["id"] for m in register["members"]], [s["id"] for s in register["sessions"]]
+        )
+        changed = {cell: status for cell, status in chosen.items() if recorded.get(cell) != status}
+        try:
+            for (member_id, session_id), status in changed.items():
+                record_attendance(
+                    session, case, my_actor(), session_id=session_id, member_id=member_id, status=status
+                )
+            session.commit()
+        except DomainError as error:
+            session.rollback()
+            flash(_message(error), "danger")
+            for messages in getattr(error, "errors", {}).values():
+                for text in messages:
+                    flash(text, "danger")
+            return render_template(
+                "office/attendance.html",
+                case=case,
+                register=attendance_register(session, case),
+                form=form,
+                values={**recorded, **chosen},
+            ), _status(error)
+        flash(_("Anwesenheit gespeichert ({count} Änderungen).", count=len(changed)), "success")
+        return _see("office.attendance", case_id=case_id)
+    return render_template("office/attendance.html", case=case, register=register, form=form, values=recorded)
+
+
+@office.route("/faelle/<int:case_id>/praxisprojekt", methods=["GET", "POST"])
+@roles_required("coordinator")
+def project(case_id: int) -> Any:
+    """The team's practice project; a submitted one is approved, or returned with a reason."""
+    session = db_session()
+    case = readable_case(case_id)
+    form = ProjectDecisionForm()
+    status_code = 200
+    if request.method == "POST":
+        status = PROJECT_DECISIONS.get(form.decision.data or "")
+        if not form.validate_on_submit() or status is None:
+            abort(400)
+        reason = (form.reason.data or None) if status == "planned" else None
+        try:
+            update_project(session, case, my_actor(), status=status, reason=reason)
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+            status_code = 422
+        except DomainError as error:
+            session.rollback()
+            flash(_message(error), "danger")
+            return _see("office.project", case_id=case_id)
+        else:
+            done = (
+                _("Praxisprojekt freigegeben.") if status == "approved" else _("Praxisprojekt zurückgegeben.")
+            )
+            flash(done, "success")
+            return _see("office.project", case_id=case_id)
+    practice = session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
+    return render_template("office/project.html", case=case, project=practice, form=form), status_code
+
+
+@office.route("/faelle/<int:case_id>/zertifikate", methods=["GET", "POST"])
+@roles_required("coordinator")
+def certificates(case_id: int) -> Any:
+    """The case's certificates with their verification links; each valid one can be revoked with a reason."""
+    session = db_session()
+    case = readable_case(case_id)
+    form = RevocationForm()
+    status_code, refused = 200, None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        certificate = session.get(Certificate, form.certificate.data)
+        if certificate is None or certificate.case_id != case.id:
+            abort(404)
+        try:
+            revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+            status_code, refused = 422, certificate.id
+        except DomainError as error:
+            session.rollback()
+            flash(_message(error), "danger")
+            return _see("office.certificates", case_id=case_id)
+        else:
+            flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")
+            return _see("office.certificates", case_id=case_id)
+    rows = [
+        (certificate, verification_link(certificate.verification_code))
+        for certificate in session.scalars(
+            select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
+        )
+    ]
+    return render_template(
+        "office/certificates.html", case=case, certificates=rows, form=form, refused=refused
+    ), status_code
+
+
+# -- cohorts and sessions -------------------------------------------------------------------------------
+@office.route("/durchgaenge/neu", methods=["GET", "POST"])
+@roles_required("coordinator")
+def new_cohort() -> Any:
+    session = db_session()
+    form = NewCohortForm(data=None if request.method == "POST" else _new_cohort_defaults(session))
+    if form.validate_on_submit():
+        try:
+            cohort = create_cohort(session, my_actor(), number=form.number.data, values=form.values())
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+        except Conflict as error:
+            session.rollback()
+            form.number.errors = [*form.number.errors, _message(error)]
+        else:
+            flash(_("Durchgang {number} angelegt.", number=cohort.number), "success")
+            return _see("office.dashboard", durchgang=cohort.number)
+    return render_template("office/cohort_form.html", form=form, cohort=None), (422 if form.errors else 200)
+
+
+def _new_cohort_defaults(session: Session) -> dict[str, Any]:
+    newest = session.scalar(select(func.max(Cohort.number))) or 0
+    return {**COHORT_DEFAULTS, "number": newest + 1}
+
+
+@office.route("/durchgaenge/<int:number>/bearbeiten", methods=["GET", "POST"])
+@roles_required("coordinator")
+def edit_cohort(number: int) -> Any:
+    """Change any setting, e.g. an earlier deadline closes the call early (audited with old and new)."""
+    session = db_session()
+    cohort = _cohort_or_404(session, number)
+    form = CohortForm(obj=cohort)
+    if form.validate_on_submit():
+        try:
+            update_cohort(session, my_actor(), cohort, form.changes(cohort))
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+        else:
+            flash(_("Durchgang {number} gespeichert.", number=number), "success")
+            return _see("office.dashboard", durchgang=number)
+    return render_template("office/cohort_form.html", form=form, cohort=cohort), (422 if form.errors else 200)
+
+
+@office.route("/durchgaenge/<int:number>/termine/neu", methods=["GET", "POST"])
+@roles_required("coordinator")
+def new_session(number: int) -> Any:
+    session = db_session()
+    cohort = _cohort_or_404(session, number)
+    form = SessionForm()
+    if form.validate_on_submit():
+        try:
+            add_session(session, my_actor(), cohort, **form.values())
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+        else:
+            flash(_("Termin „{title}“ angelegt.", title=form.title.data.strip()), "success")
+            return _see("office.dashboard", durchgang=number)
+    return render_template("office/session_form.html", form=form, cohort=cohort), (
+        422 if form.errors else 200
+    )
+
+
+# -- outbox ---------------------------------------------------------------------------------------------
+@office.get("/e-mails")
+@roles_required("coordinator")
+def outbox() -> str:
+    """Email delivery: status, attempts and the last error of each message, newest first."""
+    session = db_session()
+    status = request.args.get("status", "")
+    status = status if status in OUTBOX_STATUSES else ""
+    page = max(request.args.get("seite", 1, type=int), 1)
+    stmt = select(OutboxMessage, Case.reference).outerjoin(Case, Case.id == OutboxMessage.case_id)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    rows = session.execute(
+        stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    ).all()
+    totals = dict.fromkeys(OUTBOX_STATUSES, 0)
+    totals.update(
+        dict(
+            session.execute(
+                select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
+            ).all()
+        )
+    )
+    return render_template(
+        "office/outbox.html",
+        messages=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        page=page,
+        status=status,
+        totals=totals,
+    )

