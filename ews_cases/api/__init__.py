@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from apiflask import APIFlask, abort
 from flask import current_app, request
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from ews_cases.api.blueprint import api
 from ews_cases.api.errors import register_error_handlers
@@ -25,12 +24,15 @@ def _closed_unless_declared() -> None:
 
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` in our URLs: a number a table's id can be. A larger one matches no route (404) instead of
-    reaching the database, whose driver refuses it (SQLite: integers beyond 64 bits) with a 500."""
+    """`<int:…>` in our URLs: a number larger than any id is no such resource (404), and never reaches the
+    database, whose driver refuses it with a 500 (SQLite: integers beyond 64 bits). Raising NotFound rather
+    than werkzeug's ValidationError: that would answer 405 where another method's route shares the path."""
 
-    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number: int = super().to_python(value)
+        if number > MAX_ID:
+            raise NotFound()
+        return number
 
 
 def register_api(app: APIFlask) -> None:

@@ -421,10 +421,11 @@ def timeline(case_id: int) -> str:
     """Everything that happened to one case, oldest first, and whether its chain verifies."""
     session = db_session()
     case = readable_case(case_id)
-    chain = case_chain(case.id)
     heads = dict(
         session.execute(
-            select(AuditChainHead.chain, AuditChainHead.hash).where(AuditChainHead.chain == chain)
+            select(AuditChainHead.chain, AuditChainHead.hash).where(
+                AuditChainHead.chain == case_chain(case.id)
+            )
         ).all()
     )
     verification = verify_records(iter_records(session, AuditFilter(case_id=case.id)), heads)

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from ews_cases import audit
 from ews_cases.errors import DomainError
-from ews_cases.i18n import _
-from ews_cases.models import User, utcnow
+from ews_cases.i18n import N_, _
+from ews_cases.models import Case, User, utcnow
 from ews_cases.requestdb import db_session
 from ews_cases.services.participation import attendance_register
 from ews_cases.services.transitions import apply_transition, transition_options
@@ -129,7 +129,55 @@ def case_page(case_id: int) -> str:
         options=options,
         form=TransitionForm(),
         register=register,
+        links=case_links(case),
     )
+
+
+#: Pages about one case: (endpoint, label, roles, states where it applies; empty = all states).
+CASE_LINKS: tuple[tuple[str, str, frozenset[str], frozenset[str]], ...] = (
+    (
+        "applicant.edit_case",
+        N_("Entwurf bearbeiten"),
+        frozenset({"applicant", "coordinator"}),
+        frozenset({"draft"}),
+    ),
+    (
+        "applicant.project",
+        N_("Praxisprojekt"),
+        frozenset({"applicant"}),
+        frozenset({"attending", "project_done", "certified"}),
+    ),
+    (
+        "office.attendance",
+        N_("Anwesenheit"),
+        frozenset({"coordinator"}),
+        frozenset({"attending", "project_done", "certified"}),
+    ),
+    (
+        "office.project",
+        N_("Praxisprojekt"),
+        frozenset({"coordinator"}),
+        frozenset({"attending", "project_done", "certified"}),
+    ),
+    (
+        "office.certificates",
+        N_("Zertifikate"),
+        frozenset({"coordinator"}),
+        frozenset({"project_done", "certified"}),
+    ),
+    ("reviewer.review", N_("Gutachten schreiben"), frozenset({"reviewer"}), frozenset({"submitted"})),
+    ("auditing.timeline", N_("Verlauf (Prüfprotokoll)"), frozenset({"auditor", "coordinator"}), frozenset()),
+)
+
+
+def case_links(case: Case) -> list[tuple[str, str]]:
+    """Links to the case's other pages that exist, for the current role and the case's state."""
+    role = current_user.role
+    links = []
+    for endpoint, label, roles, states in CASE_LINKS:
+        if role in roles and (not states or case.state in states) and endpoint in current_app.view_functions:
+            links.append((url_for(endpoint, case_id=case.id), label))
+    return links
 
 
 @web.post("/faelle/<int:case_id>/aktion")

@@ -8,6 +8,7 @@ Accessibility is checked with axe-core from npm (`npm ci` installs it into `node
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -16,12 +17,21 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 from sqlalchemy.orm import Session
 
 from ews_cases.models import User
+from ews_cases.services import users
 from tests.api.live_server import live_server
-from tests.factories import Factory
+from tests.factories import SYSTEM, Factory
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("EWS_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -37,6 +47,7 @@ CHROMIUM_ARGS = [
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "Richtig-Passwort-2025"
+_numbers = itertools.count(1)
 #: Playwright's waits (ms): the pages are local, but a loaded CI machine may be slow.
 TIMEOUT_MS = 15_000
 
@@ -125,10 +136,23 @@ def new_page(context: BrowserContext, browser: Browser, live_url: str) -> Iterat
 
 @pytest.fixture
 def person(session: Session, factory: Factory) -> Callable[..., User]:
-    """A committed user with the test password: `person("reviewer")`, `person("applicant", FINNENTROP)`."""
+    """A committed user with the test password: `person("reviewer")`, `person("applicant", FINNENTROP)`,
+    or with a name for the screenshots: `person("coordinator", name="Claudia Koordination")`."""
 
-    def make(role: str, municipality_ags: str | None = None) -> User:
-        user = factory.user(role, municipality_ags, password=PASSWORD)
+    def make(role: str, municipality_ags: str | None = None, *, name: str | None = None) -> User:
+        if name is None:
+            user = factory.user(role, municipality_ags, password=PASSWORD)
+        else:
+            email = f"{role}.{next(_numbers)}@example.org"
+            user = users.create_user(
+                session,
+                SYSTEM,
+                email=email,
+                name=name,
+                role=role,
+                municipality_ags=municipality_ags,
+                password=PASSWORD,
+            )
         session.commit()
         return user
 
@@ -142,6 +166,11 @@ def login(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Passwort").fill(password)
     page.get_by_role("button", name="Anmelden").click()
     expect(page).not_to_have_url(re.compile(r"/anmelden"))
+
+
+def field(scope: Page | Locator, label: str) -> Locator:
+    """The control labelled exactly `label` (a required field's label ends with an aria-hidden "*")."""
+    return scope.get_by_label(re.compile("^" + re.escape(label) + r"( \*)?$"))
 
 
 def logout(page: Page) -> None:
@@ -184,9 +213,17 @@ def assert_accessible(page: Page) -> None:
     )
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """A full-page PNG in docs/screenshots/ (shown in the README)."""
+def screenshot(page: Page, name: str, max_height: int = 2600) -> Path:
+    """A PNG of the page (from the top, at most `max_height` pixels) in docs/screenshots/ (for the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    size = page.viewport_size or {"width": 1280, "height": 900}
+    height = min(page.evaluate("document.documentElement.scrollHeight"), max_height)
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": size["width"], "height": max(height, size["height"])},
+        animations="disabled",
+        caret="hide",
+    )
     return path

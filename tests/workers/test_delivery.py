@@ -72,8 +72,8 @@ def test_two_workers_send_each_message_exactly_once(worker_app, start_worker, sm
     for _ in range(6):  # with the one the commit sent, more tasks than the four pool processes
         deliver_outbox.delay()
 
-    smtp_sink.wait_for(400, timeout=90)
-    counts = Counter(m["Message-ID"] for m in smtp_sink.settle(quiet=1.5))
+    wait_until(lambda: all(r.status != "pending" for r in outbox_rows(database)), timeout=90)
+    counts = Counter(m["Message-ID"] for m in smtp_sink.settle(quiet=1.0))
     rows = outbox_rows(database)
     assert len(rows) == 400
     assert {r.status for r in rows} == {"sent"}

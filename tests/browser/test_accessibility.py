@@ -1,0 +1,95 @@
+"""Accessibility beyond the four documented pages: axe-core on every page of every role, and the login and
+the main navigation with the keyboard alone (SPEC §7: labels, keyboard, works without JavaScript)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases.models import Certificate
+from tests.browser.conftest import PASSWORD, axe_violations, login
+from tests.factories import ATTENDORN, BONN, FINNENTROP, Factory
+from workflows import State
+
+
+def test_no_page_of_any_role_has_a_serious_accessibility_violation(
+    person, new_page, session: Session, factory: Factory
+):
+    cohort = factory.cohort(7, title="7. Entwicklungswerkstatt")
+    factory.workshop(cohort)
+    attending = factory.case(cohort, FINNENTROP, state=State.ATTENDING)
+    submitted = factory.case(cohort, ATTENDORN, state=State.SUBMITTED)
+    certified = factory.case(factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED)
+    session.commit()
+    code = session.scalars(
+        select(Certificate.verification_code).where(Certificate.case_id == certified.id)
+    ).first()
+    pages: dict[tuple[str, str | None] | None, list[str]] = {
+        None: ["/anmelden", "/hilfe", f"/verify/{code}", "/verify/unbekannt"],
+        ("applicant", FINNENTROP): [
+            "/bewerbungen",
+            f"/faelle/{attending.id}",
+            f"/bewerbungen/{attending.id}/praxisprojekt",
+            "/passwort",
+        ],
+        ("applicant", "05966008"): ["/bewerbungen/neu"],  # Drolshagen: no case yet
+        ("reviewer", None): ["/gutachten", f"/gutachten/{submitted.id}"],
+        ("coordinator", None): [
+            "/programm",
+            "/programm/bewerbungen",
+            "/programm/e-mails",
+            "/programm/durchgaenge/neu",
+            "/programm/durchgaenge/7/bearbeiten",
+            "/programm/durchgaenge/7/termine/neu",
+            f"/programm/faelle/{attending.id}/anwesenheit",
+            f"/programm/faelle/{attending.id}/praxisprojekt",
+            f"/programm/faelle/{certified.id}/zertifikate",
+            "/bewerbungen/neu?q=olpe",
+            f"/faelle/{submitted.id}",
+        ],
+        ("auditor", None): [
+            "/pruefung",
+            f"/pruefung/faelle/{attending.id}",
+            "/pruefung/pruefkette",
+            "/programm",
+        ],
+    }
+    found = []
+    for who, paths in pages.items():
+        page = new_page()
+        if who is not None:
+            login(page, person(*who).email)
+        for path in paths:
+            page.goto(path)
+            for v in axe_violations(page):
+                targets = [n["target"] for n in v["nodes"]][:5]
+                found.append(f"{who and who[0]} {path}: {v['impact']} {v['id']} ({v['help']}) at {targets}")
+    assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
+
+
+def test_login_and_navigation_work_with_the_keyboard_alone(page: Page, person):
+    user = person("coordinator")
+    page.goto("/anmelden")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Zum Inhalt springen")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # from the main landmark into the form
+    while not page.get_by_label("E-Mail-Adresse").evaluate("el => el === document.activeElement"):
+        page.keyboard.press("Tab")
+    page.keyboard.type(user.email)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Passwort")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/programm(#inhalt)?$"))  # the skip link's fragment stays
+
+    # Every link of the main navigation is reachable with Tab and shows a visible focus outline.
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    for link in nav.locator("ul.navbar-nav a").all():
+        link.focus()
+        expect(link).to_be_focused()
+        outline = link.evaluate("el => getComputedStyle(el).outlineStyle")
+        assert outline != "none", link.inner_text()
