@@ -19,7 +19,7 @@ from ews_cases.services.users import check_password, hash_password
 from ews_cases.web.access import me, my_actor, readable_case
 from ews_cases.web.extensions import limiter
 from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
-from workflows import STATE_LABELS, WORKFLOW, State, TransitionRefused
+from workflows import STATE_LABELS, WORKFLOW, RefusalKind, State, TransitionRefused
 
 web = Blueprint("web", __name__)
 
@@ -202,6 +202,8 @@ def case_transition(case_id: int) -> Any:
         session.commit()
     except TransitionRefused as refused:
         session.rollback()
+        if refused.kind is RefusalKind.FORBIDDEN:
+            abort(403)  # SPEC §2: a write by a role that may not act (e.g. an auditor) is a 403
         for refusal in refused.refusals:
             flash(refusal.render(_), "danger")
         return redirect(url_for("web.case_page", case_id=case_id)), 303
