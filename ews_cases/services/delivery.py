@@ -144,18 +144,21 @@ def deliver_batch(
     """
     now = now or utcnow()
     report = DeliveryReport()
+    outcomes: list[tuple[OutboxMessage, str, dict[str, Any]]] = []
     for message in claim_batch(session, now, settings.outbox_batch_size):
         message.attempts += 1
         try:
             sender.send(build_message(message, settings.mail_sender))
         except PermanentFailure as exc:
-            _fail(session, message, str(exc))
+            _fail(message, str(exc))
+            outcomes.append((message, "email.failed", {"error": message.last_error}))
             report.failed += 1
             report.errors.append(str(exc))
         except (TemporaryFailure, OSError) as exc:
             message.last_error = str(exc)
             if message.attempts >= settings.outbox_max_attempts:
-                _fail(session, message, f"{exc} (nach {message.attempts} Versuchen)")
+                _fail(message, f"{exc} (nach {message.attempts} Versuchen)")
+                outcomes.append((message, "email.failed", {"error": message.last_error}))
                 report.failed += 1
             else:
                 message.next_attempt_at = utcnow() + retry_delay(settings, message.attempts)
@@ -164,15 +167,18 @@ def deliver_batch(
         else:
             message.status, message.sent_at, message.last_error = "sent", utcnow(), None
             report.sent += 1
-            _audit(session, message, "email.delivered")
+            outcomes.append((message, "email.delivered", {}))
+    # Chain heads are locked only now, in case order: two workers' batches never wait on each other in a
+    # cycle (a deadlock would roll back a batch whose messages were already sent, and send them twice).
+    for message, action, extra in sorted(outcomes, key=lambda o: (o[0].case_id or 0, o[0].id)):
+        _audit(session, message, action, **extra)
     session.flush()
     return report
 
 
-def _fail(session: Session, message: OutboxMessage, error: str) -> None:
+def _fail(message: OutboxMessage, error: str) -> None:
     message.status, message.last_error = "failed", error
     log.warning("outbox message %s to %s failed: %s", message.id, message.recipient, error)
-    _audit(session, message, "email.failed", error=error)
 
 
 def _audit(session: Session, message: OutboxMessage, action: str, **extra: Any) -> None:

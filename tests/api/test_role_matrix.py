@@ -384,23 +384,33 @@ def test_every_api_route_has_exactly_one_row(app):
     assert sorted(set(ROWS) - served) == [], "rows for routes the app does not serve"
 
 
-def test_the_openapi_document_describes_every_route_and_its_security(client, db):
+def test_auditors_and_the_public_change_nothing():
+    """SPEC §2: every write an auditor attempts is refused; only reads are public."""
+    writes = [row for row in MATRIX if row.method != "GET"]
+    assert [str(row) for row in writes if row.allowed is PUBLIC or AUDITOR in row.allowed] == []
+
+
+def test_the_openapi_document_describes_every_route_and_its_security(app, client, db):
     response = client.get(SPEC_RULE)
     assert response.status_code == 200
     paths = response.get_json()["paths"]
-    for row in MATRIX:
-        if row.rule == SPEC_RULE:
+    for method, rule in sorted(api_routes(app)):
+        if rule == SPEC_RULE:
             continue  # the document does not list itself
-        operation = paths.get(openapi_path(row.rule), {}).get(row.method.lower())
-        assert operation is not None, f"{row} is not in the OpenAPI document"
+        operation = paths.get(openapi_path(rule), {}).get(method.lower())
+        assert operation is not None, f"{method} {rule} is not in the OpenAPI document"
+        row = ROWS.get((method, rule))
+        if row is None:
+            continue  # reported by test_every_api_route_has_exactly_one_row
         if row.allowed is PUBLIC:
             assert not operation.get("security"), f"{row} is public but documented with security"
             continue
         assert operation.get("security"), f"{row} is documented without security"
         (requirement,) = operation["security"]
-        assert set(requirement) == {"BearerAuth"}, row
+        assert set(requirement) == {"BearerAuth"}, str(row)
         if requirement["BearerAuth"]:  # the roles, where the document lists them
-            assert set(requirement["BearerAuth"]) == row.allowed, row
+            assert set(requirement["BearerAuth"]) == row.allowed, str(row)
+        assert "401" in operation["responses"], f"{row}: 401 is not documented"
 
 
 # -- who gets what --------------------------------------------------------------------------------------

@@ -22,11 +22,14 @@ def cohort(session: Session, factory: Factory) -> Cohort:
 
 
 def error_next_to(page: Page, field: Locator) -> str:
-    """The message(s) the field points to with aria-describedby; the field is marked invalid."""
+    """The error message the field points to with aria-describedby (besides any help text); the field is
+    marked invalid."""
     expect(field).to_have_attribute("aria-invalid", "true")
-    described_by = field.get_attribute("aria-describedby") or ""
-    assert described_by, "the field does not point to its error message"
-    return " ".join(page.locator(f"[id='{id_}']").inner_text() for id_ in described_by.split()).strip()
+    described_by = (field.get_attribute("aria-describedby") or "").split()
+    errors = [page.locator(f"[id='{id_}'].invalid-feedback") for id_ in described_by]
+    texts = [error.inner_text().strip() for error in errors if error.count()]
+    assert texts, f"the field points to no error message (aria-describedby={described_by})"
+    return " ".join(texts)
 
 
 def team_row(page: Page, slot: int) -> Locator:

@@ -192,6 +192,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "EWS_SMTP_PORT": str(settings.smtp_port),
             "EWS_OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
             "EWS_OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
+            "EWS_OUTBOX_MAX_ATTEMPTS": str(settings.outbox_max_attempts),
+            "EWS_OUTBOX_BATCH_SIZE": str(settings.outbox_batch_size),
             "EWS_DATA_DIR": str(settings.data_dir),
             "EWS_PUBLIC_URL": settings.public_url,
             "EWS_SECRET_KEY": settings.secret_key or "test",
