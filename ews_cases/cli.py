@@ -172,14 +172,14 @@ def users_create(
 ) -> None:
     """Create a user and print a new API token as the last line."""
     from ews_cases.errors import DomainError, ValidationFailed
-    from ews_cases.services.users import create_user, issue_token
+    from ews_cases.services.accounts import create_account
 
     if password == "-":
         password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
     actor = Actor.system("cli:users-create")
     try:
         with _database().transaction() as session:
-            user = create_user(
+            user, issued = create_account(
                 session,
                 actor,
                 email=email,
@@ -187,8 +187,9 @@ def users_create(
                 role=role,
                 municipality_ags=municipality_ags,
                 password=password,
+                token_name="cli",
             )
-            token = issue_token(session, actor, user, name="cli")
+            token = issued.secret
     except ValidationFailed as exc:
         for field, messages in exc.errors.items():
             click.echo(f"{field}: {'; '.join(messages)}", err=True)

@@ -38,14 +38,29 @@ def iter_csv(records: Records) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
+CHUNK_BYTES = 64 * 1024
+
+
 def iter_export(session: Session, fmt: str, records: Records | None = None) -> Iterator[bytes]:
-    """The export as byte chunks; all events in chain order unless `records` (e.g. filtered) are given."""
+    """The export as ~64 KB byte chunks; all events in chain order unless `records` (e.g. filtered) are given."""
     source = records if records is not None else iter_db_records(session)
     if fmt == "jsonl":
-        return iter_jsonl(source)
+        return _joined(iter_jsonl(source))
     if fmt == "csv":
-        return iter_csv(source)
+        return _joined(iter_csv(source))
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+def _joined(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Join small pieces (one line each) so a server or file writes about `CHUNK_BYTES` at a time."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        if len(pending) >= CHUNK_BYTES:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
 def write_export(session: Session, fmt: str, handle: BinaryIO) -> None:

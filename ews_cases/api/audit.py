@@ -19,7 +19,6 @@ from ews_cases.requestdb import db_session
 
 AUDIT_READERS = ("auditor", "coordinator")
 EXPORT_MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-STREAM_CHUNK_BYTES = 64 * 1024
 
 
 def _filters(query: dict[str, Any]) -> AuditFilter:
@@ -49,15 +48,8 @@ def _export_chunks(fmt: str) -> Iterator[bytes]:
     """The export, run while the response streams. Flask tears the request's context down when the view
     returns and sets it up again around the stream, so the DB session must be opened here, inside the
     stream: then the second teardown closes it (ending the read transaction) when the stream ends or the
-    client goes away. Small chunks (one JSON line each) are joined so the server writes ~64 KB at a time."""
-    pending = bytearray()
-    for chunk in iter_export(db_session(), fmt):
-        pending += chunk
-        if len(pending) >= STREAM_CHUNK_BYTES:
-            yield bytes(pending)
-            pending.clear()
-    if pending:
-        yield bytes(pending)
+    client goes away."""
+    yield from iter_export(db_session(), fmt)
 
 
 @api.get("/audit/export")

@@ -34,7 +34,6 @@ from workflows import BERLIN, STATE_LABELS, WORKFLOW, State
 auditing = Blueprint("auditing", __name__, url_prefix="/pruefung")
 AUDIT_READERS = ("auditor", "coordinator")
 EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-STREAM_CHUNK_BYTES = 64 * 1024
 
 ROLE_NAMES = {
     "applicant": N_("Kommune"),
@@ -405,14 +404,7 @@ def _export_chunks(fmt: str, filters: AuditFilter | None) -> Iterator[bytes]:
     and pushes it again around the stream, so the DB session is opened here (see `api.audit`)."""
     session = db_session()
     records = iter_records(session, filters) if filters is not None else None
-    pending = bytearray()
-    for chunk in iter_export(session, fmt, records):
-        pending += chunk
-        if len(pending) >= STREAM_CHUNK_BYTES:
-            yield bytes(pending)
-            pending.clear()
-    if pending:
-        yield bytes(pending)
+    yield from iter_export(session, fmt, records)
 
 
 @auditing.get("/faelle/<int:case_id>")
