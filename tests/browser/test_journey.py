@@ -169,7 +169,7 @@ def test_an_application_from_the_call_to_the_verified_certificate(
         expect(office.get_by_text("Termin „Workshop 1: Engagement vor Ort“ angelegt.")).to_be_visible()
 
         # -- the office finds Finnentrop in the municipality search and starts its draft ------------------
-        office.goto("/bewerbungen/neu")
+        office.goto("/bewerbungen/neu")  # the form with the search; no office page links to it yet
         search = office.get_by_role("search")
         search.get_by_label("Name oder Gemeindeschlüssel (AGS)").fill("Finnentrop")
         search.get_by_role("button", name="Suchen").click()
