@@ -48,9 +48,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_secret_outside_development(self) -> Settings:
-        if self.secret_key is None:
-            if self.env == "production":
-                raise ValueError("EWS_SECRET_KEY must be set when EWS_ENV=production")
+        if self.env == "production":
+            if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise ValueError(
+                    "EWS_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "when EWS_ENV=production"
+                )
+        elif not self.secret_key:
             self.secret_key = DEV_SECRET_KEY
         return self
 

@@ -78,7 +78,8 @@ def _interpolate(value: str) -> str:
         if match["op"] == "-":
             return match["arg"]
         if match["op"] == "?":
-            return f"placeholder-{match['name'].lower()}"
+            # Long enough for the production rule on EWS_SECRET_KEY (32 characters or more).
+            return f"placeholder-{match['name'].lower()}-{'x' * 32}"
         raise AssertionError(f"${{{match['name']}}} has neither a default nor a required-message")
 
     return INTERPOLATION.sub(substitute, value)
@@ -231,7 +232,7 @@ def test_env_example_values_are_valid_settings(clean_environment):
         if key.startswith("EWS_") and value:
             clean_environment.setenv(key, value)
     clean_environment.setenv("EWS_ENV", "production")
-    clean_environment.setenv("EWS_SECRET_KEY", "placeholder-secret")
+    clean_environment.setenv("EWS_SECRET_KEY", "placeholder-secret-" + "x" * 32)
     Settings()
 
 
@@ -331,3 +332,9 @@ def test_production_app_starts_with_a_secret_key(settings):
     app = create_app(production)
     assert app.config["SECRET_KEY"] == "s" * 48
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("weak", ["", "development-only-not-secret", "too-short-a-secret"])
+def test_production_refuses_an_empty_development_or_short_secret_key(clean_environment, weak):
+    with pytest.raises(ValidationError, match="EWS_SECRET_KEY"):
+        Settings(env="production", secret_key=weak)
