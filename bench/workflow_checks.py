@@ -51,7 +51,9 @@ def main(n: int) -> None:
     elapsed = time.perf_counter() - started
     machines = sum(1 for o in gc.get_objects() if isinstance(o, Machine))
     print(f"cases: {n}")
-    print(f"checks: {3 * n} (allowed {allowed}) in {elapsed * 1000:.0f} ms = {elapsed / (3 * n) * 1e6:.1f} µs/check")
+    print(
+        f"checks: {3 * n} (allowed {allowed}) in {elapsed * 1000:.0f} ms = {elapsed / (3 * n) * 1e6:.1f} µs/check"
+    )
     print(f"Machine instances: {machines}; models registered on it: {len(WORKFLOW.machine.models)}")
 
 

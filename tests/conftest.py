@@ -38,7 +38,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     other = "sqlite" if BACKEND == "postgresql" else "postgres"
     for item in items:
         if other in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=f"{other}-only check; runs in the {other} pass of .ci/run"))
+            item.add_marker(
+                pytest.mark.skip(reason=f"{other}-only check; runs in the {other} pass of .ci/run")
+            )
 
 
 def _postgres_database(name: str) -> Iterator[str]:

@@ -30,7 +30,9 @@ def _diff(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            return compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
     finally:
         engine.dispose()
 
@@ -72,9 +74,11 @@ def test_app_refuses_to_start_on_an_unmigrated_database_and_says_what_to_run(emp
 
 
 def test_reference_list_covers_every_regierungsbezirk(session):
-    rows = dict(session.execute(
-        select(Municipality.regierungsbezirk, func.count()).group_by(Municipality.regierungsbezirk)
-    ).all())
+    rows = dict(
+        session.execute(
+            select(Municipality.regierungsbezirk, func.count()).group_by(Municipality.regierungsbezirk)
+        ).all()
+    )
     assert rows == {"Düsseldorf": 71, "Köln": 107, "Münster": 83, "Detmold": 76, "Arnsberg": 90}
     finnentrop = session.get(Municipality, "05966012")
     assert (finnentrop.name, finnentrop.kreis_name) == ("Finnentrop", "Kreis Olpe")
