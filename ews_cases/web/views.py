@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ews_cases import audit
@@ -20,6 +21,7 @@ from ews_cases.web.access import me, my_actor, readable_case
 from ews_cases.web.extensions import limiter
 from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
 from workflows import STATE_LABELS, WORKFLOW, RefusalKind, State, TransitionRefused
+from workflows.diagram import svg_diagram
 
 web = Blueprint("web", __name__)
 
@@ -107,7 +109,12 @@ def home() -> Any:
 @web.get("/hilfe")
 def help_page() -> str:
     """How a case moves: the diagram generated from the one machine definition, and the table."""
-    return render_template("web/help.html", workflow=WORKFLOW.as_data(), mermaid=WORKFLOW.mermaid())
+    data = WORKFLOW.as_data()
+    captions = {state: label for state, label in ((s["name"], s["label"]) for s in data["states"])}
+    diagram = svg_diagram(data, {state: _(label) for state, label in captions.items()})
+    return render_template(
+        "web/help.html", workflow=data, mermaid=WORKFLOW.mermaid(), diagram=Markup(diagram)
+    )
 
 
 @web.get("/faelle/<int:case_id>")
