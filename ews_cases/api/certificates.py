@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from apiflask import abort
@@ -14,13 +13,10 @@ from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.cases import load_case
 from ews_cases.api.participation_schemas import CertificateList, CertificateOut, RevokeIn
-from ews_cases.errors import NotFound
-from ews_cases.i18n import N_
 from ews_cases.links import verification_link
 from ews_cases.models import Certificate
 from ews_cases.requestdb import db_session
-from ews_cases.services.certificates import revoke_certificate
-from ews_cases.settings import current_settings
+from ews_cases.services.certificates import pdf_file, revoke_certificate
 
 CERTIFICATE_READERS = ("applicant", "coordinator", "auditor")
 
@@ -49,18 +45,6 @@ def _load_certificate(serial: str) -> Certificate:
     return certificate
 
 
-def _pdf_file(certificate: Certificate) -> Path:
-    """Where the PDF was stored (relative paths are under the storage folder); NotFound until it exists."""
-    if certificate.pdf_path is None:
-        raise NotFound(N_("Das PDF zu diesem Zertifikat wird noch erstellt. Bitte versuchen Sie es später."))
-    path = Path(certificate.pdf_path)
-    if not path.is_absolute():
-        path = current_settings().certificate_dir / path
-    if not path.is_file():
-        raise NotFound(N_("Das PDF zu diesem Zertifikat ist nicht verfügbar."))
-    return path
-
-
 @api.get("/cases/<int:case_id>/certificates")
 @allow(*CERTIFICATE_READERS)
 @api.output(CertificateList)
@@ -81,7 +65,7 @@ def list_certificates(case_id: int) -> dict[str, Any]:
 def get_certificate_pdf(serial: str) -> Response:
     """The certificate as PDF (404 while it has not been produced yet)."""
     certificate = _load_certificate(serial)
-    return send_file(_pdf_file(certificate), mimetype="application/pdf", download_name=f"{serial}.pdf")
+    return send_file(pdf_file(certificate), mimetype="application/pdf", download_name=f"{serial}.pdf")
 
 
 @api.post("/certificates/<serial>/revoke")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases import audit
 from ews_cases.certificate_pdf import CertificateText, render_certificate
-from ews_cases.errors import Conflict, Forbidden, ValidationFailed
+from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate, Cohort, PracticeProject, utcnow
@@ -103,6 +103,18 @@ def store_pdf(session: Session, certificate: Certificate, case: Case) -> Path:
     temporary.write_bytes(pdf)
     temporary.replace(path)  # a reader never sees half a file
     certificate.pdf_path, certificate.pdf_sha256 = str(path.resolve()), hashlib.sha256(pdf).hexdigest()
+    return path
+
+
+def pdf_file(certificate: Certificate) -> Path:
+    """Where the PDF was stored (relative paths are under the storage folder); NotFound until it exists."""
+    if certificate.pdf_path is None:
+        raise NotFound(N_("Das PDF zu diesem Zertifikat wird noch erstellt. Bitte versuchen Sie es später."))
+    path = Path(certificate.pdf_path)
+    if not path.is_absolute():
+        path = current_settings().certificate_dir / path
+    if not path.is_file():
+        raise NotFound(N_("Das PDF zu diesem Zertifikat ist nicht verfügbar."))
     return path
 
 

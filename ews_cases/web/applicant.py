@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
 from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticeProject, utcnow
 from ews_cases.requestdb import db_session
 from ews_cases.services.cases import create_case, update_draft
+from ews_cases.services.certificates import pdf_file
 from ews_cases.services.participation import update_project
 from ews_cases.services.permissions import visible_cases
 from ews_cases.services.transitions import apply_transition, transition_options
-from ews_cases.settings import current_settings
 from ews_cases.web.access import me, my_actor, readable_case, roles_required
 from ews_cases.web.applicant_forms import (
     ANSWER_HELP,
@@ -456,17 +455,8 @@ def certificate(serial: str) -> Any:
     if found is None:
         abort(404)
     readable_case(found.case_id)
-    path = _pdf_file(found)
-    if path is None:
+    try:
+        path = pdf_file(found)
+    except NotFound:
         abort(404)
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"{serial}.pdf")
-
-
-def _pdf_file(certificate: Certificate) -> Path | None:
-    """Where the PDF is stored (relative paths are under the storage folder), if it exists yet."""
-    if certificate.pdf_path is None:
-        return None
-    path = Path(certificate.pdf_path)
-    if not path.is_absolute():
-        path = current_settings().certificate_dir / path
-    return path if path.is_file() else None

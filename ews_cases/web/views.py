@@ -110,7 +110,8 @@ def home() -> Any:
 def help_page() -> str:
     """How a case moves: the diagram generated from the one machine definition, and the table."""
     data = WORKFLOW.as_data()
-    captions = {state: label for state, label in ((s["name"], s["label"]) for s in data["states"])}
+    # Two steps, not _(s["label"]): Babel would extract the key "label" as a message.
+    captions = {s["name"]: s["label"] for s in data["states"]}
     diagram = svg_diagram(data, {state: _(label) for state, label in captions.items()})
     return render_template(
         "web/help.html", workflow=data, mermaid=WORKFLOW.mermaid(), diagram=Markup(diagram)
