@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases import audit
-from ews_cases.errors import Conflict, Forbidden, NotFound
+from ews_cases.errors import Conflict, NotFound
 from ews_cases.i18n import N_
 from ews_cases.models import ApiToken, User
-from ews_cases.services.users import create_user, hash_token, issue_token, revoke_token
-from workflows import Actor, Role
+from ews_cases.services.users import create_user, hash_token, issue_token, require_admin, revoke_token
+from workflows import Actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +24,6 @@ class IssuedToken:
 
     record: ApiToken
     secret: str
-
-
-def _require_admin(actor: Actor) -> None:
-    if actor.role not in (Role.ADMIN, Role.SYSTEM):
-        raise Forbidden(N_("Nur Administratorinnen und Administratoren verwalten Zugänge."))
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -71,7 +66,7 @@ def create_account(
 
 def revoke_api_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     """Revoke a token by its id; revoking twice changes nothing."""
-    _require_admin(actor)
+    require_admin(actor)
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(N_("Den Token {id} gibt es nicht."), id=token_id)
@@ -81,7 +76,7 @@ def revoke_api_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
 
 def set_user_active(session: Session, actor: Actor, user: User, active: bool) -> User:
     """Activate or deactivate a user (a deactivated user's tokens and login stop working at once)."""
-    _require_admin(actor)
+    require_admin(actor)
     if not active and actor.user_id == user.id:
         raise Conflict(N_("Sie können Ihren eigenen Zugang nicht deaktivieren."))
     if user.active != active:

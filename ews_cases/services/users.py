@@ -37,7 +37,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _require_admin(actor: Actor) -> None:
+def require_admin(actor: Actor) -> None:
     if actor.role not in (Role.ADMIN, Role.SYSTEM):
         raise Forbidden(N_("Nur Administratorinnen und Administratoren verwalten Zugänge."))
 
@@ -53,7 +53,7 @@ def create_user(
     password: str | None = None,
 ) -> User:
     """A new user; applicants must be bound to a municipality, reviewers may name their affiliation."""
-    _require_admin(actor)
+    require_admin(actor)
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
     if not EMAIL_RE.match(email):
@@ -92,7 +92,7 @@ def create_user(
 
 def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -> str:
     """Create an API token for `user` and return it; only its hash is stored."""
-    _require_admin(actor)
+    require_admin(actor)
     token = secrets.token_urlsafe(32)
     record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name)
     session.add(record)
@@ -104,7 +104,7 @@ def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -
 
 
 def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
-    _require_admin(actor)
+    require_admin(actor)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
