@@ -1,0 +1,1 @@
+"""Fixtures for the fault and hostile-input suite (issue 6)."""
