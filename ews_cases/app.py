@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ from apiflask import APIFlask
 from flask import Flask, Response, g, request
 from flask_babel import Babel, get_locale
 
+from ews_cases import metrics
 from ews_cases.context import current_request_id
 from ews_cases.db import Database
 from ews_cases.i18n import _, select_locale
@@ -18,6 +21,7 @@ from ews_cases.migrate import ensure_migrated
 from ews_cases.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("ews.access")
 
 
 @dataclass
@@ -59,6 +63,8 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     # Templates use the same `_` as the code: German msgids with `{placeholders}`.
     app.jinja_env.globals.update(_=_, get_locale=get_locale)
 
+    _register_request_hooks(app)
+
     from ews_cases.api import register_api
     from ews_cases.requestdb import register_request_session
 
@@ -78,17 +84,42 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if broker_url(settings):
         celery_init_app(app)  # also lets committed changes wake the workers (ews_cases.signals)
 
+    return app
+
+
+def _register_request_hooks(app: Flask) -> None:
+    """Request id, access log and metrics; registered first, so they also see requests refused early."""
+    settings = ews(app).settings
+
     @app.before_request
     def _assign_request_id() -> None:
+        g.started = time.perf_counter()
         given = request.headers.get("X-Request-ID", "")
         rid = given if given and len(given) <= 100 and given.isprintable() else uuid.uuid4().hex
         g.request_id = rid
         g.request_id_token = current_request_id.set(rid)
 
     @app.after_request
-    def _echo_request_id(response: Response) -> Response:
+    def _finish(response: Response) -> Response:
         if "request_id" in g:
             response.headers["X-Request-ID"] = g.request_id
+        if "started" in g:
+            # The route pattern, never the path: unsubscribe and verification links carry secrets.
+            route = request.url_rule.rule if request.url_rule else "<unmatched>"
+            seconds = time.perf_counter() - g.started
+            metrics.observe_request(request.method, route, response.status_code, seconds)
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                route,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
         return response
 
     @app.teardown_request
@@ -97,7 +128,19 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         if token is not None:
             current_request_id.reset(token)
 
-    return app
+    @app.get("/metrics")
+    @app.doc(hide=True)
+    def prometheus_metrics() -> Response:
+        if settings.metrics_token:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+                return Response(
+                    "Unauthorized\n",
+                    401,
+                    {"WWW-Authenticate": 'Bearer realm="metrics"'},
+                    mimetype="text/plain",
+                )
+        return Response(metrics.render(ews(app).db), mimetype=metrics.CONTENT_TYPE_LATEST)
 
 
 def ews(app: Flask) -> EwsExtension:

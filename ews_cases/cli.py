@@ -26,6 +26,16 @@ def _database() -> Database:
 @click.group()
 def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
+    from pydantic import ValidationError
+
+    from ews_cases.logs import configure_logging
+
+    try:
+        settings = get_settings()
+    except ValidationError as error:  # e.g. production without EWS_SECRET_KEY: say why, start nothing
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        raise click.ClickException(f"Invalid settings: {messages}") from None
+    configure_logging(settings)
 
 
 @main.command()
@@ -35,8 +45,7 @@ def web(workers: int | None, threads: int) -> None:
     """Serve the web pages and the API with gunicorn on EWS_HOST:EWS_PORT."""
     from ews_cases.server import serve
 
-    settings = get_settings()
-    serve(settings.host, settings.port, workers=workers, threads=threads)
+    serve(get_settings(), workers=workers, threads=threads)
 
 
 def _celery() -> Celery:
@@ -52,13 +61,24 @@ def _celery() -> Celery:
 @click.option("--concurrency", type=int, default=2, show_default=True)
 def worker(concurrency: int) -> None:
     """Run a Celery worker (any number may run, on any machine)."""
-    _celery().worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--queues=ews"])
+    from ews_cases.server import share_metrics_between_processes
+
+    settings = get_settings()
+    share_metrics_between_processes()  # the pool processes count their task durations together
+    celery = _celery()
+    if settings.worker_metrics_port:
+        from ews_cases.metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.host, settings.worker_metrics_port)
+    celery.worker_main(
+        ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}", "--queues=ews"]
+    )
 
 
 @main.command()
 def beat() -> None:
     """Run Celery beat, which triggers the periodic scans (run exactly one)."""
-    _celery().start(["beat", "--loglevel=INFO"])
+    _celery().start(["beat", f"--loglevel={get_settings().log_level}"])
 
 
 @main.command()

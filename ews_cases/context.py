@@ -6,3 +6,5 @@ from contextvars import ContextVar
 
 #: The request id of the HTTP request or task being served; stored in the audit events it causes.
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+#: The Celery task being run (for log lines; audit events of system actors name the task in `actor`).
+current_task_id: ContextVar[str | None] = ContextVar("current_task_id", default=None)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from ews_cases.logs import logging_config
+from ews_cases.settings import Settings
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -23,16 +28,39 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def serve(host: str, port: int, *, workers: int | None = None, threads: int = 4) -> None:
-    """Start gunicorn in the foreground; the app (and its migration check) loads in each worker."""
+def _worker_exited(_server: Any, worker: Any) -> None:
+    from ews_cases.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def serve(settings: Settings, *, workers: int | None = None, threads: int = 4) -> None:
+    """Start gunicorn in the foreground; the app (and its migration check) loads in each worker.
+
+    The workers count their metrics together (multiprocess mode) and log through our logging configuration;
+    the access log is the app's own (`ews.access`, with the request id), so gunicorn's is off.
+    """
+    share_metrics_between_processes()
     _Gunicorn(
         {
-            "bind": f"{host}:{port}",
+            "bind": f"{settings.host}:{settings.port}",
             "workers": workers or multiprocessing.cpu_count() * 2 + 1,
             "threads": threads,
             "worker_class": "gthread",
-            "accesslog": "-",
+            "accesslog": None,
+            "logconfig_dict": logging_config(settings),
+            "child_exit": _worker_exited,
             "timeout": 60,
             "graceful_timeout": 20,
         }
     ).run()
+
+
+def share_metrics_between_processes() -> None:
+    """Give forked processes (gunicorn workers, the Celery pool) a folder to count their metrics in together.
+
+    prometheus_client reads the variable when it is imported, so this runs before the app is loaded; a folder
+    set by the operator (or by `ews run` for all its processes) is kept.
+    """
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ews-metrics-")

@@ -43,8 +43,19 @@ class Settings(BaseSettings):
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: A web session ends after this many minutes without a request, and this many hours after the login.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_lifetime_hours: int = Field(default=12, ge=1, le=7 * 24)
     default_locale: str = "de"
     timezone: str = "Europe/Berlin"
+
+    #: `json` (one object per line, the default in production) or `text` (the default elsewhere).
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
+    #: If set, `ews worker` serves its own Prometheus metrics (task durations) on this port.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _require_secret_outside_development(self) -> Settings:
@@ -56,6 +67,8 @@ class Settings(BaseSettings):
                 )
         elif not self.secret_key:
             self.secret_key = DEV_SECRET_KEY
+        if self.log_format is None:
+            self.log_format = "json" if self.env == "production" else "text"
         return self
 
     @property

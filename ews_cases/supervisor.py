@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from ews_cases.logs import configure_logging
 from ews_cases.settings import Settings
 
 log = logging.getLogger("ews.run")
@@ -24,8 +26,13 @@ def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def run_all(settings: Settings) -> int:
     """Start everything, wait until a signal or a child's death, then stop all; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)
     env = dict(os.environ)
+    # Web and worker count their metrics together, so the web's /metrics shows the worker's task durations.
+    metrics_dir = (settings.data_dir / "metrics").resolve()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     keep_alive: list[Any] = []
     if not (settings.redis_url or settings.broker_url):
         from ews_cases.embedded_redis import start_embedded_redis

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import Token
 from typing import Any
 
 from celery import Celery, Task
 from celery.signals import task_failure, task_postrun, task_prerun, worker_process_init
 from flask import Flask
 
+from ews_cases import metrics
+from ews_cases.context import current_task_id
 from ews_cases.settings import Settings
 from ews_cases.signals import set_dispatcher
 from workers.schedule import BEAT_SCHEDULE
@@ -89,18 +92,29 @@ def _dispatcher(topic: str, payload: dict[str, Any]) -> None:
         tasks.issue_certificates.delay(payload["case_id"])
 
 
-_started: dict[str, float] = {}
+_running: dict[str, tuple[float, Token[str | None]]] = {}
 
 
 @task_prerun.connect
 def _task_started(task_id: str, **_: Any) -> None:
-    _started[task_id] = time.monotonic()
+    _running[task_id] = (time.monotonic(), current_task_id.set(task_id))
 
 
 @task_postrun.connect
 def _task_finished(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
-    elapsed = time.monotonic() - _started.pop(task_id, time.monotonic())
-    log.info("task %s %s in %.3fs: %s", task.name, state, elapsed, retval)
+    started, token = _running.pop(task_id, (time.monotonic(), None))
+    elapsed = time.monotonic() - started
+    metrics.task_finished(task.name, state or "UNKNOWN", elapsed)
+    log.info(
+        "task %s %s in %.3fs: %s",
+        task.name,
+        state,
+        elapsed,
+        retval,
+        extra={"task": task.name, "state": state, "duration_ms": round(elapsed * 1000, 2)},
+    )
+    if token is not None:
+        current_task_id.reset(token)
 
 
 @task_failure.connect
