@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ews_cases import audit
@@ -13,9 +13,37 @@ from ews_cases.i18n import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case, Review, User
 from ews_cases.services.actors import actor_for
 from ews_cases.services.locking import lock_case
-from ews_cases.services.permissions import has_conflict_of_interest
+from ews_cases.services.permissions import has_conflict_of_interest, visible_cases
 from ews_cases.services.transitions import apply_transition
 from workflows import Actor, Role, State
+
+
+def pending_reviews(session: Session, reviewer: User) -> list[Case]:
+    """Submitted cases `reviewer` may read (no conflict of interest) and has not reviewed yet, oldest first."""
+    reviewed_already = exists().where(Review.case_id == Case.id, Review.reviewer_id == reviewer.id)
+    return list(
+        session.scalars(
+            select(Case)
+            .where(visible_cases(actor_for(reviewer), reviewer.municipality))
+            .where(Case.state == State.SUBMITTED.value, ~reviewed_already)
+            .order_by(Case.submitted_at, Case.id)
+        ).unique()
+    )
+
+
+def reviews_by(session: Session, reviewer: User) -> list[tuple[Review, Case]]:
+    """The reviews `reviewer` gave, newest first, each with its case."""
+    rows = session.execute(
+        select(Review, Case)
+        .join(Case, Case.id == Review.case_id)
+        .where(Review.reviewer_id == reviewer.id)
+        .order_by(Review.created_at.desc(), Review.id.desc())
+    )
+    return [(review, case) for review, case in rows]
+
+
+def own_review(session: Session, case: Case, reviewer: User) -> Review | None:
+    return session.scalar(select(Review).where(Review.case_id == case.id, Review.reviewer_id == reviewer.id))
 
 
 def record_review(

@@ -6,15 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
-from sqlalchemy import Select, exists, select
 
 from ews_cases.errors import DomainError, ValidationFailed
 from ews_cases.i18n import _
-from ews_cases.models import Case, Review
 from ews_cases.requestdb import db_session
-from ews_cases.services.permissions import visible_cases
-from ews_cases.services.reviews import record_review
-from ews_cases.web.access import me, my_actor, readable_case, roles_required
+from ews_cases.services.reviews import own_review, pending_reviews, record_review, reviews_by
+from ews_cases.web.access import me, readable_case, roles_required
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
 from workflows import BERLIN, STATE_LABELS, State
 
@@ -34,32 +31,13 @@ def _local_date(moment: datetime | None) -> str:
     return moment.astimezone(BERLIN).strftime("%d.%m.%Y") if moment is not None else "–"
 
 
-def _reviewed_by_me() -> Any:
-    return exists().where(Review.case_id == Case.id, Review.reviewer_id == me().id)
-
-
-def _waiting_for_me() -> Select[tuple[Case]]:
-    """Submitted cases this reviewer may read (no conflict of interest) and has not reviewed yet."""
-    return (
-        select(Case)
-        .where(visible_cases(my_actor(), me().municipality))
-        .where(Case.state == State.SUBMITTED.value, ~_reviewed_by_me())
-        .order_by(Case.submitted_at, Case.id)
-    )
-
-
 @reviewer.get("")
 @roles_required("reviewer")
 def queue() -> str:
     """The cases waiting for this reviewer's review, and the reviews they already gave."""
     session = db_session()
-    waiting = session.scalars(_waiting_for_me()).unique().all()
-    mine = session.execute(
-        select(Review, Case)
-        .join(Case, Case.id == Review.case_id)
-        .where(Review.reviewer_id == me().id)
-        .order_by(Review.created_at.desc(), Review.id.desc())
-    ).all()
+    waiting = pending_reviews(session, me())
+    mine = reviews_by(session, me())
     return render_template("reviewer/queue.html", waiting=waiting, mine=mine)
 
 
@@ -69,7 +47,7 @@ def review(case_id: int) -> Any:
     """The application read-only, and the review form while the case waits for this reviewer."""
     session = db_session()
     case = readable_case(case_id)  # 404 for drafts and conflicts of interest
-    own = session.scalar(select(Review).where(Review.case_id == case.id, Review.reviewer_id == me().id))
+    own = own_review(session, case, me())
     form = ReviewForm()
     open_for_review = own is None and case.state == State.SUBMITTED
     problems: list[str] = []
