@@ -9,7 +9,7 @@ from typing import Any
 from apiflask import Schema
 from apiflask.fields import AwareDateTime, Integer, List, Nested, String
 from apiflask.validators import Length, Range
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from ews_cases.api.auth import ALL_ROLES, allow, current_actor
 from ews_cases.api.blueprint import api
@@ -19,6 +19,7 @@ from ews_cases.i18n import _
 from ews_cases.models import Contact, Municipality
 from ews_cases.requestdb import db_session
 from ews_cases.services.contacts import add_contact, get_municipality
+from ews_cases.services.municipalities import matching
 
 
 class MunicipalityQuery(Schema):
@@ -86,28 +87,6 @@ def contact_data(c: Contact) -> dict[str, Any]:
     }
 
 
-def _folded(column: ColumnElement[str]) -> ColumnElement[str]:
-    """Lower case that folds Ä, Ö, Ü too (SQLite's lower() and PostgreSQL's in a C locale fold only ASCII)."""
-    for upper, lower in (("Ä", "ä"), ("Ö", "ö"), ("Ü", "ü")):
-        column = func.replace(column, upper, lower)
-    return func.lower(column)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _search(stmt: Select[Any], q: str | None) -> Select[Any]:
-    q = (q or "").strip()
-    if not q:
-        return stmt
-    pattern = f"%{_escape_like(q.lower())}%"
-    by_name = _folded(Municipality.name).like(pattern, escape="\\")
-    if q.isascii() and q.isdigit():
-        return stmt.where(or_(by_name, Municipality.ags.startswith(q, autoescape=True)))
-    return stmt.where(by_name)
-
-
 # Keyset pagination on (name, ags): the list is shown by name, and the AGS makes a position unique even if
 # two municipalities share a name. The cursor is the last row's pair, so no row is skipped or repeated.
 def _encode_position(name: str, ags: str) -> str:
@@ -133,7 +112,7 @@ def _decode_position(cursor: str | None) -> tuple[str, str] | None:
 @api.doc(responses=[422])
 def list_municipalities(query: dict[str, Any]) -> dict[str, Any]:
     """NRW municipalities (Städte, Gemeinden, Kreise) by name, searched by name or AGS prefix."""
-    stmt = _search(select(Municipality), query["q"])
+    stmt = select(Municipality).where(matching(query["q"]))
     after = _decode_position(query["cursor"])
     if after is not None:
         name, ags = after

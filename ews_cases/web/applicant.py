@@ -20,6 +20,7 @@ from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticePr
 from ews_cases.requestdb import db_session
 from ews_cases.services.cases import create_case, update_draft
 from ews_cases.services.certificates import pdf_file
+from ews_cases.services.municipalities import search_municipalities
 from ews_cases.services.participation import update_project
 from ews_cases.services.permissions import visible_cases
 from ews_cases.services.transitions import apply_transition, transition_options
@@ -128,20 +129,6 @@ def open_cohorts(session: Session, now: datetime) -> list[Cohort]:
     """Cohorts whose call for applications is open now, newest first."""
     cohorts = session.scalars(select(Cohort).order_by(Cohort.number.desc())).all()
     return [cohort for cohort in cohorts if cohort.is_open(now)]
-
-
-def search_municipalities(session: Session, q: str) -> tuple[list[Municipality], bool]:
-    """Municipalities whose name contains `q` (any case, umlauts too) or whose AGS starts with it.
-
-    The reference list has 427 entries, so it is filtered here rather than with dialect-specific SQL.
-    Returns at most `SEARCH_LIMIT` matches and whether there were more.
-    """
-    needle = q.strip().casefold()
-    if not needle:
-        return [], False
-    everyone = session.scalars(select(Municipality).order_by(Municipality.name, Municipality.ags)).all()
-    hits = [m for m in everyone if needle in m.name.casefold() or m.ags.startswith(needle)]
-    return hits[:SEARCH_LIMIT], len(hits) > SEARCH_LIMIT
 
 
 def _save_then_submit(save: Callable[[], Case], submit: bool) -> tuple[Case, tuple[Refusal, ...] | None]:
@@ -332,7 +319,7 @@ def new_case() -> Any:
     if binds_municipality:
         context["municipality"] = user.municipality
     else:
-        matches, more = search_municipalities(session, q)
+        matches, more = search_municipalities(session, q, SEARCH_LIMIT)
         chosen = form.municipality.data
         if chosen and chosen not in {m.ags for m in matches}:
             picked = session.get(Municipality, chosen)
