@@ -41,11 +41,15 @@ def free_port() -> int:
 
 @dataclass
 class SmtpSink:
-    """Messages the SMTP server accepted; `decide` may answer e.g. '451 try later' for a message."""
+    """Messages the SMTP server accepted; `decide` may answer e.g. '451 try later' for a message.
+
+    `peer_ports[i]` is the client's TCP port of `messages[i]`: which connection (so which process) sent it.
+    """
 
     host: str
     port: int
     messages: list[Message] = field(default_factory=list)
+    peer_ports: list[int] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     decide: Callable[[Message], str | None] = lambda _m: None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,6 +57,13 @@ class SmtpSink:
     def message_ids(self) -> list[str]:
         with self.lock:
             return [m["Message-ID"] for m in self.messages]
+
+    def sent_from(self, ports: set[int]) -> set[str]:
+        """Message-IDs of the messages accepted over connections from these client ports."""
+        with self.lock:
+            return {
+                m["Message-ID"] for m, p in zip(self.messages, self.peer_ports, strict=True) if p in ports
+            }
 
     def to(self, address: str) -> list[Message]:
         with self.lock:
@@ -97,6 +108,7 @@ class _Handler:
                 self.sink.refusals.append(answer)
                 return answer
             self.sink.messages.append(message)
+            self.sink.peer_ports.append(session.peer[1])
         return "250 OK"
 
 
