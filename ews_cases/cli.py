@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,7 +79,18 @@ def worker(concurrency: int) -> None:
 @main.command()
 def beat() -> None:
     """Run Celery beat, which triggers the periodic scans (run exactly one)."""
-    _celery().start(["beat", f"--loglevel={get_settings().log_level}"])
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Beat keeps its schedule file in the data folder; a second beat on the same folder would corrupt it.
+    with (settings.data_dir / "celerybeat.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException(
+                f"Another `ews beat` is already running with the data folder {settings.data_dir.resolve()}. "
+                "Run exactly one beat (docs/operations.md)."
+            ) from None
+        _celery().start(["beat", f"--loglevel={settings.log_level}"])
 
 
 @main.command()

@@ -101,7 +101,10 @@ def test_two_beats_and_many_scans_at_once_send_each_reminder_once(
 
     worker_settings.data_dir.mkdir(parents=True, exist_ok=True)  # see test_beat_starts_in_a_fresh_data_folder
     workers = [start_worker(), start_worker()]
-    real_beats = [start_worker("beat"), start_worker("beat")]  # the production schedule, one schedule file
+    # The production schedule; each beat with its own data folder, as two containers would have (a second
+    # beat on the same folder refuses to start: test_a_second_beat_on_the_same_data_folder_refuses_to_start).
+    other_folder = worker_settings.model_copy(update={"data_dir": tmp_path / "second-beat"})
+    real_beats = [start_worker("beat"), start_worker("beat", settings=other_folder)]
     fast_beats = [FastBeat(worker_settings, now, tmp_path, f"fast-beat-{n}") for n in (1, 2)]
     try:
         for worker in workers:
@@ -161,3 +164,14 @@ def test_beat_starts_in_a_fresh_data_folder(start_worker, worker_settings):
     time.sleep(2)
     assert beat.process.poll() is None, beat.log()
     assert "Traceback" not in beat.log(), beat.log()
+
+
+def test_a_second_beat_on_the_same_data_folder_refuses_to_start(start_worker):
+    """Two beats writing one schedule file would corrupt it: the second says why and exits."""
+    first = start_worker("beat")
+    wait_for_log(first, BEAT_STARTED)
+    second = start_worker("beat")
+    assert second.process.wait(timeout=60) == 1
+    assert "Another `ews beat` is already running with the data folder" in second.log()
+    assert BEAT_STARTED not in second.log()
+    assert first.process.poll() is None, first.log()
