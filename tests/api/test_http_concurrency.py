@@ -3,7 +3,7 @@
 SPEC §4: every transition names the version it expects; one request wins, the other gets a 409
 (`stale_version`) and changes nothing. The requests come from two threads released together by a barrier,
 each with its own connection, against a threaded live server; the database's locks decide the winner
-(PostgreSQL: the case row's `FOR UPDATE`; SQLite: the write lock of `BEGIN IMMEDIATE`). The check holds on
+(PostgreSQL: the case row's `FOR NO KEY UPDATE`; SQLite: the write lock of `BEGIN IMMEDIATE`). The check holds on
 both backends, so it runs in both passes.
 """
 
