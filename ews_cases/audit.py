@@ -293,13 +293,14 @@ def verify_jsonl(lines: Iterable[str | bytes]) -> Verification:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
+            try:  # strict UTF-8 (json.loads would let encoded surrogates through), and no nesting beyond parsing
+                record = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+            except (ValueError, RecursionError) as exc:
                 raise MalformedExport(f"line {number} is not JSON: {exc}") from exc
             if (
                 not isinstance(record, dict)
                 or not {"chain", "position", "hash", "prev_hash"} <= record.keys()
+                or not isinstance(record["chain"], str)
             ):
                 raise MalformedExport(f"line {number} is not an audit event")
             yield record

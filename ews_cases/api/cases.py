@@ -106,9 +106,11 @@ def list_cases(query: dict[str, Any]) -> dict[str, Any]:
     if query["state"] is not None:
         stmt = stmt.where(Case.state == query["state"])
     if query["q"]:
-        pattern = f"%{query['q'].strip().lower()}%"
-        matching = select(Municipality.ags).where(Municipality.name.ilike(pattern))
-        stmt = stmt.where(or_(Case.reference.ilike(pattern), Case.municipality_ags.in_(matching)))
+        needle = query["q"].strip()  # % and _ are searched for as themselves, not as LIKE wildcards
+        matching = select(Municipality.ags).where(Municipality.name.icontains(needle, autoescape=True))
+        stmt = stmt.where(
+            or_(Case.reference.icontains(needle, autoescape=True), Case.municipality_ags.in_(matching))
+        )
     return paginate(session, stmt, Case.id, query, case_data)
 
 

@@ -154,6 +154,7 @@ WEB_DETAILS = {
     400: N_("Die Anfrage ist ungültig. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."),
     403: N_("Diese Seite ist für Ihre Rolle nicht freigegeben."),
     404: N_("Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
+    413: N_("Die gesendeten Daten sind zu groß. Bitte kürzen Sie Ihre Eingaben."),
     429: N_("Zu viele Versuche. Bitte warten Sie einige Minuten."),
 }
 

@@ -36,7 +36,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_ID:  # beyond any id the database refuses the number (a 500, not a 422)
         raise ValidationFailed({"cursor": [_("Ungültiger Cursor.")]})
     return value
 

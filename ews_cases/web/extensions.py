@@ -1,17 +1,23 @@
-"""Login, CSRF protection, login throttling and local Bootstrap for the web pages."""
+"""Login, session lifetime, CSRF protection, login throttling and local Bootstrap for the web pages."""
 
 from __future__ import annotations
 
-from flask import Flask
+import hashlib
+import hmac
+from datetime import timedelta
+
+from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user, logout_user
 from flask_wtf import CSRFProtect
+from werkzeug.wrappers import Response
 
-from ews_cases.i18n import N_
-from ews_cases.models import User
+from ews_cases.i18n import N_, _
+from ews_cases.models import User, utcnow
 from ews_cases.requestdb import db_session
+from ews_cases.settings import current_settings
 
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
@@ -30,6 +36,58 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+#: What a web session carries besides Flask-Login's user id (seconds since the epoch, and a fingerprint of
+#: the password the session was opened with).
+LOGGED_IN_AT, LAST_SEEN_AT, PASSWORD_MARK = "ews_logged_in_at", "ews_last_seen_at", "ews_password_mark"
+SESSION_EXPIRED = N_("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.")
+
+
+def password_mark(user: User) -> str:
+    """Changes with the password (a password change ends the person's other sessions); the session cookie
+    is signed but readable, so it is keyed with the secret key and reveals nothing about the password."""
+    key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    return hmac.new(key, (user.password_hash or "").encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def start_session(user: User) -> None:
+    """Stamp a session right after `login_user` (or a password change) for the lifetime checks."""
+    now = utcnow().timestamp()
+    session.permanent = True  # the cookie expires too (PERMANENT_SESSION_LIFETIME)
+    session[LOGGED_IN_AT] = now
+    session[LAST_SEEN_AT] = now
+    session[PASSWORD_MARK] = password_mark(user)
+
+
+def _session_expired(user: User) -> bool:
+    settings = current_settings()
+    now = utcnow().timestamp()
+    logged_in_at, last_seen_at = session.get(LOGGED_IN_AT), session.get(LAST_SEEN_AT)
+    if not isinstance(logged_in_at, int | float) or not isinstance(last_seen_at, int | float):
+        return True  # a session without the stamps was not opened by the login page
+    return (
+        now - logged_in_at > settings.session_lifetime_hours * 3600
+        or now - last_seen_at > settings.session_idle_minutes * 60
+        or not hmac.compare_digest(str(session.get(PASSWORD_MARK, "")), password_mark(user))
+    )
+
+
+def _end_expired_session() -> Response | None:
+    """Before every page: a session idle too long, too old or opened with a changed password ends here."""
+    if request.path.startswith("/api/") or (request.endpoint or "").endswith("static"):
+        return None  # the API authenticates with tokens; assets need no user
+    if "_user_id" not in session or not current_user.is_authenticated:
+        return None
+    if not _session_expired(current_user):
+        session[LAST_SEEN_AT] = utcnow().timestamp()
+        return None
+    logout_user()
+    for key in (LOGGED_IN_AT, LAST_SEEN_AT, PASSWORD_MARK):
+        session.pop(key, None)
+    flash(_(SESSION_EXPIRED), "warning")
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("web.login", next=target), 303)
+
+
 def init_web_extensions(app: Flask, redis_url: str | None) -> None:
     app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)  # assets from the package, never from a CDN
     if redis_url and redis_url.startswith("unix://"):
@@ -37,7 +95,10 @@ def init_web_extensions(app: Flask, redis_url: str | None) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    settings = app.extensions["ews"].settings
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_lifetime_hours)
     login_manager.init_app(app)
+    app.before_request(_end_expired_session)  # before the CSRF check: an expired form post goes to the login
     csrf.init_app(app)
     limiter.init_app(app)
     bootstrap.init_app(app)

@@ -1,4 +1,6 @@
-"""Refuse text the database cannot store before any handler sees it (NUL characters, lone surrogates)."""
+"""Refuse what no handler should see: text the database cannot store (NUL characters, lone surrogates),
+bodies that claim to be JSON but cannot be parsed (e.g. nested thousands deep, integers of 5000 digits), and
+chunked bodies beyond the size limit."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from apiflask import abort
 from flask import Flask, request
+from werkzeug.exceptions import BadRequest
 
 from ews_cases.i18n import N_
 
@@ -33,13 +36,31 @@ def _all_strings(value: Any) -> bool:
     return True
 
 
+def _refuse_chunked_body_beyond_the_limit() -> None:
+    """Werkzeug reads a body without Content-Length (chunked) only up to MAX_CONTENT_LENGTH and hands on
+    what it read, cut off; like a body that declares a length above the limit, it is a 413."""
+    limit = request.max_content_length
+    if (
+        limit is None
+        or request.content_length is not None
+        or not request.environ.get("wsgi.input_terminated")
+    ):
+        return
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        abort(413)
+
+
 def register_input_guard(app: Flask) -> None:
     @app.before_request
     def _refuse_unstorable_text() -> None:
+        _refuse_chunked_body_beyond_the_limit()  # before anything reads the body
         values = [*request.args.values(), *request.form.values(), *(request.view_args or {}).values()]
         if not all(_all_strings(v) for v in values):
             abort(400, message=UNSTORABLE_TEXT)
-        if request.is_json and request.content_length:
-            body = request.get_json(silent=True)
-            if body is not None and not _all_strings(body):
+        if request.is_json and request.get_data(cache=True).strip():  # also chunked bodies (no length)
+            try:
+                storable = _all_strings(request.get_json())
+            except (BadRequest, RecursionError):  # not JSON; nested too deep for the parser
+                abort(400)
+            if not storable:
                 abort(400, message=UNSTORABLE_TEXT)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -121,6 +122,12 @@ def _cohort_or_404(session: Session, number: int) -> Cohort:
         abort(404)
 
 
+def _typed_fields_only(form: FlaskForm, *names: str) -> bool:
+    """Whether only these typed fields are invalid (a 422 with the errors next to them), and not the CSRF
+    token or the hidden fields the page fills in (a 400)."""
+    return bool(form.errors) and set(form.errors) <= set(names)
+
+
 def _see(endpoint: str, **values: Any) -> Response:
     """Redirect after a successful POST (303: the browser follows with GET)."""
     return redirect(url_for(endpoint, **values), 303)
@@ -223,9 +230,11 @@ def cases() -> str:
     if state:
         stmt = stmt.where(Case.state == state)
     if query:
-        pattern = f"%{query.lower()}%"
-        matching = select(Municipality.ags).where(Municipality.name.ilike(pattern))
-        stmt = stmt.where(or_(Case.reference.ilike(pattern), Case.municipality_ags.in_(matching)))
+        # % and _ are searched for as themselves, not as LIKE wildcards
+        matching = select(Municipality.ags).where(Municipality.name.icontains(query, autoescape=True))
+        stmt = stmt.where(
+            or_(Case.reference.icontains(query, autoescape=True), Case.municipality_ags.in_(matching))
+        )
     rows = session.scalars(
         stmt.order_by(Cohort.number.desc(), Case.number).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
     ).all()
@@ -297,9 +306,11 @@ def project(case_id: int) -> Any:
     status_code = 200
     if request.method == "POST":
         status = PROJECT_DECISIONS.get(form.decision.data or "")
-        if not form.validate_on_submit() or status is None:
+        if status is None or not (form.validate_on_submit() or _typed_fields_only(form, "reason")):
             abort(400)
         reason = (form.reason.data or None) if status == "planned" else None
+        if form.errors:  # a reason too long for its field: shown next to it, with what was typed
+            return _project_page(case, form, 422)
         try:
             update_project(session, case, my_actor(), status=status, reason=reason)
             session.commit()
@@ -317,7 +328,11 @@ def project(case_id: int) -> Any:
             )
             flash(done, "success")
             return _see("office.project", case_id=case_id)
-    practice = session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
+    return _project_page(case, form, status_code)
+
+
+def _project_page(case: Case, form: ProjectDecisionForm, status_code: int) -> Any:
+    practice = db_session().scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
     return render_template("office/project.html", case=case, project=practice, form=form), status_code
 
 
@@ -330,25 +345,28 @@ def certificates(case_id: int) -> Any:
     form = RevocationForm()
     status_code, refused = 200, None
     if request.method == "POST":
-        if not form.validate_on_submit():
+        if not (form.validate_on_submit() or _typed_fields_only(form, "reason")):
             abort(400)
         certificate = session.get(Certificate, form.certificate.data)
         if certificate is None or certificate.case_id != case.id:
             abort(404)
-        try:
-            revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
-            session.commit()
-        except ValidationFailed as error:
-            session.rollback()
-            form.show_errors(error.errors)
+        if form.errors:  # a reason too long for its field: shown next to it, with what was typed
             status_code, refused = 422, certificate.id
-        except DomainError as error:
-            session.rollback()
-            flash(_message(error), "danger")
-            return _see("office.certificates", case_id=case_id)
         else:
-            flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")
-            return _see("office.certificates", case_id=case_id)
+            try:
+                revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
+                session.commit()
+            except ValidationFailed as error:
+                session.rollback()
+                form.show_errors(error.errors)
+                status_code, refused = 422, certificate.id
+            except DomainError as error:
+                session.rollback()
+                flash(_message(error), "danger")
+                return _see("office.certificates", case_id=case_id)
+            else:
+                flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")
+                return _see("office.certificates", case_id=case_id)
     rows = [
         (certificate, verification_link(certificate.verification_code))
         for certificate in session.scalars(

@@ -18,7 +18,7 @@ from ews_cases.services.participation import attendance_register
 from ews_cases.services.transitions import apply_transition, transition_options
 from ews_cases.services.users import check_password, hash_password
 from ews_cases.web.access import me, my_actor, readable_case
-from ews_cases.web.extensions import limiter
+from ews_cases.web.extensions import limiter, start_session
 from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
 from workflows import STATE_LABELS, WORKFLOW, RefusalKind, State, TransitionRefused
 from workflows.diagram import svg_diagram
@@ -38,6 +38,12 @@ HOME = {
 def home_url(role: str) -> str:
     endpoint = HOME.get(role, "web.help_page")
     return url_for(endpoint if endpoint in current_app.view_functions else "web.help_page")
+
+
+def local_path(target: str) -> bool:
+    """Whether `target` is a path on this site. Browsers read `//host`, `/\\host` and `/<tab>/host` as another
+    host (they turn backslashes into slashes and drop tabs and newlines), so those are not."""
+    return target.startswith("/") and target.isprintable() and not target.replace("\\", "/").startswith("//")
 
 
 def _failed_login(response: Response) -> bool:
@@ -60,8 +66,9 @@ def login() -> Any:
         )
         if user is not None and user.active and check_password(user, form.password.data):
             login_user(user)
+            start_session(user)
             target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
+            if not local_path(target):
                 target = home_url(user.role)
             return redirect(target)
         flash(_("E-Mail-Adresse oder Passwort ist falsch."), "danger")
@@ -94,6 +101,7 @@ def change_password() -> Any:
             data={"user": user.id, "at": utcnow()},
         )
         db_session().commit()
+        start_session(user)  # this session goes on; the person's other sessions end (extensions.py)
         flash(_("Ihr Passwort wurde geändert."), "success")
         return redirect(url_for("web.home"))
     return render_template("web/password.html", form=form), (422 if form.errors else 200)
@@ -196,7 +204,11 @@ def case_transition(case_id: int) -> Any:
     case = readable_case(case_id)
     form = TransitionForm()
     if not form.validate_on_submit():
-        abort(400)
+        if set(form.errors) != {"reason"}:
+            abort(400)  # the CSRF token or a hidden field the page fills in
+        for message in form.reason.errors:  # a reason too long: say so, nothing changes
+            flash(message, "danger")
+        return case_page(case_id), 422
     try:
         apply_transition(
             session,
