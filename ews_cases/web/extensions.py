@@ -84,7 +84,8 @@ def _end_expired_session() -> Response | None:
     for key in (LOGGED_IN_AT, LAST_SEEN_AT, PASSWORD_MARK):
         session.pop(key, None)
     flash(_(SESSION_EXPIRED), "warning")
-    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    back = request.method == "GET" and request.endpoint != "web.login"
+    target = request.full_path.rstrip("?") if back else None
     return redirect(url_for("web.login", next=target), 303)
 
 
