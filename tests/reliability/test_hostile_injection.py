@@ -56,17 +56,18 @@ def client(app):
 
 
 @pytest.fixture
-def arranged(session, factory) -> Arranged:
-    """Cases of three municipalities in several states (so outbox messages and audit events exist too)."""
-    cohort = factory.cohort()
-    factory.workshop(cohort)
-    for ags, state in ((FINNENTROP, State.SUBMITTED), (ATTENDORN, State.ATTENDING), (BONN, State.DRAFT)):
-        factory.case(cohort, ags, state=state)
-    result = Arranged()
-    for role in ("coordinator", "admin", "auditor"):
-        result.tokens[role] = person(session, factory, role).token
-    factory.user("applicant", FINNENTROP)
-    session.commit()
+def arranged(app, db) -> Arranged:
+    """Cases of three municipalities in several states (so outbox messages and audit events exist too), and
+    a token per role that reads the API; arranged outside the requests' app context (see `arranging`)."""
+    with arranging(app, db) as (session, factory):
+        cohort = factory.cohort()
+        factory.workshop(cohort)
+        for ags, state in ((FINNENTROP, State.SUBMITTED), (ATTENDORN, State.ATTENDING), (BONN, State.DRAFT)):
+            factory.case(cohort, ags, state=state)
+        result = Arranged()
+        for role in ("coordinator", "admin", "auditor"):
+            result.tokens[role] = person(session, factory, role).token
+        factory.user("applicant", FINNENTROP)
     return result
 
 
@@ -208,12 +209,12 @@ def references(response) -> set[str]:
     return set(REFERENCE.findall(response.get_data(as_text=True)))
 
 
-def test_page_filters_resist_injection(app, db, session, factory, arranged):
-    clients = {}
-    for role in set(PAGE_ROLES.values()):
-        clients[role] = app.test_client()
-        sign_in(clients[role], person(session, factory, role))
-    session.commit()
+def test_page_filters_resist_injection(app, db, arranged):
+    clients = {role: app.test_client() for role in sorted(set(PAGE_ROLES.values()))}
+    with arranging(app, db) as (session, factory):  # several clients: no app context may span the requests
+        people = {role: person(session, factory, role) for role in clients}
+    for role, client in clients.items():
+        sign_in(client, people[role])
     before = Snapshot.take(db)
     wrong = []
     pages = list(page_parameters(app))
