@@ -39,6 +39,8 @@ class _Counts:
     def reset(self) -> None:
         self.ids: Counter[bytes] = Counter()
         self.recipients: Counter[str] = Counter()
+        self.duplicate_ids: list[bytes] = []  # kept as they happen: a snapshot must not walk 100,000 ids
+        self.duplicate_recipients: list[str] = []
         self.messages = 0
         self.without_id = 0
         self.first_at: float | None = None
@@ -49,8 +51,8 @@ class _Counts:
             return {
                 "messages": self.messages,
                 "distinct_ids": len(self.ids),
-                "duplicate_ids": [i.decode() for i, n in self.ids.items() if n > 1][:20],
-                "duplicate_recipients": [r for r, n in self.recipients.items() if n > 1][:20],
+                "duplicate_ids": [i.decode() for i in self.duplicate_ids[:20]],
+                "duplicate_recipients": self.duplicate_recipients[:20],
                 "without_id": self.without_id,
                 "first_at": self.first_at,
                 "last_at": self.last_at,
@@ -70,11 +72,16 @@ class _Handler:
         with c.lock:
             c.messages += 1
             if found:
-                c.ids[found.group(1)] += 1
+                message_id = found.group(1)
+                c.ids[message_id] += 1
+                if c.ids[message_id] == 2:
+                    c.duplicate_ids.append(message_id)
             else:
                 c.without_id += 1
             for rcpt in envelope.rcpt_tos:
                 c.recipients[rcpt] += 1
+                if c.recipients[rcpt] == 2:
+                    c.duplicate_recipients.append(rcpt)
             if c.first_at is None:
                 c.first_at = now
             c.last_at = now

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import logging
 import random
 import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import charset, encoders, policy
+from email import encoders, policy
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import Compat32
+from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,30 @@ from workflows import Actor
 
 log = logging.getLogger(__name__)
 DELIVERY_ACTOR = Actor.system("deliver_outbox")
+
+
+class _WirePolicy(Compat32):
+    """compat32 with CRLF line ends that writes plain ASCII headers itself, folded at spaces to 78
+    characters, instead of building a `Header` for each (the folding machinery cost more than the rest of
+    a message). Anything else — encoded words, other characters — takes compat32's own way."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not (isinstance(value, str) and value.isascii() and value.isprintable()):
+            return super().fold_binary(name, value)
+        limit = self.max_line_length or 998
+        lines, line = [], f"{name}:"
+        for word in value.split(" "):
+            if word and line != f"{name}:" and len(line) + 1 + len(word) > limit:
+                lines.append(line)
+                line = ""
+            line = f"{line} {word}"
+        lines.append(line)
+        return self.linesep.join(lines).encode("ascii") + self.linesep.encode("ascii")
+
+
 #: Messages are built with the email package's compat32 API: `EmailMessage` parses every header value
 #: into objects and refolds them on output, which made building a message cost more than sending it.
-_WIRE = policy.compat32.clone(linesep="\r\n")
-_TEXT = charset.Charset("utf-8")
-_TEXT.body_encoding = charset.QP  # German text stays readable in the raw message and 7-bit clean
+_WIRE = _WirePolicy(linesep="\r\n")
 
 
 @dataclass(slots=True)
@@ -69,15 +90,15 @@ class Outgoing:
 
 def build_message(message: OutboxMessage, sender: str) -> Message:
     """The MIME message; its `Message-ID` is the one stored at queueing, so a resend is the same message."""
-    text = MIMEText(message.body, "plain", _TEXT)
+    text = _text_part(message.body)
     if message.attachments:
         mail: Message = MIMEMultipart()
-        del text["MIME-Version"]
         mail.attach(text)
         for attachment in message.attachments:
             mail.attach(_attachment_part(attachment))
     else:
         mail = text
+        mail["MIME-Version"] = "1.0"
     mail["From"] = _from_header(sender)
     mail["To"] = message.recipient if message.recipient.isascii() else _raw_utf8(message.recipient)
     mail["Subject"] = _header("Subject", message.subject)
@@ -90,13 +111,23 @@ def build_message(message: OutboxMessage, sender: str) -> Message:
 
 def render_message(message: OutboxMessage, sender: str) -> Outgoing:
     """The message as the bytes that go over the wire, with the envelope addresses."""
-    envelope_sender = parseaddr(sender)[1]
+    envelope_sender = _envelope_sender(sender)
     return Outgoing(
         sender=envelope_sender,
         recipient=message.recipient,
         data=build_message(message, sender).as_bytes(policy=_WIRE),
         smtputf8=not (message.recipient.isascii() and envelope_sender.isascii()),
     )
+
+
+def _text_part(body: str) -> MIMENonMultipart:
+    """UTF-8 text as quoted-printable: German stays readable in the raw message, and it is 7-bit clean.
+    (binascii encodes in C; the email package's own quoted-printable encoder is pure Python.)"""
+    part = MIMENonMultipart("text", "plain", charset="utf-8")
+    del part["MIME-Version"]
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+    return part
 
 
 def _attachment_part(attachment: dict[str, Any]) -> MIMEBase:
@@ -122,9 +153,16 @@ def _header(name: str, value: str) -> str | Header:
 
 @lru_cache(maxsize=8)
 def _from_header(sender: str) -> str:
-    """`Name <address>` with the display name encoded when needed (the address itself never is)."""
-    name, address = parseaddr(sender)
-    return formataddr((name, address), charset="utf-8") if name else address
+    """The sender as the modern email policy writes it (non-ASCII words of the name as RFC 2047 encoded
+    words), unfolded so that it folds like the other headers; worked out once per sender."""
+    wire = policy.SMTP.clone(cte_type="7bit")
+    folded = wire.fold_binary("From", wire.header_store_parse("From", sender)[1])
+    return folded.decode("ascii").split(":", 1)[1].replace("\r\n", "").strip()
+
+
+@lru_cache(maxsize=8)
+def _envelope_sender(sender: str) -> str:
+    return parseaddr(sender)[1]
 
 
 def _raw_utf8(address: str) -> str:
