@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.context import current_request_id
@@ -103,6 +103,13 @@ def event_record(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+_HEADS = AuditChainHead.__table__
+#: Built once: the chain head's position and hash, locked until the transaction ends.
+_LOCK_HEAD = (
+    select(_HEADS.c.position, _HEADS.c.hash).where(_HEADS.c.chain == bindparam("chain")).with_for_update()
+)
+
+
 def append(
     session: Session,
     *,
@@ -119,19 +126,12 @@ def append(
     The chain head row is locked first, so concurrent appends to one chain queue up instead of forking.
     """
     chain = case_chain(case.id) if case is not None else GLOBAL_CHAIN
-    head = session.execute(
-        select(AuditChainHead)
-        .where(AuditChainHead.chain == chain)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(chain=chain, position=0, hash=GENESIS_HASH)
-        session.add(head)
+    head = session.execute(_LOCK_HEAD, {"chain": chain}).one_or_none()
+    position, prev_hash = head if head is not None else (0, GENESIS_HASH)
     occurred_at = utcnow()
     record = {
         "chain": chain,
-        "position": head.position + 1,
+        "position": position + 1,
         "case_id": case.id if case is not None else None,
         "cohort": case.cohort.number if case is not None else cohort_number,
         "occurred_at": format_time(occurred_at),
@@ -143,7 +143,15 @@ def append(
         "data": jsonable(dict(data or {})),
         "request_id": current_request_id.get(),
     }
-    digest = chain_hash(head.hash, record)
+    digest = chain_hash(prev_hash, record)
+    # The head is written as a plain row (no ORM object to track); the event stays an ORM object, which is
+    # what the metrics count on commit.
+    if head is None:
+        session.execute(insert(_HEADS).values(chain=chain, position=record["position"], hash=digest))
+    else:
+        session.execute(
+            update(_HEADS).where(_HEADS.c.chain == chain).values(position=record["position"], hash=digest)
+        )
     event = AuditEvent(
         chain=chain,
         position=record["position"],
@@ -157,11 +165,10 @@ def append(
         to_state=to_state,
         data=record["data"],
         request_id=record["request_id"],
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
         hash=digest,
     )
     session.add(event)
-    head.position, head.hash = record["position"], digest
     session.flush()
     return event
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from apiflask import HTTPTokenAuth, abort
@@ -23,6 +23,9 @@ ALL_ROLES = frozenset({"applicant", "reviewer", "coordinator", "auditor", "admin
 READERS = frozenset({"coordinator", "auditor"})
 F = TypeVar("F", bound=Callable[..., Any])
 LAST_USED_GRANULARITY = timedelta(minutes=5)
+NOTED_USE_LIMIT = 10_000
+#: Token hash → when this process last recorded the token's use (see `_note_use`).
+_noted_use: dict[str, datetime] = {}
 
 
 @token_auth.verify_token
@@ -34,15 +37,26 @@ def _verify(token: str) -> User | None:
 
 def _note_use(token: str) -> None:
     """Record when a token was last used, at most every few minutes (a write on every read would
-    serialise all requests on SQLite), in a short transaction of its own."""
+    serialise all requests on SQLite), in a short transaction of its own.
+
+    Each process remembers when it last did so for a token and skips the transaction (four round trips
+    to the database) until the granularity has passed: the recorded time lags by at most twice it.
+    """
     now = utcnow()
+    token_hash = hash_token(token)
+    noted = _noted_use.get(token_hash)
+    if noted is not None and now - noted < LAST_USED_GRANULARITY:
+        return
     with current_app.extensions["ews"].db.transaction() as session:
         session.execute(
             update(ApiToken)
-            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
             .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_GRANULARITY))
             .values(last_used_at=now)
         )
+    if len(_noted_use) >= NOTED_USE_LIMIT:  # unknown tokens must not grow it without bound
+        _noted_use.clear()
+    _noted_use[token_hash] = now
 
 
 def allow(*roles: str) -> Callable[[F], F]:

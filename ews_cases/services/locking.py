@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from ews_cases.errors import NotFound
 from ews_cases.i18n import N_
@@ -11,6 +11,15 @@ from ews_cases.models import Case
 
 #: session.info key: (transaction, ids of the cases it has locked).
 _LOCKED_KEY = "ews_locked_cases"
+#: Built once (every request that changes a case runs it). The team comes in the same query: the services
+#: read it and the API answers with it.
+_LOCK_CASE = (
+    select(Case)
+    .where(Case.id == bindparam("case_id"))
+    .options(joinedload(Case.team))
+    .with_for_update(of=Case, key_share=True)
+    .execution_options(populate_existing=True)
+)
 
 
 def lock_case(session: Session, case_id: int) -> Case:
@@ -28,16 +37,7 @@ def lock_case(session: Session, case_id: int) -> Case:
         known = session.get(Case, case_id)
         if known is not None:
             return known
-    case = (
-        session.execute(
-            select(Case)
-            .where(Case.id == case_id)
-            .with_for_update(of=Case, key_share=True)
-            .execution_options(populate_existing=True)
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
+    case = session.execute(_LOCK_CASE, {"case_id": case_id}).unique().scalar_one_or_none()
     if case is None:
         raise NotFound(N_("Die Bewerbung gibt es nicht."))
     transaction = _innermost(session)

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.i18n import _
 from ews_cases.links import public_link, verification_link
-from ews_cases.models import Case, Certificate, OutboxMessage, User
+from ews_cases.models import Case, Certificate, User
 from ews_cases.services.calendar import ics_attachment
-from ews_cases.services.outbox import enqueue_email
+from ews_cases.services.outbox import Email, enqueue_emails
 from ews_cases.signals import after_commit
 from workflows import Effect, State, TransitionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    """An email just written to the outbox, as the transition's audit event records it."""
+
+    id: int
+    recipient: str
+    kind: str
+
+
+def _queue(
+    session: Session,
+    *,
+    dedup_key: str,
+    kind: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    case: Case,
+    attachments: Sequence[dict[str, Any]] = (),
+) -> QueuedEmail | None:
+    """Queue one email (None if its key was queued before); the row is not read back, to save a query."""
+    email = Email(dedup_key, kind, recipient, subject, body, case.id, tuple(attachments))
+    ids = enqueue_emails(session, [email])
+    return QueuedEmail(ids[0], recipient, kind) if ids else None
 
 
 def applicant_recipients(case: Case, *, with_team: bool = True) -> list[str]:
@@ -54,8 +82,9 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
     """Subject and body for an effect that emails the applicants; None for effects that do not."""
     ref, town, cohort = case.reference, case.municipality.name, case.cohort.title
     reason_text = reason or ""
-    texts = {
-        Effect.CONFIRM_SUBMISSION: (
+    # Only the one effect's texts are rendered (each is several translated strings); a table of functions.
+    texts: dict[Effect, Callable[[], tuple[str, str]]] = {
+        Effect.CONFIRM_SUBMISSION: lambda: (
             _("Bewerbung {ref} eingegangen", ref=ref),
             _body(
                 _(
@@ -68,7 +97,7 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
                 _case_link(case),
             ),
         ),
-        Effect.EXPLAIN_REVISION: (
+        Effect.EXPLAIN_REVISION: lambda: (
             _("Bewerbung {ref}: Bitte überarbeiten", ref=ref),
             _body(
                 _("wir haben die Bewerbung {ref} zur Überarbeitung zurückgegeben. Begründung:", ref=ref),
@@ -77,7 +106,7 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
                 _case_link(case),
             ),
         ),
-        Effect.ANNOUNCE_ADMISSION: (
+        Effect.ANNOUNCE_ADMISSION: lambda: (
             _("Zulassung zur {cohort}", cohort=cohort),
             _body(
                 _(
@@ -88,7 +117,7 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
                 )
             ),
         ),
-        Effect.ANNOUNCE_WAITLIST: (
+        Effect.ANNOUNCE_WAITLIST: lambda: (
             _("Bewerbung {ref}: Warteliste", ref=ref),
             _body(
                 _(
@@ -99,7 +128,7 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
                 )
             ),
         ),
-        Effect.EXPLAIN_REJECTION: (
+        Effect.EXPLAIN_REJECTION: lambda: (
             _("Bewerbung {ref}: Entscheidung", ref=ref),
             _body(
                 _(
@@ -111,17 +140,17 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
                 reason_text,
             ),
         ),
-        Effect.CONFIRM_WITHDRAWAL: (
+        Effect.CONFIRM_WITHDRAWAL: lambda: (
             _("Bewerbung {ref} zurückgezogen", ref=ref),
             _body(_("die Bewerbung {ref} wurde zurückgezogen.", ref=ref)),
         ),
-        Effect.WELCOME_WITH_CALENDAR: (
+        Effect.WELCOME_WITH_CALENDAR: lambda: (
             _("Willkommen in der {cohort}", cohort=cohort),
             _body(
                 _("die {cohort} beginnt. Alle Termine finden Sie im Anhang als Kalenderdatei.", cohort=cohort)
             ),
         ),
-        Effect.EXPLAIN_DROP_OUT: (
+        Effect.EXPLAIN_DROP_OUT: lambda: (
             _("Teilnahme an der {cohort} beendet", cohort=cohort),
             _body(
                 _(
@@ -133,14 +162,15 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
             ),
         ),
     }
-    return texts.get(effect)
+    render = texts.get(effect)
+    return render() if render is not None else None
 
 
 def queue_effects(
     session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
-) -> list[OutboxMessage]:
+) -> list[QueuedEmail]:
     """Write the outbox messages for `spec`'s effects; keys make a repeated call a no-op."""
-    messages: list[OutboxMessage | None] = []
+    messages: list[QueuedEmail | None] = []
     stamp = f"case:{case.id}:v{case.version}:{spec.name}"
     for effect in spec.effects:
         texts = _texts(effect, case, reason)
@@ -191,7 +221,7 @@ def queue_effects(
     return [m for m in messages if m is not None]
 
 
-def _certificate_emails(session: Session, case: Case, stamp: str) -> list[OutboxMessage | None]:
+def _certificate_emails(session: Session, case: Case, stamp: str) -> list[QueuedEmail | None]:
     """One email per certificate holder, with their own PDF attached."""
     certificates = session.scalars(
         select(Certificate)
@@ -205,7 +235,7 @@ def _certificate_emails(session: Session, case: Case, stamp: str) -> list[Outbox
         if member is None or not member.email or not certificate.pdf_path:
             continue
         messages.append(
-            enqueue_email(
+            _queue(
                 session,
                 dedup_key=f"{stamp}:certificate:{certificate.serial}",
                 kind=Effect.SEND_CERTIFICATES.value,
@@ -241,14 +271,14 @@ def _queue_all(
     recipients: Iterable[str],
     subject: str,
     body: str,
-) -> list[OutboxMessage | None]:
+) -> list[QueuedEmail | None]:
     attachments = []
     if effect is Effect.WELCOME_WITH_CALENDAR:
         attachments = [
             ics_attachment(case.cohort.sessions, case.cohort.title, f"ews{case.cohort.number}-termine.ics")
         ]
     return [
-        enqueue_email(
+        _queue(
             session,
             dedup_key=f"{stamp}:{effect.value}:{address}",
             kind=effect.value,

@@ -7,7 +7,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ews_cases import audit
@@ -113,11 +113,16 @@ def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
         )
 
 
+#: Built once: every API request runs it.
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.active.is_(True)
+    )
+)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a bearer token belongs to, or None for unknown, revoked or deactivated."""
-    record = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    )
-    if record is None or not record.user.active:
-        return None
-    return record.user
+    return session.scalar(_USER_FOR_TOKEN, {"token_hash": hash_token(token)})
