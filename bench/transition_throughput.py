@@ -1,7 +1,7 @@
 """How many case transitions per second does the real app serve, against two ceilings? (issue 6)
 
     .venv/bin/python bench/transition_throughput.py [--duration 20] [--warmup 5] [--rounds 4]
-                                                    [--settings 5x4,2x8] [--profile FILE]
+                                                    [--settings 2x8,5x4] [--profile FILE]
 
 One run:
 
@@ -357,7 +357,7 @@ def measure(
 
 
 def _start_profiler(server: Server, seconds: int, out: Path) -> subprocess.Popen:
-    """py-spy (pip install py-spy; not a dependency) samples the EWS workers' Python (threads holding the
+    """py-spy (a dev dependency) samples the EWS workers' Python (threads holding the
     GIL, so waiting on the database does not show) during the rounds."""
     command = [
         str(VENV_BIN / "py-spy"), "record", "--pid", str(server.process.pid), "--subprocesses",
@@ -378,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=20, help="measured seconds per target")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds per target")
     parser.add_argument("--rounds", type=int, default=4, help="turns the measured time is split into")
-    parser.add_argument("--settings", default="5x4", help="gunicorn WORKERSxTHREADS, comma-separated")
+    parser.add_argument(
+        "--settings", default="2x8,5x4", help="gunicorn WORKERSxTHREADS, comma-separated (5x4: `ews web`)"
+    )
     parser.add_argument("--ews-rate", type=float, default=200, help="first guess of EWS requests/s")
     parser.add_argument("--minimal-rate", type=float, default=800, help="first guess for the minimal app")
     parser.add_argument("--pgbench-rate", type=float, default=1500, help="first guess for pgbench")
