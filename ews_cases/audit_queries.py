@@ -87,13 +87,14 @@ def iter_records(session: Session, filters: AuditFilter, *, batch: int = 5000) -
     """Matching events as export records in chain order (chain, then position), streamed in batches.
 
     A filter that keeps whole chains (e.g. one case) gives records `audit.verify_records` can check.
-    Memory stays flat without expunging: the session's identity map holds unchanged objects weakly.
+    Rows rather than model objects, as in `audit.iter_db_records`: faster, memory stays flat, and what is
+    checked is what the database holds, never an object the session loaded earlier.
     """
     stmt = (
-        select_events(filters)
+        select(AuditEvent.__table__)
+        .where(*conditions(filters))
         .order_by(AuditEvent.chain, AuditEvent.position)
-        .execution_options(yield_per=batch, stream_results=True)
+        .execution_options(yield_per=batch)
     )
-    for partition in session.execute(stmt).scalars().partitions():
-        for event in partition:
-            yield event_record(event)
+    for row in session.execute(stmt):
+        yield event_record(row)

@@ -24,6 +24,18 @@ class AuditEvent(Base):
     __table_args__ = (
         UniqueConstraint("chain", "position"),
         Index("ix_audit_events_case_id_position", "case_id", "position"),
+        # The global log pages by id: an equality filter followed by id hands out matches in page order.
+        Index("ix_audit_events_cohort_number_id", "cohort_number", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+        Index("ix_audit_events_actor_id", "actor", "id"),
+        # Who did what when; the pattern operator class lets `LIKE 'transition.%'` bound the scan.
+        Index(
+            "ix_audit_events_actor_action_occurred_at",
+            "actor",
+            "action",
+            "occurred_at",
+            postgresql_ops={"action": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -31,11 +43,11 @@ class AuditEvent(Base):
     position: Mapped[int] = mapped_column(Integer)
     # No cascade: cases are never deleted, and an event must outlive anything it mentions.
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    cohort_number: Mapped[int | None] = mapped_column(index=True)
+    cohort_number: Mapped[int | None]
     occurred_at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(80), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
     actor_role: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(60), index=True)
+    action: Mapped[str] = mapped_column(String(60))
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str | None] = mapped_column(String(20))
     data: Mapped[dict[str, Any]]
