@@ -95,6 +95,9 @@ def init_web_extensions(app: Flask, redis_url: str | None) -> None:
         redis_url = "redis+unix://" + redis_url.removeprefix("unix://")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Redis down must not turn the login page into a 500: count in this process's memory until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     settings = app.extensions["ews"].settings
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_lifetime_hours)
