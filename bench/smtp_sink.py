@@ -45,6 +45,7 @@ class _Counts:
         self.without_id = 0
         self.first_at: float | None = None
         self.last_at: float | None = None
+        self.cpu_at_reset = time.process_time()
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -56,6 +57,7 @@ class _Counts:
                 "without_id": self.without_id,
                 "first_at": self.first_at,
                 "last_at": self.last_at,
+                "cpu_seconds": time.process_time() - self.cpu_at_reset,  # the sink's own CPU time
             }
 
 

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
+from sqlalchemy import select, update
+
 from ews_cases.models import OutboxMessage
-from ews_cases.services.delivery import Outgoing, SmtpSender, render_message
+from ews_cases.services.delivery import Outgoing, SmtpSender, deliver_batch, render_message
+from ews_cases.services.outbox import Email, enqueue_emails
 
 SENDER = "Entwicklungswerkstatt für kommunale Engagementstrategien <ews@example.org>"
 BODY = (
@@ -124,3 +127,54 @@ def test_the_sender_delivers_the_rendered_bytes_over_one_connection(settings, sm
     assert [m["Message-ID"] for m in received] == [f"<m{n}@example.org>" for n in range(4)]
     assert {m["To"] for m in received} == {"anna.mueller@koeln.example"}
     assert len(set(smtp_sink.peer_ports)) == 1
+
+
+def test_a_delivered_batch_records_each_message_once_as_sent(db, settings, smtp_sink):
+    """The batch's sent messages are marked in one statement; what is stored matches what was sent."""
+    smtp_sink.decide = lambda m: "550 5.1.1 no such user" if m["To"] == "weg@example.org" else None
+    with db.transaction() as s:
+        enqueue_emails(
+            s,
+            [
+                Email(f"batch:{n}", "test", f"r{n}@example.org", f"Nachricht {n}", "Text für Köln.\n")
+                for n in range(3)
+            ]
+            + [Email("batch:gone", "test", "weg@example.org", "Nachricht", "Text.\n")],
+        )
+        s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.dedup_key == "batch:0")
+            .values(attempts=2, last_error="451 4.3.0 try again")
+        )
+    sending = settings.model_copy(update={"smtp_host": smtp_sink.host, "smtp_port": smtp_sink.port})
+    sender = SmtpSender(sending)
+    try:
+        with db.transaction() as s:
+            report = deliver_batch(s, sending, sender)
+            loaded = {
+                m.dedup_key: (m.status, m.attempts, m.last_error) for m in s.scalars(select(OutboxMessage))
+            }
+    finally:
+        sender.close()
+
+    assert (report.sent, report.failed, report.retried) == (3, 1, 0)
+    with db.session() as s:
+        rows = {m.dedup_key: m for m in s.scalars(select(OutboxMessage))}
+    stored = {key: (m.status, m.attempts, m.last_error) for key, m in rows.items()}
+    assert (
+        stored
+        == loaded
+        == {
+            "batch:0": ("sent", 3, None),
+            "batch:1": ("sent", 1, None),
+            "batch:2": ("sent", 1, None),
+            "batch:gone": ("failed", 1, "550 5.1.1 no such user"),
+        }
+    )
+    assert all(rows[f"batch:{n}"].sent_at is not None for n in range(3))
+    assert rows["batch:gone"].sent_at is None
+    assert sorted(m["Message-ID"] for m in smtp_sink.wait_for(3)) == sorted(
+        rows[f"batch:{n}"].message_id for n in range(3)
+    )
+    with db.transaction() as s:
+        assert deliver_batch(s, sending, SmtpSender(sending)).handled == 0  # nothing is due any more
