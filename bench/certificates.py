@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import io
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -214,7 +215,9 @@ def rate_line(label: str, count: int, seconds: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cases", type=int, default=100)
-    parser.add_argument("--keep", action="store_true", help=f"keep the database {DB_NAME} afterwards")
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the database {DB_NAME} and the temporary folder afterwards"
+    )
     args = parser.parse_args()
     failures: list[str] = []
     print(f"load before: {uptime()}")
@@ -274,6 +277,9 @@ def main() -> int:
         db.dispose()
         if not args.keep:
             drop_database()
+            shutil.rmtree(storage, ignore_errors=True)
+        else:
+            print(f"kept: database {DB_NAME}, PDFs in {storage}")
     print(f"\nload after: {uptime()}")
     if failures:
         print(f"FAILED: {failures}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import secrets
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -272,7 +273,9 @@ def main() -> int:
     parser.add_argument(
         "--concurrency", type=int, default=2, help="worker pool processes = smtplib processes"
     )
-    parser.add_argument("--keep", action="store_true", help=f"keep the database {DB_NAME} afterwards")
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the database {DB_NAME} and the temporary folder afterwards"
+    )
     args = parser.parse_args()
     n, c = args.contacts, args.concurrency
     failures: list[str] = []
@@ -384,6 +387,9 @@ def main() -> int:
         db.dispose()
         if not args.keep:
             drop_database()
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            print(f"kept: database {DB_NAME}, worker log in {folder}")
     print(f"\nload after: {uptime()}")
     if failures:
         print(f"FAILED: {failures}")
