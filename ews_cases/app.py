@@ -54,7 +54,11 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
-    db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = Database(
+        settings.sqlalchemy_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.db_pool_size,
+    )
     if check_migrations:
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)

@@ -20,6 +20,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.context import current_request_id
+from ews_cases.db import innermost_transaction
 from ews_cases.models import GLOBAL_CHAIN, AuditChainHead, AuditEvent, Case, case_chain, utcnow
 from workflows import Actor
 
@@ -107,10 +108,16 @@ def event_record(event: AuditEvent | Row[Any]) -> dict[str, Any]:
 
 
 _HEADS = AuditChainHead.__table__
+_EVENTS = AuditEvent.__table__
 #: Built once: the chain head's position and hash, locked until the transaction ends.
 _LOCK_HEAD = (
     select(_HEADS.c.position, _HEADS.c.hash).where(_HEADS.c.chain == bindparam("chain")).with_for_update()
 )
+_MOVE_HEAD = update(_HEADS).where(_HEADS.c.chain == bindparam("head_chain"))
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+#: session.info key: (transaction or savepoint, action) of each event appended in the session's open
+#: transaction; the metrics count them when it commits and forget those of a rolled-back savepoint.
+APPENDED_KEY = "ews_audit_appended"
 
 
 def append(
@@ -123,13 +130,16 @@ def append(
     from_state: str | None = None,
     to_state: str | None = None,
     data: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+) -> dict[str, Any]:
     """Append one event to the case's chain (or the global chain) inside the caller's transaction.
 
     The chain head row is locked first, so concurrent appends to one chain queue up instead of forking.
+    Written as plain rows (no ORM object to track and flush: this runs in every change of the system);
+    returns the event as `event_record` gives it.
     """
     chain = case_chain(case.id) if case is not None else GLOBAL_CHAIN
-    head = session.execute(_LOCK_HEAD, {"chain": chain}).one_or_none()
+    connection = session.connection()  # Core statements on the session's connection and transaction
+    head = connection.execute(_LOCK_HEAD, {"chain": chain}).one_or_none()
     position, prev_hash = head if head is not None else (0, GENESIS_HASH)
     occurred_at = utcnow()
     record = {
@@ -147,33 +157,23 @@ def append(
         "request_id": current_request_id.get(),
     }
     digest = chain_hash(prev_hash, record)
-    # The head is written as a plain row (no ORM object to track); the event stays an ORM object, which is
-    # what the metrics count on commit.
     if head is None:
-        session.execute(insert(_HEADS).values(chain=chain, position=record["position"], hash=digest))
+        connection.execute(insert(_HEADS), {"chain": chain, "position": record["position"], "hash": digest})
     else:
-        session.execute(
-            update(_HEADS).where(_HEADS.c.chain == chain).values(position=record["position"], hash=digest)
-        )
-    event = AuditEvent(
-        chain=chain,
-        position=record["position"],
-        case_id=record["case_id"],
-        cohort_number=record["cohort"],
-        occurred_at=occurred_at,
-        actor=record["actor"],
-        actor_role=record["actor_role"],
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        data=record["data"],
-        request_id=record["request_id"],
-        prev_hash=prev_hash,
-        hash=digest,
-    )
-    session.add(event)
-    session.flush()
-    return event
+        connection.execute(_MOVE_HEAD, {"head_chain": chain, "position": record["position"], "hash": digest})
+    columns = {name: value for name, value in record.items() if name != "cohort"}
+    sequence = connection.execute(
+        _INSERT_EVENT,
+        {
+            **columns,
+            "cohort_number": record["cohort"],
+            "occurred_at": occurred_at,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
+    ).scalar_one()
+    session.info.setdefault(APPENDED_KEY, []).append((innermost_transaction(session), action))
+    return {"sequence": sequence, **record, "prev_hash": prev_hash, "hash": digest}
 
 
 # -- verification ------------------------------------------------------------------------------------

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 def _database() -> Database:
     settings = get_settings()
-    return Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Database(
+        settings.sqlalchemy_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.db_pool_size,
+    )
 
 
 @click.group()

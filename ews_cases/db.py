@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 WRITE_OPTION = "ews_write"
 
@@ -51,8 +51,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """An engine plus its session factory."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = 30_000, pool_size: int | None = None, **engine_kwargs: Any
+    ) -> None:
         self.url = url
+        if pool_size is not None and not url.startswith("sqlite"):
+            engine_kwargs.setdefault("pool_size", pool_size)
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -80,3 +84,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def innermost_transaction(session: Session) -> SessionTransaction | None:
+    """The savepoint (or else the transaction) that what the session does now belongs to."""
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    """Whether `transaction` is `outer` or a savepoint within it (so rolling back `outer` undid it)."""
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,17 +32,17 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
-from ews_cases.db import Database
-from ews_cases.models import AuditEvent, Cohort, OutboxMessage, ReminderSent
+from ews_cases import audit
+from ews_cases.db import Database, inside
+from ews_cases.models import Cohort, OutboxMessage, ReminderSent
 
 __all__ = ["CONTENT_TYPE_LATEST", "render", "task_finished"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _TRANSITION_PREFIX = "transition."
-_PENDING_KEY = "ews_metrics_transitions"
 
 HTTP_REQUESTS = Counter(
     "ews_http_requests",
@@ -79,26 +78,22 @@ def task_finished(task: str, state: str, seconds: float) -> None:
 
 
 # Transitions count when their audit event is committed; a rolled-back attempt never counts.
-@event.listens_for(Session, "after_flush")
-def _note_transitions(session: Session, _context: Any) -> None:
-    names = [
-        obj.action.removeprefix(_TRANSITION_PREFIX)
-        for obj in session.new
-        if isinstance(obj, AuditEvent) and obj.action.startswith(_TRANSITION_PREFIX)
-    ]
-    if names:
-        session.info.setdefault(_PENDING_KEY, []).extend(names)
-
-
 @event.listens_for(Session, "after_commit")
 def _count_transitions(session: Session) -> None:
-    for name in session.info.pop(_PENDING_KEY, ()):
-        TRANSITIONS.labels(name).inc()
+    for _transaction, action in session.info.pop(audit.APPENDED_KEY, ()):
+        if action.startswith(_TRANSITION_PREFIX):
+            TRANSITIONS.labels(action.removeprefix(_TRANSITION_PREFIX)).inc()
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_transitions(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_transitions(session: Session, rolled_back: SessionTransaction) -> None:
+    appended = session.info.get(audit.APPENDED_KEY)
+    if not appended:
+        return
+    if rolled_back.parent is None:
+        del session.info[audit.APPENDED_KEY]
+    else:  # a savepoint: only what was appended inside it (or inside savepoints within it) is undone
+        appended[:] = [(t, a) for t, a in appended if not inside(t, rolled_back)]
 
 
 class DatabaseCollector(Collector):

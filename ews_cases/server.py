@@ -14,8 +14,9 @@ from ews_cases.settings import Settings
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options = options
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -23,9 +24,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from ews_cases.wsgi import app
+        from ews_cases.app import create_app
 
-        return app
+        return create_app(self.settings)
 
 
 def _worker_exited(_server: Any, worker: Any) -> None:
@@ -41,6 +42,10 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int = 4) -
     the access log is the app's own (`ews.access`, with the request id), so gunicorn's is off.
     """
     share_metrics_between_processes()
+    if settings.db_pool_size is None:
+        # A connection for every thread (and the token-use note's short transaction): a smaller pool would
+        # open and close connections (a new PostgreSQL backend each) under load.
+        settings = settings.model_copy(update={"db_pool_size": threads + 2})
     _Gunicorn(
         {
             "bind": f"{settings.host}:{settings.port}",
@@ -52,7 +57,8 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int = 4) -
             "child_exit": _worker_exited,
             "timeout": 60,
             "graceful_timeout": 20,
-        }
+        },
+        settings,
     ).run()
 
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     outbox_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    #: PostgreSQL connections each process keeps open. `ews web` sizes it to its threads (+ 2) unless set;
+    #: elsewhere SQLAlchemy's default (5). A burst beyond it opens up to 10 more, closed again after use.
+    db_pool_size: int | None = Field(default=None, ge=1, le=500)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     #: A web session ends after this many minutes without a request, and this many hours after the login.
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

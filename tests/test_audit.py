@@ -310,7 +310,8 @@ def test_append_refuses_unsupported_data_and_writes_nothing(session, factory):
 def test_recorded_floats_verify_as_strings(db, session):
     event = audit.append(session, actor=Actor.system("tests"), action="test.float", data={"share": 0.1})
     session.commit()
-    assert event.data == {"share": "0.1"}
+    assert event["data"] == {"share": "0.1"}
+    assert session.get(AuditEvent, event["sequence"]).data == {"share": "0.1"}
     assert verified(db).ok
 
 

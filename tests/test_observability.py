@@ -10,8 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from ews_cases import metrics
 from ews_cases.logs import ContextFilter, JsonFormatter, logging_config
-from ews_cases.models import Municipality, OutboxMessage, ReminderSent
+from ews_cases.models import Case, Municipality, OutboxMessage, ReminderSent
+from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
 from tests.api.test_participation_api import token_for
 from workflows import State
@@ -90,6 +92,29 @@ def test_committed_transitions_are_counted_by_name_refused_ones_are_not(client, 
         )
         assert grew == expected, status
     assert value(after, "ews_http_request_duration_seconds_count", method="POST", route=route) >= 3
+
+
+def test_transitions_in_rolled_back_savepoints_or_transactions_are_not_counted(session, factory, reviewed):
+    coordinator = factory.coordinator()
+    session.commit()
+    counter = metrics.TRANSITIONS.labels("waitlist")
+    before = counter._value.get()
+    first, second = reviewed
+
+    savepoint = session.begin_nested()
+    apply_transition(session, first, "waitlist", coordinator, first.version)
+    savepoint.rollback()  # e.g. a page that tries a transition and keeps the rest of its work
+    assert first.state == State.REVIEWED  # the loaded case does not keep the undone state
+    with session.begin_nested():
+        apply_transition(session, second, "waitlist", coordinator, second.version)
+    session.commit()
+    assert counter._value.get() - before == 1
+
+    apply_transition(session, first, "waitlist", coordinator, first.version)
+    session.rollback()
+    session.commit()
+    assert counter._value.get() - before == 1
+    assert session.scalar(select(Case.state).where(Case.id == first.id)) == State.REVIEWED
 
 
 def test_outbox_and_reminder_gauges_come_from_the_database(client, session, factory, reviewed):

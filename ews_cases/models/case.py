@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, Text, UniqueConstraint, event
@@ -78,17 +77,13 @@ class TeamMember(Base):
     case: Mapped[Case] = relationship(back_populates="team")
 
 
-#: True only while the workflow machine moves a case (inside services.transitions.apply_transition).
-STATE_WRITE_ALLOWED: ContextVar[bool] = ContextVar("STATE_WRITE_ALLOWED", default=False)
-
-
 class StateWriteOutsideWorkflow(RuntimeError):
     """Somebody tried to set `Case.state` without going through the workflow."""
 
 
 @event.listens_for(Case.state, "set", propagate=True)
 def _only_the_workflow_writes_state(target: Case, value: str, oldvalue: object, initiator: object) -> None:
+    """Nobody assigns `state` on a loaded case: `apply_transition` writes it with its own UPDATE."""
     if oldvalue is NO_VALUE or oldvalue is NEVER_SET:
         return  # a new object's initial value, or loading from the database
-    if not STATE_WRITE_ALLOWED.get():
-        raise StateWriteOutsideWorkflow("Case.state is written only by services.transitions.apply_transition")
+    raise StateWriteOutsideWorkflow("Case.state is written only by services.transitions.apply_transition")

@@ -26,19 +26,21 @@ FIELD_LABELS = {
 
 
 class CaseSubject(WorkflowSubject):
-    """Adapts a `Case` to `workflows.CaseFacts`; the machine reads and writes `state` through it."""
+    """Adapts a `Case` to `workflows.CaseFacts`; the machine reads `state` through it and moves it here."""
 
     def __init__(self, session: Session, case: Case) -> None:
         self._session = session
         self.case = case
+        self._moved_to: str | None = None
 
     @property
     def state(self) -> str:
-        return self.case.state
+        return self._moved_to if self._moved_to is not None else self.case.state
 
     @state.setter
     def state(self, value: str) -> None:
-        self.case.state = value
+        # The machine's move is held here; `apply_transition` stores it (the one write of a case's state).
+        self._moved_to = value
 
     @property
     def municipality_ags(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, SessionTransaction, joinedload
+from sqlalchemy.orm import Session, joinedload
 
+from ews_cases.db import innermost_transaction
 from ews_cases.errors import NotFound
 from ews_cases.i18n import N_
 from ews_cases.models import Case
@@ -33,21 +34,16 @@ def lock_case(session: Session, case_id: int) -> Case:
     the API locks before it checks the caller's access, then the service locks as always.
     """
     held = session.info.get(_LOCKED_KEY)
-    if held is not None and held[0] is _innermost(session) and case_id in held[1]:
+    if held is not None and held[0] is innermost_transaction(session) and case_id in held[1]:
         known = session.get(Case, case_id)
         if known is not None:
             return known
     case = session.execute(_LOCK_CASE, {"case_id": case_id}).unique().scalar_one_or_none()
     if case is None:
         raise NotFound(N_("Die Bewerbung gibt es nicht."))
-    transaction = _innermost(session)
+    transaction = innermost_transaction(session)
     if held is None or held[0] is not transaction:
         held = (transaction, set())
         session.info[_LOCKED_KEY] = held
     held[1].add(case_id)
     return case
-
-
-def _innermost(session: Session) -> SessionTransaction | None:
-    """The transaction a lock taken now belongs to (a rolled-back savepoint releases its locks)."""
-    return session.get_nested_transaction() or session.get_transaction()

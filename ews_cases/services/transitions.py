@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Update, bindparam, event, update
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ews_cases import audit
+from ews_cases.db import innermost_transaction, inside
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
-from ews_cases.models.case import STATE_WRITE_ALLOWED
 from ews_cases.services.facts import CaseSubject
 from ews_cases.services.locking import lock_case
 from ews_cases.services.notifications import queue_effects
@@ -41,47 +44,115 @@ def apply_transition(
     if early.refusals and early.refusals[0].kind in (RefusalKind.UNKNOWN, RefusalKind.FORBIDDEN):
         raise TransitionRefused(name, early.refusals)
     if case.version != expected_version:
-        raise TransitionRefused(
-            name,
-            (
-                Refusal(
-                    RefusalKind.STALE_VERSION,
-                    "stale_version",
-                    N_(
-                        "Die Bewerbung wurde inzwischen geändert (Version {current}, erwartet {expected}). "
-                        "Bitte laden Sie sie neu."
-                    ),
-                    {"current": case.version, "expected": expected_version},
-                ),
-            ),
-        )
+        raise TransitionRefused(name, (_stale(case.version, expected_version),))
     from_state = case.state
-    token = STATE_WRITE_ALLOWED.set(True)
+    decision: Decision = WORKFLOW.fire(subject, name, attempt)
     try:
-        decision: Decision = WORKFLOW.fire(subject, name, attempt)
-    finally:
-        STATE_WRITE_ALLOWED.reset(token)
-    if case.state == State.SUBMITTED:
-        case.submitted_at = now
-    session.flush()  # UPDATE ... WHERE version = expected: the optimistic lock, even without FOR UPDATE
-    messages = queue_effects(session, case, decision.spec, from_state, attempt.reason)
-    session.flush()
-    audit.append(
-        session,
-        actor=actor,
-        action=f"transition.{name}",
-        case=case,
-        from_state=from_state,
-        to_state=case.state,
-        data={
-            "transition": name,
-            "version": case.version,
-            "reason": attempt.reason,
-            "overridden": list(decision.overridden),
-            "emails": [{"id": m.id, "to": m.recipient, "kind": m.kind} for m in messages],
+        if not _store(session, case, subject.state, expected_version, now):
+            raise TransitionRefused(name, (_stale(None, expected_version),))
+        messages = queue_effects(session, case, decision.spec, from_state, attempt.reason)
+        audit.append(
+            session,
+            actor=actor,
+            action=f"transition.{name}",
+            case=case,
+            from_state=from_state,
+            to_state=case.state,
+            data={
+                "transition": name,
+                "version": case.version,
+                "reason": attempt.reason,
+                "overridden": list(decision.overridden),
+                "emails": [{"id": m.id, "to": m.recipient, "kind": m.kind} for m in messages],
+            },
+        )
+    except BaseException:
+        session.expire(case)  # the loaded case shows the new state already; the caller rolls back
+        raise
+    return case
+
+
+_CASES = Case.__table__
+
+
+@cache
+def _store_statement() -> Update:
+    """Built once: the one statement that writes a case's state (see `_store`)."""
+    return (
+        update(_CASES)
+        .where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("expected_version"))
+        .values(
+            state=bindparam("to_state"),
+            version=bindparam("next_version"),
+            updated_at=bindparam("now"),
+            submitted_at=bindparam("submitted"),
+        )
+    )
+
+
+def _store(session: Session, case: Case, to_state: str, expected_version: int, now: datetime) -> bool:
+    """The one write of a case's state: an UPDATE guarded by the version, then the loaded case follows.
+
+    A plain UPDATE, not an ORM flush: the unit of work was most of a transition's CPU (bench/README.md).
+    The case row is locked, so the version cannot have moved since the check; the guard stays anyway
+    (False: nothing was written).
+    """
+    submitted_at = now if to_state == State.SUBMITTED else case.submitted_at
+    stored = session.connection().execute(
+        _store_statement(),
+        {
+            "case_id": case.id,
+            "expected_version": expected_version,
+            "to_state": to_state,
+            "next_version": expected_version + 1,
+            "now": now,
+            "submitted": submitted_at,
         },
     )
-    return case
+    if stored.rowcount != 1:
+        return False
+    for key, value in (
+        ("state", to_state),
+        ("version", expected_version + 1),
+        ("updated_at", now),
+        ("submitted_at", submitted_at),
+    ):
+        set_committed_value(case, key, value)
+    session.info.setdefault(_STORED_KEY, []).append((innermost_transaction(session), case))
+    return True
+
+
+#: session.info key: (transaction or savepoint, case) for each case `_store` wrote. The session expires on
+#: rollback only the objects it flushed itself, so a rolled-back savepoint expires these here.
+_STORED_KEY = "ews_stored_cases"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _expire_undone_cases(session: Session, rolled_back: SessionTransaction) -> None:
+    stored = session.info.get(_STORED_KEY)
+    if not stored:
+        return
+    undone = [(t, case) for t, case in stored if inside(t, rolled_back)]
+    for _transaction, case in undone:
+        if case in session:
+            session.expire(case)
+    stored[:] = [entry for entry in stored if entry not in undone] if rolled_back.parent is not None else []
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_stored_cases(session: Session) -> None:
+    session.info.pop(_STORED_KEY, None)
+
+
+def _stale(current: int | None, expected: int) -> Refusal:
+    return Refusal(
+        RefusalKind.STALE_VERSION,
+        "stale_version",
+        N_(
+            "Die Bewerbung wurde inzwischen geändert (Version {current}, erwartet {expected}). Bitte laden Sie sie neu."
+        ),
+        {"current": current if current is not None else "?", "expected": expected},
+    )
 
 
 def transition_options(

@@ -8,7 +8,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from ews_cases import audit
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
@@ -113,13 +113,15 @@ def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
         )
 
 
-#: Built once: every API request runs it.
+#: Built once: every API request runs it. The user's municipality is loaded when asked for (applicants'
+#: requests do; a user without one never needs the query), not joined into every request.
 _USER_FOR_TOKEN = (
     select(User)
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(
         ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.active.is_(True)
     )
+    .options(lazyload(User.municipality))
 )
 
 

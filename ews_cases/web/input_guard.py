@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest
 
 from ews_cases.i18n import N_
 
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 UNSTORABLE_TEXT = N_("Die Anfrage enthält Zeichen, die nicht gespeichert werden können (z. B. NUL).")
 
 
@@ -54,7 +55,8 @@ def register_input_guard(app: Flask) -> None:
     @app.before_request
     def _refuse_unstorable_text() -> None:
         _refuse_chunked_body_beyond_the_limit()  # before anything reads the body
-        values = [*request.args.values(), *request.form.values(), *(request.view_args or {}).values()]
+        form = request.form.values() if request.mimetype in _FORM_TYPES else ()
+        values = [*request.args.values(), *form, *(request.view_args or {}).values()]
         if not all(_all_strings(v) for v in values):
             abort(400, message=UNSTORABLE_TEXT)
         if request.is_json and request.get_data(cache=True).strip():  # also chunked bodies (no length)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from ews_cases import audit
 from ews_cases.models import AuditChainHead, AuditEvent, Case, OutboxMessage, case_chain
-from ews_cases.models.case import STATE_WRITE_ALLOWED, StateWriteOutsideWorkflow
+from ews_cases.models.case import StateWriteOutsideWorkflow
 from ews_cases.services import transitions
 from ews_cases.services.transitions import apply_transition
 from tests.factories import Factory
@@ -26,9 +26,9 @@ from workflows import State, TransitionRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("ews_cases", "workers", "workflows")
-#: The only places allowed to write `state`: the adapter through which the one workflow machine moves a
-#: case (its setter runs only inside `apply_transition`, where STATE_WRITE_ALLOWED is set).
-ALLOWED_STATE_WRITES = frozenset({("ews_cases/services/facts.py", "CaseSubject.state")})
+#: The only place allowed to write `state`: the UPDATE that `apply_transition` runs once the workflow
+#: machine has moved the case (the machine moves only the adapter, `CaseSubject`, never the model).
+ALLOWED_STATE_WRITES = frozenset({("ews_cases/services/transitions.py", "_store_statement")})
 #: Calls that write rows in bulk; a `state` among their arguments would bypass the workflow.
 BULK_WRITERS = frozenset({"values", "update", "execute", "bulk_update_mappings", "bulk_insert_mappings"})
 RAW_SQL = re.compile(r"\bupdate\s+\"?cases\"?\s+set\b[^;]*\bstate\s*=", re.IGNORECASE)
@@ -63,21 +63,25 @@ def test_setting_state_on_a_case_from_a_new_session_raises(db):
         assert (stored.state, stored.version) == (State.SUBMITTED, 2)
 
 
-def test_the_write_permission_ends_with_apply_transition(session, factory):
+def test_direct_writes_stay_refused_around_apply_transition(session, factory):
     case = factory.case(factory.cohort())
     coordinator = factory.coordinator()
     apply_transition(session, case, "submit", coordinator, case.version)
-    assert STATE_WRITE_ALLOWED.get() is False
+    assert (case.state, case.version) == (State.SUBMITTED, 2)
     with pytest.raises(StateWriteOutsideWorkflow):
         case.state = State.ADMITTED
     with pytest.raises(TransitionRefused):
         apply_transition(session, case, "admit", coordinator, case.version)  # wrong state
     with pytest.raises(TransitionRefused):
         apply_transition(session, case, "return_for_revision", coordinator, case.version)  # no reason
-    assert STATE_WRITE_ALLOWED.get() is False
     with pytest.raises(StateWriteOutsideWorkflow):
         case.state = State.ADMITTED
     assert case.state == State.SUBMITTED
+    session.commit()
+    assert session.execute(select(Case.state, Case.version).where(Case.id == case.id)).one() == (
+        State.SUBMITTED,
+        2,
+    )
 
 
 # -- (b) no other code writes state ------------------------------------------------------------------
@@ -143,7 +147,7 @@ class _StateWriteFinder(ast.NodeVisitor):
             if isinstance(node.func, ast.Name)
             else ""
         )
-        if func_name in ("setattr", "__setattr__") and any(
+        if func_name in ("setattr", "__setattr__", "set_committed_value") and any(
             isinstance(arg, ast.Constant) and arg.value == "state" for arg in node.args
         ):
             self._add(node, f"{func_name}(..., 'state', ...)")
@@ -195,12 +199,13 @@ def sneaky(session, case, other):
     case.version, other.state = 3, "rejected"
     setattr(case, "state", "certified")
     object.__setattr__(case, "state", "certified")
+    set_committed_value(case, "state", "certified")
     session.execute(update(Case).values(state="admitted"))
     session.execute(update(Case), [{"id": 1, "state": "admitted"}])
     session.execute(text("UPDATE cases SET state = 'admitted' WHERE id = 1"))
 """
     found = find_state_writes(source, "sneaky.py")
-    assert [write.line for write in found] == [5, 6, 7, 8, 9, 10, 11]
+    assert [write.line for write in found] == [5, 6, 7, 8, 9, 10, 11, 12]
     assert {write.scope for write in found} == {"sneaky"}
 
 
