@@ -46,6 +46,7 @@ from sqlalchemy import Engine, event, select
 from ews_cases.api.pagination import encode_cursor, paginate
 from ews_cases.app import create_app
 from ews_cases.audit import (
+    RECORD_FIELDS,
     canonical_json,
     chain_hash,
     event_record,
@@ -360,29 +361,7 @@ def lean_verify(bench: BenchDatabase, limit: int | None, blobs: list[bytes]) -> 
         cur.itersize = 5000
         cur.execute(query)
         for row in cur:
-            record = dict(
-                zip(
-                    (
-                        "sequence",
-                        "chain",
-                        "position",
-                        "case_id",
-                        "cohort",
-                        "occurred_at",
-                        "actor",
-                        "actor_role",
-                        "action",
-                        "from_state",
-                        "to_state",
-                        "data",
-                        "request_id",
-                        "prev_hash",
-                        "hash",
-                    ),
-                    row,
-                    strict=True,
-                )
-            )
+            record = dict(zip(RECORD_FIELDS, row, strict=True))  # EVENT_SQL selects them in this order
             record["occurred_at"] = format_time(record["occurred_at"])
             if record["position"] > 1 and record["prev_hash"] != prev:
                 raise RuntimeError(f"prev_hash mismatch at {record['chain']} {record['position']}")

@@ -26,7 +26,6 @@ import io
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,14 +34,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import segno
+from _database import drop_database, fresh_database, uptime
 from pypdf import PdfReader
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from ews_cases.app import create_app
 from ews_cases.certificate_pdf import CertificateText, render_certificate
 from ews_cases.db import Database
 from ews_cases.links import verification_link
-from ews_cases.migrate import upgrade
 from ews_cases.models import Case, Certificate, Municipality, OutboxMessage, PracticeProject
 from ews_cases.services.cases import MemberInput
 from ews_cases.services.certificates import issue_missing_certificates
@@ -54,34 +53,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 from tests.factories import Factory, complete_content  # noqa: E402
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_NAME = "ews_bench_certificates"
 ISSUER = Actor.system("issue_certificates")
 A4 = (595, 842)  # points, rounded
 FIRST_NAMES = ["Jürgen", "Anna-Lena", "Özlem", "Björn", "Maximilian", "Grete", "Zoë", "Hans-Peter"]
 LAST_NAMES = ["Müller", "Schäfer", "Groß", "Weißenböck", "Nguyen", "Kowalczyk", "D'Angelo", "Öztürk"]
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def fresh_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
-    upgrade(url)
-    return url
-
-
-def drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def arrange(db: Database, cases: int) -> list[int]:
@@ -221,7 +197,7 @@ def main() -> int:
     args = parser.parse_args()
     failures: list[str] = []
     print(f"load before: {uptime()}")
-    url = fresh_database()
+    url = fresh_database(DB_NAME)
     storage = Path(tempfile.mkdtemp(prefix="ews-bench-certificates-"))
     settings = Settings(
         env="production",
@@ -276,7 +252,7 @@ def main() -> int:
     finally:
         db.dispose()
         if not args.keep:
-            drop_database()
+            drop_database(DB_NAME)
             shutil.rmtree(storage, ignore_errors=True)
         else:
             print(f"kept: database {DB_NAME}, PDFs in {storage}")

@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from _database import drop_database, fresh_database, uptime
 from smtp_sink import SinkProcess, free_port
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from ews_cases.app import create_app
 from ews_cases.db import Database
-from ews_cases.migrate import upgrade
 from ews_cases.models import Cohort, Contact, Municipality, OutboxMessage, ReminderSent, utcnow
 from ews_cases.services.cohorts import create_cohort
 from ews_cases.services.contacts import import_contacts
@@ -56,34 +56,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 from tests.workers.conftest import WorkerProcess  # noqa: E402
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_NAME = "ews_bench_reminders"
 ACTOR = Actor.system("bench")
 OFFSET = 7
 #: Contacts created through the real import service (audited); the rest are bulk-inserted as the same rows.
 THROUGH_SERVICE = 1000
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def fresh_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
-    upgrade(url)
-    return url
-
-
-def drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -281,7 +258,7 @@ def main() -> int:
     failures: list[str] = []
     print(f"load before: {uptime()}")
 
-    url = fresh_database()
+    url = fresh_database(DB_NAME)
     folder = Path(tempfile.mkdtemp(prefix="ews-bench-reminders-"))
     redis_process, redis_url = start_redis(folder)
     sink = SinkProcess().start()
@@ -386,7 +363,7 @@ def main() -> int:
         redis_process.wait(10)
         db.dispose()
         if not args.keep:
-            drop_database()
+            drop_database(DB_NAME)
             shutil.rmtree(folder, ignore_errors=True)
         else:
             print(f"kept: database {DB_NAME}, worker log in {folder}")

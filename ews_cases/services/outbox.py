@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ews_cases.models import Case, OutboxMessage
+from ews_cases.models import OutboxMessage
 from ews_cases.settings import current_settings
 from ews_cases.signals import after_commit
 
@@ -77,32 +77,3 @@ def enqueue_emails(session: Session, emails: Iterable[Email]) -> list[int]:
     if added:
         after_commit(session, "outbox")
     return added
-
-
-def enqueue_email(
-    session: Session,
-    *,
-    dedup_key: str,
-    kind: str,
-    recipient: str,
-    subject: str,
-    body: str,
-    case: Case | None = None,
-    attachments: Sequence[dict[str, Any]] = (),
-) -> OutboxMessage | None:
-    """Queue one message unless one with the same `dedup_key` exists; returns the new message or None."""
-    ids = enqueue_emails(
-        session,
-        [
-            Email(
-                dedup_key,
-                kind,
-                recipient,
-                subject,
-                body,
-                case.id if case is not None else None,
-                tuple(attachments),
-            )
-        ],
-    )
-    return session.get(OutboxMessage, ids[0]) if ids else None

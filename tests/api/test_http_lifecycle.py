@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from ews_cases.api.case_schemas import AuditEventOut, HistoryOut
 from ews_cases.models import Case
 from ews_cases.services.certificates import issue_missing_certificates
 from tests.api.live_server import ApiClient, expect, expect_problem, live_server
@@ -262,6 +263,10 @@ def test_a_case_lives_from_application_to_certificate_over_http(app, db, server,
     # -- the history: every step, who, when, from where to where, and a chain that verifies ------------
     history = expect(auditor.get(f"/cases/{case['id']}/history"), 200)
     assert history["chain_ok"] is True
+    # Exactly what the documented schema describes (the view writes the JSON itself, not through the schema).
+    assert HistoryOut().dump(history) == history
+    assert set(history) == {"items", "chain_ok"}
+    assert all(set(e) == set(AuditEventOut().fields) for e in history["items"])
     events = history["items"]
     user = {
         coordinator_id: "coordinator",
