@@ -17,6 +17,7 @@ from babel.messages.frontend import parse_keywords, parse_mapping_cfg
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from marshmallow import ValidationError, fields, validate
+from sqlalchemy import select
 
 from ews_cases import i18n
 from ews_cases.api.errors import STATUS_TITLES
@@ -168,6 +169,38 @@ def test_problem_detail_follows_accept_language(app):
     german = client.get("/api/v1/cases", headers={"Accept-Language": "de"})
     assert german.json["detail"] == "Bitte melden Sie sich an: Authorization: Bearer <Token>."
     assert german.json["title"] == "Nicht angemeldet"
+
+
+def test_emails_are_in_the_programme_language_whatever_the_callers_language(app, db):
+    """An office worker reading the API in English still writes to the municipalities in German."""
+    from ews_cases.models import OutboxMessage
+    from tests.api.test_participation_api import token_for
+    from tests.factories import Factory
+    from workflows import State
+
+    # Arranged in an app context of its own: the request below must get a fresh one (and its own locale).
+    with app.app_context(), db.transaction() as session:
+        factory = Factory(session)
+        case = factory.case(factory.cohort(), state=State.REVIEWED)
+        session.flush()
+        token = token_for(session, factory, "coordinator")
+        case_id, reference, version = case.id, case.reference, case.version
+    answer = app.test_client().post(
+        f"/api/v1/cases/{case_id}/transitions",
+        json={"name": "waitlist", "version": version},
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json["state_label"] == "Waiting list"  # the answer follows the reader's language
+    with db.transaction() as session:
+        emails = session.execute(
+            select(OutboxMessage.subject, OutboxMessage.body).where(
+                OutboxMessage.case_id == case_id, OutboxMessage.kind == "announce_waitlist"
+            )
+        ).all()
+    assert [subject for subject, _body in emails] == [f"Bewerbung {reference}: Warteliste"]
+    assert emails[0].body.startswith("Guten Tag,")
+    assert "steht auf der Warteliste" in emails[0].body
 
 
 # -- (e) the libraries' English validation messages in German ------------------------------------------------

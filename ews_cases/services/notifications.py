@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from ews_cases.links import public_link, verification_link
 from ews_cases.models import Case, Certificate, User
 from ews_cases.services.calendar import ics_attachment
 from ews_cases.services.outbox import Email, enqueue_emails
+from ews_cases.settings import current_settings
 from ews_cases.signals import after_commit
 from workflows import Effect, State, TransitionSpec
 
@@ -169,7 +171,18 @@ def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | 
 def queue_effects(
     session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
 ) -> list[QueuedEmail]:
-    """Write the outbox messages for `spec`'s effects; keys make a repeated call a no-op."""
+    """Write the outbox messages for `spec`'s effects; keys make a repeated call a no-op.
+
+    In the programme's language (`EWS_DEFAULT_LOCALE`), not in the language of the page or API client that
+    caused them: they go to the municipalities and the programme office.
+    """
+    with force_locale(current_settings().default_locale):
+        return _queue_effects(session, case, spec, from_state, reason)
+
+
+def _queue_effects(
+    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
+) -> list[QueuedEmail]:
     messages: list[QueuedEmail | None] = []
     stamp = f"case:{case.id}:v{case.version}:{spec.name}"
     for effect in spec.effects:
