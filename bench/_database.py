@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -34,3 +36,20 @@ def drop_database(name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def clean_up(name: str, folder: Path, *, keep: bool, kept: str) -> None:
+    """Drop the run's database and folder, or (`--keep`) say what was kept for a look afterwards."""
+    if keep:
+        print(f"kept: database {name}, {kept}")
+    else:
+        drop_database(name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def outcome(failures: list[str]) -> int:
+    """The closing lines of a run and its exit status (1 if a check failed)."""
+    print(f"\nload after: {uptime()}")
+    if failures:
+        print(f"FAILED: {failures}")
+    return 1 if failures else 0

@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import io
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import segno
-from _database import drop_database, fresh_database, uptime
+from _database import clean_up, fresh_database, outcome, uptime
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -251,15 +250,8 @@ def main() -> int:
             print(f"rendering is {share:.0%} of issuance time")
     finally:
         db.dispose()
-        if not args.keep:
-            drop_database(DB_NAME)
-            shutil.rmtree(storage, ignore_errors=True)
-        else:
-            print(f"kept: database {DB_NAME}, PDFs in {storage}")
-    print(f"\nload after: {uptime()}")
-    if failures:
-        print(f"FAILED: {failures}")
-    return 1 if failures else 0
+        clean_up(DB_NAME, storage, keep=args.keep, kept=f"PDFs in {storage}")
+    return outcome(failures)
 
 
 if __name__ == "__main__":

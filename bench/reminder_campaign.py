@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import secrets
-import shutil
 import smtplib
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from _database import drop_database, fresh_database, uptime
+from _database import clean_up, fresh_database, outcome, uptime
 from smtp_sink import SinkProcess, free_port
 from sqlalchemy import func, insert, select
 
@@ -362,15 +361,8 @@ def main() -> int:
         redis_process.terminate()
         redis_process.wait(10)
         db.dispose()
-        if not args.keep:
-            drop_database(DB_NAME)
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            print(f"kept: database {DB_NAME}, worker log in {folder}")
-    print(f"\nload after: {uptime()}")
-    if failures:
-        print(f"FAILED: {failures}")
-    return 1 if failures else 0
+        clean_up(DB_NAME, folder, keep=args.keep, kept=f"worker log in {folder}")
+    return outcome(failures)
 
 
 if __name__ == "__main__":
