@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIFlask, abort
 from flask import current_app, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from ews_cases.api.auth import document_roles
 from ews_cases.api.blueprint import api
-from ews_cases.api.errors import register_error_handlers
+from ews_cases.api.errors import document_problems, register_error_handlers
 from ews_cases.api.pagination import MAX_ID
 
 #: Endpoints anyone may call without a token.
@@ -50,3 +53,8 @@ def register_api(app: APIFlask) -> None:
 
     app.register_blueprint(api)
     register_error_handlers(app)
+    app.spec_processor(_finish_document)  # APIFlask keeps one processor: it does all our changes
+
+
+def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
+    return document_roles(document_problems(spec))

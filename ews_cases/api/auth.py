@@ -103,3 +103,27 @@ def current_user() -> User:
 
 def current_actor() -> Actor:
     return actor_for(current_user())
+
+
+def document_roles(spec: dict[str, Any]) -> dict[str, Any]:
+    """Move the roles out of the operations' security requirements (an OpenAPI spec processor).
+
+    APIFlask lists `auth_required(roles=…)` in the requirement's array, but for an HTTP bearer scheme OpenAPI
+    3 requires that array to be empty (scopes are OAuth's); validators and generated clients refuse it. The
+    roles go to the extension field `x-roles` and the description instead.
+    """
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            roles: set[str] = set()
+            for requirement in operation.get("security", ()):
+                for scheme, scopes in requirement.items():
+                    roles.update(scopes)
+                    requirement[scheme] = []
+            if roles:
+                operation["x-roles"] = sorted(roles)
+                note = "Rollen: " + ", ".join(sorted(roles)) + "."
+                description = operation.get("description", "")
+                operation["description"] = f"{description}\n\n{note}" if description else note
+    return spec

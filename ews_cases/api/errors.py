@@ -173,8 +173,6 @@ def _html_error(error: HTTPError) -> Response:
 
 
 def register_error_handlers(app: APIFlask) -> None:
-    app.spec_processor(document_problems)
-
     @app.error_processor
     def _http_error(error: HTTPError) -> Response:
         status = error.status_code
