@@ -20,7 +20,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.context import current_request_id
-from ews_cases.db import innermost_transaction
+from ews_cases.db import TransactionNotes
 from ews_cases.models import GLOBAL_CHAIN, AuditChainHead, AuditEvent, Case, case_chain, utcnow
 from workflows import Actor
 
@@ -115,9 +115,8 @@ _LOCK_HEAD = (
 )
 _MOVE_HEAD = update(_HEADS).where(_HEADS.c.chain == bindparam("head_chain"))
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
-#: session.info key: (transaction or savepoint, action) of each event appended in the session's open
-#: transaction; the metrics count them when it commits and forget those of a rolled-back savepoint.
-APPENDED_KEY = "ews_audit_appended"
+#: The actions appended in a session's open transaction (the metrics count the committed ones).
+APPENDED = TransactionNotes("ews_audit_appended")
 
 
 def append(
@@ -172,7 +171,7 @@ def append(
             "hash": digest,
         },
     ).scalar_one()
-    session.info.setdefault(APPENDED_KEY, []).append((innermost_transaction(session), action))
+    APPENDED.add(session, action)
     return {"sequence": sequence, **record, "prev_hash": prev_hash, "hash": digest}
 
 

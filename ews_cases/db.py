@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 WRITE_OPTION = "ews_write"
 
@@ -98,3 +99,52 @@ def inside(transaction: SessionTransaction | None, outer: SessionTransaction) ->
             return True
         transaction = transaction.parent
     return False
+
+
+def show_stored(instance: object, values: Mapping[str, Any]) -> None:
+    """Give a loaded object the values a plain UPDATE has just written, without marking it changed (the unit
+    of work would write them again). Pair it with `TransactionNotes` where a savepoint may undo the UPDATE."""
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+
+
+class TransactionNotes:
+    """Values a session notes during its transaction, e.g. "this event was appended", "this case was written
+    with a plain UPDATE".
+
+    A note belongs to the savepoint (or transaction) open when it was made: when that rolls back, the note is
+    forgotten and `undo(session, value)` runs for it. When the transaction commits, the callbacks registered
+    with `on_commit` get the values, then the notes are gone.
+    """
+
+    def __init__(self, key: str, *, undo: Callable[[Session, Any], None] | None = None) -> None:
+        self.key = key
+        self.undo = undo
+        self._on_commit: list[Callable[[list[Any]], None]] = []
+        event.listen(Session, "after_commit", self._committed)
+        event.listen(Session, "after_soft_rollback", self._rolled_back)
+
+    def add(self, session: Session, value: Any) -> None:
+        session.info.setdefault(self.key, []).append((innermost_transaction(session), value))
+
+    def on_commit(self, callback: Callable[[list[Any]], None]) -> Callable[[list[Any]], None]:
+        self._on_commit.append(callback)
+        return callback
+
+    def _committed(self, session: Session) -> None:
+        values = [value for _transaction, value in session.info.pop(self.key, ())]
+        if values:
+            for callback in self._on_commit:
+                callback(values)
+
+    def _rolled_back(self, session: Session, rolled_back: SessionTransaction) -> None:
+        noted = session.info.get(self.key)
+        if not noted:
+            return
+        kept = []
+        for transaction, value in noted:
+            if not inside(transaction, rolled_back):
+                kept.append((transaction, value))
+            elif self.undo is not None:
+                self.undo(session, value)
+        noted[:] = kept

@@ -31,11 +31,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import func, select
 
 from ews_cases import audit
-from ews_cases.db import Database, inside
+from ews_cases.db import Database
 from ews_cases.models import Cohort, OutboxMessage, ReminderSent
 
 __all__ = ["CONTENT_TYPE_LATEST", "render", "task_finished"]
@@ -78,22 +77,11 @@ def task_finished(task: str, state: str, seconds: float) -> None:
 
 
 # Transitions count when their audit event is committed; a rolled-back attempt never counts.
-@event.listens_for(Session, "after_commit")
-def _count_transitions(session: Session) -> None:
-    for _transaction, action in session.info.pop(audit.APPENDED_KEY, ()):
+@audit.APPENDED.on_commit
+def _count_transitions(actions: list[str]) -> None:
+    for action in actions:
         if action.startswith(_TRANSITION_PREFIX):
             TRANSITIONS.labels(action.removeprefix(_TRANSITION_PREFIX)).inc()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_transitions(session: Session, rolled_back: SessionTransaction) -> None:
-    appended = session.info.get(audit.APPENDED_KEY)
-    if not appended:
-        return
-    if rolled_back.parent is None:
-        del session.info[audit.APPENDED_KEY]
-    else:  # a savepoint: only what was appended inside it (or inside savepoints within it) is undone
-        appended[:] = [(t, a) for t, a in appended if not inside(t, rolled_back)]
 
 
 class DatabaseCollector(Collector):

@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from ews_cases import audit
+from ews_cases.db import show_stored
 from ews_cases.models import Case, OutboxMessage, utcnow
 from ews_cases.settings import Settings
 from workflows import Actor
@@ -299,10 +299,10 @@ def _record_sent(session: Session, sent: list[OutboxMessage]) -> None:
         execution_options={"synchronize_session": False},
     )
     for message in sent:
-        set_committed_value(message, "status", "sent")
-        set_committed_value(message, "attempts", message.attempts + 1)
-        set_committed_value(message, "last_error", None)
-        set_committed_value(message, "sent_at", moment)
+        show_stored(
+            message,
+            {"status": "sent", "attempts": message.attempts + 1, "last_error": None, "sent_at": moment},
+        )
 
 
 def _fail(message: OutboxMessage, error: str) -> None:

@@ -38,10 +38,8 @@ def message_domain() -> str:
 _OUTBOX = OutboxMessage.__table__
 #: Built once per dialect: a plain-table INSERT (no ORM bulk machinery) that skips a known `dedup_key`.
 _INSERT_NEW = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_OUTBOX)
-    .on_conflict_do_nothing(index_elements=["dedup_key"])
-    .returning(_OUTBOX.c.id)
-    for dialect in (postgresql, sqlite)
+    name: dialect.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_OUTBOX.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Update, bindparam, event, update
-from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Update, bindparam, update
+from sqlalchemy.orm import Session
 
 from ews_cases import audit
-from ews_cases.db import innermost_transaction, inside
+from ews_cases.db import TransactionNotes, show_stored
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
 from ews_cases.services.facts import CaseSubject
@@ -47,28 +46,24 @@ def apply_transition(
         raise TransitionRefused(name, (_stale(case.version, expected_version),))
     from_state = case.state
     decision: Decision = WORKFLOW.fire(subject, name, attempt)
-    try:
-        if not _store(session, case, subject.state, expected_version, now):
-            raise TransitionRefused(name, (_stale(None, expected_version),))
-        messages = queue_effects(session, case, decision.spec, from_state, attempt.reason)
-        audit.append(
-            session,
-            actor=actor,
-            action=f"transition.{name}",
-            case=case,
-            from_state=from_state,
-            to_state=case.state,
-            data={
-                "transition": name,
-                "version": case.version,
-                "reason": attempt.reason,
-                "overridden": list(decision.overridden),
-                "emails": [{"id": m.id, "to": m.recipient, "kind": m.kind} for m in messages],
-            },
-        )
-    except BaseException:
-        session.expire(case)  # the loaded case shows the new state already; the caller rolls back
-        raise
+    if not _store(session, case, subject.state, expected_version, now):
+        raise TransitionRefused(name, (_stale(None, expected_version),))
+    messages = queue_effects(session, case, decision.spec, from_state, attempt.reason)
+    audit.append(
+        session,
+        actor=actor,
+        action=f"transition.{name}",
+        case=case,
+        from_state=from_state,
+        to_state=case.state,
+        data={
+            "transition": name,
+            "version": case.version,
+            "reason": attempt.reason,
+            "overridden": list(decision.overridden),
+            "emails": [{"id": m.id, "to": m.recipient, "kind": m.kind} for m in messages],
+        },
+    )
     return case
 
 
@@ -111,37 +106,22 @@ def _store(session: Session, case: Case, to_state: str, expected_version: int, n
     )
     if stored.rowcount != 1:
         return False
-    for key, value in (
-        ("state", to_state),
-        ("version", expected_version + 1),
-        ("updated_at", now),
-        ("submitted_at", submitted_at),
-    ):
-        set_committed_value(case, key, value)
-    session.info.setdefault(_STORED_KEY, []).append((innermost_transaction(session), case))
+    show_stored(
+        case,
+        {"state": to_state, "version": expected_version + 1, "updated_at": now, "submitted_at": submitted_at},
+    )
+    _STORED.add(session, case)
     return True
 
 
-#: session.info key: (transaction or savepoint, case) for each case `_store` wrote. The session expires on
-#: rollback only the objects it flushed itself, so a rolled-back savepoint expires these here.
-_STORED_KEY = "ews_stored_cases"
+def _expire(session: Session, case: Case) -> None:
+    if case in session:
+        session.expire(case)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _expire_undone_cases(session: Session, rolled_back: SessionTransaction) -> None:
-    stored = session.info.get(_STORED_KEY)
-    if not stored:
-        return
-    undone = [(t, case) for t, case in stored if inside(t, rolled_back)]
-    for _transaction, case in undone:
-        if case in session:
-            session.expire(case)
-    stored[:] = [entry for entry in stored if entry not in undone] if rolled_back.parent is not None else []
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_stored_cases(session: Session) -> None:
-    session.info.pop(_STORED_KEY, None)
+#: Cases `_store` wrote. The session expires on rollback only the objects it flushed itself, so a rolled-back
+#: savepoint expires these here (an outer rollback expires everything anyway).
+_STORED = TransactionNotes("ews_stored_cases", undo=_expire)
 
 
 def _stale(current: int | None, expected: int) -> Refusal:
