@@ -295,29 +295,19 @@ class Trail:
         )
         t = max(t, cohort.at(85))
         later(0, 5)
+
+        def reject(reason: str) -> None:
+            transition("reject", "rejected", office, "coordinator", "explain_rejection", reason)
+
         decision = rng.random()
         if decision < 0.25:
-            transition(
-                "reject",
-                "rejected",
-                office,
-                "coordinator",
-                "explain_rejection",
-                "Die Zahl der Bewerbungen übersteigt die verfügbaren Plätze.",
-            )
+            reject("Die Zahl der Bewerbungen übersteigt die verfügbaren Plätze.")
             return plan
         if decision < 0.40:
             transition("waitlist", "waitlisted", office, "coordinator", "announce_waitlist", with_team=False)
             later(5, 25)
             if rng.random() < 0.5:
-                transition(
-                    "reject",
-                    "rejected",
-                    office,
-                    "coordinator",
-                    "explain_rejection",
-                    "Leider ist kein Platz frei geworden.",
-                )
+                reject("Leider ist kein Platz frei geworden.")
                 return plan
         transition("admit", "admitted", office, "coordinator", "announce_admission")
         if rng.random() < 0.03:
