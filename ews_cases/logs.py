@@ -75,6 +75,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             # gunicorn's access log is replaced by ours (ews.access), which knows the request id.
             "gunicorn.error": {"level": settings.log_level, "handlers": [], "propagate": True},
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            # The state machine library logs every state entered and left at INFO: twice per transition,
+            # without case or actor. The audit trail records each transition; its warnings still come.
+            "transitions": {"level": "WARNING"},
         },
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import re
 
 import pytest
@@ -263,3 +264,27 @@ def test_production_logs_json_and_development_text():
     config = logging_config(Settings(env="production", secret_key="x" * 40))
     assert config["formatters"]["main"]["()"] is JsonFormatter
     assert config["loggers"]["gunicorn.access"]["propagate"] is False
+
+
+def test_a_transition_logs_one_access_line_not_the_state_machine_library_chatter(
+    client, session, factory, reviewed, json_lines
+):
+    """The transitions library logs each state entered and left at INFO; our configuration keeps its
+    warnings only (the audit trail records the transition, with case and actor)."""
+    library = logging.getLogger("transitions")
+    previous = library.level
+    config = logging_config(Settings(env="production", secret_key="x" * 40))
+    logging.config.dictConfig({"version": 1, "incremental": True, "loggers": config["loggers"]})
+    try:
+        token = token_for(session, factory, "coordinator")
+        case = reviewed[0]
+        response = client.post(
+            f"/api/v1/cases/{case.id}/transitions",
+            json={"name": "admit", "version": case.version},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
+        assert [json.loads(line)["logger"] for line in json_lines] == ["ews.access"]
+        assert library.isEnabledFor(logging.WARNING)
+    finally:
+        library.setLevel(previous)
