@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Any
 
 from apiflask import APIFlask, abort
@@ -13,6 +15,9 @@ from ews_cases.api.auth import document_roles
 from ews_cases.api.blueprint import api
 from ews_cases.api.errors import document_problems, register_error_handlers
 from ews_cases.api.pagination import MAX_ID
+
+# apispec warns while APIFlask adds such a copy; merge_repeated_schemas drops it from the document.
+warnings.filterwarnings("ignore", message=r".* has already been added to the spec", category=UserWarning)
 
 #: Endpoints anyone may call without a token.
 PUBLIC_ENDPOINTS = frozenset({"api.health", "openapi.spec"})
@@ -57,4 +62,38 @@ def register_api(app: APIFlask) -> None:
 
 
 def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
-    return document_roles(document_problems(spec))
+    return document_roles(document_problems(merge_repeated_schemas(spec)))
+
+
+_REPEATED_NAME = re.compile(r"(.+?)(\d+)")
+
+
+def merge_repeated_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """One component per schema class (an OpenAPI spec processor).
+
+    A schema that is nested in another before some route answers with it directly is added a second time by
+    APIFlask, as `<Name>1` with the same definition (apispec warns "has already been added"): generated
+    clients would get two types for one thing. Such a copy is dropped and references to it point to `<Name>`.
+    """
+    schemas = spec.get("components", {}).get("schemas", {})
+    copies = {}
+    for name, definition in schemas.items():
+        repeated = _REPEATED_NAME.fullmatch(name)
+        if repeated and schemas.get(repeated.group(1)) == definition:
+            copies[f"#/components/schemas/{name}"] = f"#/components/schemas/{repeated.group(1)}"
+    if not copies:
+        return spec
+    for ref in copies:
+        del schemas[ref.rsplit("/", 1)[1]]
+    return _point_refs(spec, copies)
+
+
+def _point_refs(node: Any, targets: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: targets.get(value, value) if key == "$ref" else _point_refs(value, targets)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_point_refs(item, targets) for item in node]
+    return node

@@ -5,6 +5,8 @@ The test session is committed before every request: on SQLite an open transactio
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -221,3 +223,17 @@ def test_the_openapi_document_describes_these_endpoints(client):
         assert "get" in paths[path]
     assert "503" in paths["/api/v1/health"]["get"]["responses"]
     assert "security" not in paths["/api/v1/health"]["get"]
+
+
+def test_each_schema_is_one_component_and_every_reference_resolves(client):
+    """APIFlask adds a schema nested elsewhere a second time as `<Name>1`; the document keeps one."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    definitions = [json.dumps(definition, sort_keys=True) for definition in schemas.values()]
+    assert len(set(definitions)) == len(definitions)
+    assert {"CohortOut", "MunicipalityOut", "UserOut", "ReviewOut"} <= set(schemas)
+    references = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert references <= set(schemas)
+    assert not set(schemas) - references - {"Problem"}  # nothing left unused
+    page = schemas["CohortPage"]["properties"]["items"]["items"]
+    assert page == {"$ref": "#/components/schemas/CohortOut"}
