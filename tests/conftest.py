@@ -10,10 +10,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from ews_cases.app import create_app
 from ews_cases.db import Database
@@ -90,9 +94,32 @@ def database(settings: Settings) -> Iterator[Database]:
     db.dispose()
 
 
+class OwnContextClient(FlaskClient):
+    """Each request runs in an app context of its own, as in production.
+
+    The `session` fixture keeps an app context open for arranging and inspecting; Flask would reuse it for
+    the test's requests, sharing `g` (Flask-Babel's locale, the request's database session) between the
+    arranging code and every request. While a request is sent, no app context is current, so the request
+    pushes its own (Flask's context variable, set back afterwards). The body is read inside that window
+    (`buffered`): a streamed body keeps the request's contexts until it ends. A test that reads a stream
+    itself (`buffered=False`) shares the outer context as Flask would.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        if not kwargs.setdefault("buffered", True):
+            return super().open(*args, **kwargs)
+        outside = _cv_app.set(None)  # type: ignore[arg-type]
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(outside)
+
+
 @pytest.fixture(scope="session")
 def app(settings: Settings):
-    return create_app(settings)
+    app = create_app(settings)
+    app.test_client_class = OwnContextClient
+    return app
 
 
 def reset_database(db: Database) -> None:

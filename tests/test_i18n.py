@@ -171,20 +171,17 @@ def test_problem_detail_follows_accept_language(app):
     assert german.json["title"] == "Nicht angemeldet"
 
 
-def test_emails_are_in_the_programme_language_whatever_the_callers_language(app, db):
+def test_emails_are_in_the_programme_language_whatever_the_callers_language(app, session, factory):
     """An office worker reading the API in English still writes to the municipalities in German."""
     from ews_cases.models import OutboxMessage
     from tests.api.test_participation_api import token_for
-    from tests.factories import Factory
     from workflows import State
 
-    # Arranged in an app context of its own: the request below must get a fresh one (and its own locale).
-    with app.app_context(), db.transaction() as session:
-        factory = Factory(session)
-        case = factory.case(factory.cohort(), state=State.REVIEWED)
-        session.flush()
-        token = token_for(session, factory, "coordinator")
-        case_id, reference, version = case.id, case.reference, case.version
+    # Arranged in the `session` fixture's app context: the request gets its own (tests/conftest.py), so its
+    # locale is the caller's, not one cached by the arranging code.
+    case = factory.case(factory.cohort(), state=State.REVIEWED)
+    token = token_for(session, factory, "coordinator")
+    case_id, reference, version = case.id, case.reference, case.version
     answer = app.test_client().post(
         f"/api/v1/cases/{case_id}/transitions",
         json={"name": "waitlist", "version": version},
@@ -192,12 +189,11 @@ def test_emails_are_in_the_programme_language_whatever_the_callers_language(app,
     )
     assert answer.status_code == 200, answer.text
     assert answer.json["state_label"] == "Waiting list"  # the answer follows the reader's language
-    with db.transaction() as session:
-        emails = session.execute(
-            select(OutboxMessage.subject, OutboxMessage.body).where(
-                OutboxMessage.case_id == case_id, OutboxMessage.kind == "announce_waitlist"
-            )
-        ).all()
+    emails = session.execute(
+        select(OutboxMessage.subject, OutboxMessage.body).where(
+            OutboxMessage.case_id == case_id, OutboxMessage.kind == "announce_waitlist"
+        )
+    ).all()
     assert [subject for subject, _body in emails] == [f"Bewerbung {reference}: Warteliste"]
     assert emails[0].body.startswith("Guten Tag,")
     assert "steht auf der Warteliste" in emails[0].body

@@ -210,7 +210,9 @@ def chain_ordered_records(session) -> list[dict]:
 
 def test_jsonl_export_streams_every_event_in_chain_order(client, session, tokens, world):
     expected = chain_ordered_records(session)
-    response = client.get("/api/v1/audit/export?format=jsonl", headers=bearer(tokens["auditor"]))
+    response = client.get(
+        "/api/v1/audit/export?format=jsonl", headers=bearer(tokens["auditor"]), buffered=False
+    )
     assert response.status_code == 200
     assert response.mimetype == "application/x-ndjson"
     assert response.is_streamed
