@@ -181,6 +181,11 @@ def demo() -> None:
     """Load cohorts 1–5 with their real municipalities and an open cohort 6 (invented people)."""
     from ews_cases.demo import load_demo
 
+    if get_settings().env == "production":
+        raise click.ClickException(
+            "ews demo creates accounts with the published password 'demo', an admin among them: "
+            "refused with EWS_ENV=production. Create real accounts with `ews users create`."
+        )
     database = _database()
     from ews_cases.migrate import ensure_migrated
 

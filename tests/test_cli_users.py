@@ -12,8 +12,8 @@ from ews_cases.models import User
 from ews_cases.services.users import user_for_token
 
 
-def ews(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EWS_DATABASE_URL": database_url}
+def ews(database_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EWS_DATABASE_URL": database_url, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "ews_cases.cli", *args],
         env=env,

@@ -12,13 +12,13 @@ from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session
 
 from ews_cases import audit
-from ews_cases.demo import (
+from ews_cases.demo import load_demo
+from ews_cases.demo_data import (
     DEMO_USERS,
     HISTORIC_COHORTS,
     ILLUSTRATIVE_OUTCOMES,
     OPEN_CASES,
     PASSWORD,
-    load_demo,
 )
 from ews_cases.models import (
     AuditEvent,
@@ -204,3 +204,15 @@ def test_second_load_changes_nothing(loaded):
     assert "bereits geladen" in summary
     assert _row_counts(session) == before
     assert before["cases"] == sum(sum(states.values()) for states in EXPECTED_STATES.values())
+
+
+def test_production_refuses_the_demo_and_creates_nothing(database_url, db, session):
+    """Demo accounts share the published password `demo` (an admin among them): never in production."""
+    from tests.test_cli_users import ews
+
+    before = _row_counts(session)
+    run = ews(database_url, "demo", env={"EWS_ENV": "production", "EWS_SECRET_KEY": "p" * 40})
+    assert run.returncode == 1
+    assert "refused with EWS_ENV=production" in run.stderr
+    session.rollback()
+    assert _row_counts(session) == before
