@@ -84,6 +84,10 @@ def server(app, db):
 
 @pytest.fixture
 def arranged(session, factory) -> Arranged:
+    return arrange(session, factory)
+
+
+def arrange(session, factory) -> Arranged:
     """Cohort 7 with sessions and a case in each of the main states; users and tokens; all committed."""
     cohort = factory.cohort(7)
     factory.workshop(cohort, kind="fachtagung")
