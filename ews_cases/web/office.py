@@ -2,7 +2,8 @@
 
 Each POST calls one service in one transaction and commits; a refusal rolls back and is shown next to
 the fields (or as a message) with the service's German words. The figures on the dashboard (cases per
-state, places left, countdown) are read-only queries over the models.
+state, places left, countdown) are read-only queries over the models. The pages of one participating case
+(attendance, practice project, certificates) are in `office_participation.py`, on the same blueprint.
 """
 
 from __future__ import annotations
@@ -19,34 +20,25 @@ from werkzeug.wrappers import Response
 
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
-from ews_cases.links import verification_link
 from ews_cases.models import (
     Case,
-    Certificate,
     Cohort,
     CohortSession,
     Municipality,
     OutboxMessage,
-    PracticeProject,
     ReminderSent,
     Review,
     utcnow,
 )
 from ews_cases.models.outbox import OUTBOX_STATUSES
 from ews_cases.requestdb import db_session
-from ews_cases.services.certificates import revoke_certificate
 from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
-from ews_cases.services.participation import attendance_register, record_attendance, update_project
-from ews_cases.web.access import my_actor, readable_case, roles_required
+from ews_cases.web.access import my_actor, roles_required
 from ews_cases.web.office_forms import (
     ATTENDANCE_LABELS,
-    PROJECT_DECISIONS,
     SESSION_KIND_LABELS,
-    AttendanceForm,
     CohortForm,
     NewCohortForm,
-    ProjectDecisionForm,
-    RevocationForm,
     SessionForm,
 )
 from workflows import BERLIN, OCCUPYING_STATES, STATE_LABELS, State
@@ -107,11 +99,11 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-def _message(error: DomainError) -> str:
+def message_of(error: DomainError) -> str:
     return _(error.message, **error.params)
 
 
-def _status(error: DomainError) -> int:
+def status_of(error: DomainError) -> int:
     return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
 
 
@@ -122,13 +114,13 @@ def _cohort_or_404(session: Session, number: int) -> Cohort:
         abort(404)
 
 
-def _typed_fields_only(form: FlaskForm, *names: str) -> bool:
+def typed_fields_only(form: FlaskForm, *names: str) -> bool:
     """Whether only these typed fields are invalid (a 422 with the errors next to them), and not the CSRF
     token or the hidden fields the page fills in (a 400)."""
     return bool(form.errors) and set(form.errors) <= set(names)
 
 
-def _see(endpoint: str, **values: Any) -> Response:
+def see_other(endpoint: str, **values: Any) -> Response:
     """Redirect after a successful POST (303: the browser follows with GET)."""
     return redirect(url_for(endpoint, **values), 303)
 
@@ -251,133 +243,6 @@ def cases() -> str:
     )
 
 
-# -- attendance, practice project, certificates of one case ---------------------------------------------
-@office.route("/faelle/<int:case_id>/anwesenheit", methods=["GET", "POST"])
-@roles_required("coordinator")
-def attendance(case_id: int) -> Any:
-    """The register (sessions × team members) as one form; only changed cells are saved, together."""
-    session = db_session()
-    case = readable_case(case_id)
-    form = AttendanceForm()
-    register = attendance_register(session, case)
-    recorded = {
-        (member["id"], cell["session"]): cell["status"]
-        for member in register["members"]
-        for cell in member["attendance"]
-    }
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        chosen = form.cells(
-            request.form, [m["id"] for m in register["members"]], [s["id"] for s in register["sessions"]]
-        )
-        changed = {cell: status for cell, status in chosen.items() if recorded.get(cell) != status}
-        try:
-            for (member_id, session_id), status in changed.items():
-                record_attendance(
-                    session, case, my_actor(), session_id=session_id, member_id=member_id, status=status
-                )
-            session.commit()
-        except DomainError as error:
-            session.rollback()
-            flash(_message(error), "danger")
-            for messages in getattr(error, "errors", {}).values():
-                for text in messages:
-                    flash(text, "danger")
-            return render_template(
-                "office/attendance.html",
-                case=case,
-                register=attendance_register(session, case),
-                form=form,
-                values={**recorded, **chosen},
-            ), _status(error)
-        flash(_("Anwesenheit gespeichert ({count} Änderungen).", count=len(changed)), "success")
-        return _see("office.attendance", case_id=case_id)
-    return render_template("office/attendance.html", case=case, register=register, form=form, values=recorded)
-
-
-@office.route("/faelle/<int:case_id>/praxisprojekt", methods=["GET", "POST"])
-@roles_required("coordinator")
-def project(case_id: int) -> Any:
-    """The team's practice project; a submitted one is approved, or returned with a reason."""
-    session = db_session()
-    case = readable_case(case_id)
-    form = ProjectDecisionForm()
-    status_code = 200
-    if request.method == "POST":
-        status = PROJECT_DECISIONS.get(form.decision.data or "")
-        if status is None or not (form.validate_on_submit() or _typed_fields_only(form, "reason")):
-            abort(400)
-        reason = (form.reason.data or None) if status == "planned" else None
-        if form.errors:  # a reason too long for its field: shown next to it, with what was typed
-            return _project_page(case, form, 422)
-        try:
-            update_project(session, case, my_actor(), status=status, reason=reason)
-            session.commit()
-        except ValidationFailed as error:
-            session.rollback()
-            form.show_errors(error.errors)
-            status_code = 422
-        except DomainError as error:
-            session.rollback()
-            flash(_message(error), "danger")
-            return _see("office.project", case_id=case_id)
-        else:
-            done = (
-                _("Praxisprojekt freigegeben.") if status == "approved" else _("Praxisprojekt zurückgegeben.")
-            )
-            flash(done, "success")
-            return _see("office.project", case_id=case_id)
-    return _project_page(case, form, status_code)
-
-
-def _project_page(case: Case, form: ProjectDecisionForm, status_code: int) -> Any:
-    practice = db_session().scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
-    return render_template("office/project.html", case=case, project=practice, form=form), status_code
-
-
-@office.route("/faelle/<int:case_id>/zertifikate", methods=["GET", "POST"])
-@roles_required("coordinator")
-def certificates(case_id: int) -> Any:
-    """The case's certificates with their verification links; each valid one can be revoked with a reason."""
-    session = db_session()
-    case = readable_case(case_id)
-    form = RevocationForm()
-    status_code, refused = 200, None
-    if request.method == "POST":
-        if not (form.validate_on_submit() or _typed_fields_only(form, "reason")):
-            abort(400)
-        certificate = session.get(Certificate, form.certificate.data)
-        if certificate is None or certificate.case_id != case.id:
-            abort(404)
-        if form.errors:  # a reason too long for its field: shown next to it, with what was typed
-            status_code, refused = 422, certificate.id
-        else:
-            try:
-                revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
-                session.commit()
-            except ValidationFailed as error:
-                session.rollback()
-                form.show_errors(error.errors)
-                status_code, refused = 422, certificate.id
-            except DomainError as error:
-                session.rollback()
-                flash(_message(error), "danger")
-                return _see("office.certificates", case_id=case_id)
-            else:
-                flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")
-                return _see("office.certificates", case_id=case_id)
-    rows = [
-        (certificate, verification_link(certificate.verification_code))
-        for certificate in session.scalars(
-            select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
-        )
-    ]
-    return render_template(
-        "office/certificates.html", case=case, certificates=rows, form=form, refused=refused
-    ), status_code
-
-
 # -- cohorts and sessions -------------------------------------------------------------------------------
 @office.route("/durchgaenge/neu", methods=["GET", "POST"])
 @roles_required("coordinator")
@@ -393,10 +258,10 @@ def new_cohort() -> Any:
             form.show_errors(error.errors)
         except Conflict as error:
             session.rollback()
-            form.number.errors = [*form.number.errors, _message(error)]
+            form.number.errors = [*form.number.errors, message_of(error)]
         else:
             flash(_("Durchgang {number} angelegt.", number=cohort.number), "success")
-            return _see("office.dashboard", durchgang=cohort.number)
+            return see_other("office.dashboard", durchgang=cohort.number)
     return render_template("office/cohort_form.html", form=form, cohort=None), (422 if form.errors else 200)
 
 
@@ -421,7 +286,7 @@ def edit_cohort(number: int) -> Any:
             form.show_errors(error.errors)
         else:
             flash(_("Durchgang {number} gespeichert.", number=number), "success")
-            return _see("office.dashboard", durchgang=number)
+            return see_other("office.dashboard", durchgang=number)
     return render_template("office/cohort_form.html", form=form, cohort=cohort), (422 if form.errors else 200)
 
 
@@ -440,7 +305,7 @@ def new_session(number: int) -> Any:
             form.show_errors(error.errors)
         else:
             flash(_("Termin „{title}“ angelegt.", title=form.title.data.strip()), "success")
-            return _see("office.dashboard", durchgang=number)
+            return see_other("office.dashboard", durchgang=number)
     return render_template("office/session_form.html", form=form, cohort=cohort), (
         422 if form.errors else 200
     )
