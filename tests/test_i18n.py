@@ -153,6 +153,18 @@ def test_placeholders_are_filled_after_translation(app):
         )
 
 
+def test_a_refusal_is_rendered_in_the_readers_language_with_the_status_pages_and_api_share(app):
+    from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+
+    refusal = Conflict("Bewerbung {ref} eingegangen", ref="EWS-2025-001")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert refusal.render(i18n._) == "Application EWS-2025-001 received"
+    assert refusal.render(i18n._) == "Bewerbung EWS-2025-001 eingegangen"  # no request: the German msgid
+    statuses = [cls("x").status for cls in (NotFound, Forbidden, Conflict, DomainError)]
+    assert statuses == [404, 403, 409, 400]
+    assert ValidationFailed({"name": ["leer"]}).status == 422
+
+
 def test_without_app_context_the_german_msgid_is_used():
     assert i18n._("Entwurf") == "Entwurf"
 

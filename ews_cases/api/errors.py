@@ -214,15 +214,11 @@ def register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(ValidationFailed)
     def _invalid(exc: ValidationFailed) -> Response:
-        return problem(422, "invalid_fields", _(exc.message), errors=exc.errors)
+        return problem(exc.status, "invalid_fields", exc.render(_), errors=exc.errors)
 
-    for cls, status, code in (
-        (NotFound, 404, "not_found"),
-        (Forbidden, 403, "forbidden"),
-        (Conflict, 409, "conflict"),
-    ):
+    for cls, code in ((NotFound, "not_found"), (Forbidden, "forbidden"), (Conflict, "conflict")):
 
-        def handler(exc: DomainError, status: int = status, code: str = code) -> Response:
-            return problem(status, code, _(exc.message, **exc.params))
+        def handler(exc: DomainError, code: str = code) -> Response:
+            return problem(exc.status, code, exc.render(_))
 
         app.register_error_handler(cls, handler)

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ews_cases.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
 from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticeProject, utcnow
 from ews_cases.requestdb import db_session
@@ -160,8 +160,8 @@ def _domain_error(form: CaseForm | ProjectForm, error: DomainError) -> int:
         else:
             form.place_errors(error.errors)
         return 422
-    form.general_errors.append(_(error.message, **error.params))
-    return 403 if isinstance(error, Forbidden) else 409
+    form.general_errors.append(error.render(_))
+    return error.status
 
 
 def _after_save(case: Case, refusals: tuple[Refusal, ...] | None) -> Any:
@@ -404,7 +404,7 @@ def project(case_id: int) -> Any:
                     if isinstance(error, ValidationFailed):
                         form.place_errors(error.errors)
                     else:
-                        form.general_errors.append(_(error.message, **error.params))
+                        form.general_errors.append(error.render(_))
             session.commit()
         except DomainError as error:
             status = _domain_error(form, error)

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ews_cases.errors import Conflict, NotFound, ValidationFailed
 from ews_cases.i18n import N_, _
 from ews_cases.models import (
     Case,
@@ -57,7 +57,6 @@ OUTBOX_LABELS = {
     "cancelled": N_("abgebrochen"),
 }
 PROJECT_LABELS = {"planned": N_("geplant"), "submitted": N_("eingereicht"), "approved": N_("freigegeben")}
-HTTP_STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422}
 
 
 # -- presentation helpers -------------------------------------------------------------------------------
@@ -97,14 +96,6 @@ def _helpers() -> dict[str, Any]:
         "outbox_labels": OUTBOX_LABELS,
         "project_labels": PROJECT_LABELS,
     }
-
-
-def message_of(error: DomainError) -> str:
-    return _(error.message, **error.params)
-
-
-def status_of(error: DomainError) -> int:
-    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
 
 
 def _cohort_or_404(session: Session, number: int) -> Cohort:
@@ -258,7 +249,7 @@ def new_cohort() -> Any:
             form.show_errors(error.errors)
         except Conflict as error:
             session.rollback()
-            form.number.errors = [*form.number.errors, message_of(error)]
+            form.number.errors = [*form.number.errors, error.render(_)]
         else:
             flash(_("Durchgang {number} angelegt.", number=cohort.number), "success")
             return see_other("office.dashboard", durchgang=cohort.number)

@@ -16,7 +16,7 @@ from ews_cases.requestdb import db_session
 from ews_cases.services.certificates import revoke_certificate
 from ews_cases.services.participation import attendance_register, record_attendance, update_project
 from ews_cases.web.access import my_actor, readable_case, roles_required
-from ews_cases.web.office import message_of, office, see_other, status_of, typed_fields_only
+from ews_cases.web.office import office, see_other, typed_fields_only
 from ews_cases.web.office_forms import (
     PROJECT_DECISIONS,
     AttendanceForm,
@@ -54,7 +54,7 @@ def attendance(case_id: int) -> Any:
             session.commit()
         except DomainError as error:
             session.rollback()
-            flash(message_of(error), "danger")
+            flash(error.render(_), "danger")
             for messages in getattr(error, "errors", {}).values():
                 for text in messages:
                     flash(text, "danger")
@@ -64,7 +64,7 @@ def attendance(case_id: int) -> Any:
                 register=attendance_register(session, case),
                 form=form,
                 values={**recorded, **chosen},
-            ), status_of(error)
+            ), error.status
         flash(_("Anwesenheit gespeichert ({count} Änderungen).", count=len(changed)), "success")
         return see_other("office.attendance", case_id=case_id)
     return render_template("office/attendance.html", case=case, register=register, form=form, values=recorded)
@@ -94,7 +94,7 @@ def project(case_id: int) -> Any:
             status_code = 422
         except DomainError as error:
             session.rollback()
-            flash(message_of(error), "danger")
+            flash(error.render(_), "danger")
             return see_other("office.project", case_id=case_id)
         else:
             done = (
@@ -136,7 +136,7 @@ def certificates(case_id: int) -> Any:
                 status_code, refused = 422, certificate.id
             except DomainError as error:
                 session.rollback()
-                flash(message_of(error), "danger")
+                flash(error.render(_), "danger")
                 return see_other("office.certificates", case_id=case_id)
             else:
                 flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")

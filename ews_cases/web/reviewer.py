@@ -75,7 +75,7 @@ def review(case_id: int) -> Any:
                 status = 422
             except DomainError as refused:
                 session.rollback()
-                problems = [_(refused.message, **refused.params)]
+                problems = [refused.render(_)]
                 status = 409
             else:
                 flash(_("Ihr Gutachten zu {reference} ist gespeichert.", reference=case.reference), "success")

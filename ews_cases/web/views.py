@@ -229,7 +229,7 @@ def case_transition(case_id: int) -> Any:
         return redirect(url_for("web.case_page", case_id=case_id)), 303
     except DomainError as error:
         session.rollback()
-        flash(_(error.message, **error.params), "danger")
+        flash(error.render(_), "danger")
         return redirect(url_for("web.case_page", case_id=case_id)), 303
     label = WORKFLOW.specs[form.name.data].label
     flash(_("Erledigt: {action}.", action=_(label)), "success")
