@@ -35,6 +35,7 @@ from ews_cases.models import (
 )
 from ews_cases.services.users import check_password
 from tests.conftest import reset_database
+from tests.test_cli_users import ews
 
 EXPECTED_STATES = {
     1: {"certified": 10, "dropped_out": 1},
@@ -208,8 +209,6 @@ def test_second_load_changes_nothing(loaded):
 
 def test_production_refuses_the_demo_and_creates_nothing(database_url, db, session):
     """Demo accounts share the published password `demo` (an admin among them): never in production."""
-    from tests.test_cli_users import ews
-
     before = _row_counts(session)
     run = ews(database_url, "demo", env={"EWS_ENV": "production", "EWS_SECRET_KEY": "p" * 40})
     assert run.returncode == 1

@@ -159,8 +159,8 @@ def _domain_error(form: CaseForm | ProjectForm, error: DomainError) -> int:
             place_field_errors(form, error.errors)
         else:
             form.place_errors(error.errors)
-        return 422
-    form.general_errors.append(error.render(_))
+    else:
+        form.general_errors.append(error.render(_))
     return error.status
 
 

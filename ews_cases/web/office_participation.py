@@ -25,7 +25,6 @@ from ews_cases.web.office_forms import (
 )
 
 
-# -- attendance, practice project, certificates of one case ---------------------------------------------
 @office.route("/faelle/<int:case_id>/anwesenheit", methods=["GET", "POST"])
 @roles_required("coordinator")
 def attendance(case_id: int) -> Any:
