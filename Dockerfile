@@ -51,8 +51,8 @@ WORKDIR /var/lib/ews
 # Compile the message catalogues into the installed package now, as root: at run time the package is
 # read-only for the `ews` user and the start-up check finds them current. Then check that the installed
 # package finds its Alembic migrations, so an image that could not run `ews db upgrade` is never built.
-RUN python -m ews_cases.i18n_build --force \
-    && python -c "from ews_cases.migrate import head_revision; assert head_revision('sqlite://')" \
+RUN python -m ews_cases.i18n.build --force \
+    && python -c "from ews_cases.db.migrate import head_revision; assert head_revision('sqlite://')" \
     && ews --help >/dev/null
 
 USER ews:ews

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from ews_cases.migrate import upgrade
+from ews_cases.db.migrate import upgrade
 
 #: Where the benchmarks create their databases (the local test server; EWS_BENCH_ADMIN_URL overrides it).
 ADMIN_URL = os.environ.get("EWS_BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -4,7 +4,7 @@ Each case lives through the workflow of SPEC §4 (created, edited, submitted, re
 waitlisted or rejected, attending with attendance records, project, certificates), with the e-mails each
 transition queues delivered as `email.delivered` events, as the services write them. Cohorts start every
 few days and run for about a year, so the events of many cohorts interleave in time; events are emitted in
-time order (ids grow with time, as in production) and hashed with `ews_cases.audit.chain_hash`, so the
+time order (ids grow with time, as in production) and hashed with `ews_cases.audit.chain.chain_hash`, so the
 chains verify with the project's own verifier and with `docs/verify_audit_export.py`.
 
 Only the rows the audit reads need are written besides the events: users (actors), one API token for the
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ews_cases.audit import GENESIS_HASH, chain_hash, format_time
+from ews_cases.audit.chain import GENESIS_HASH, chain_hash, format_time
 from ews_cases.models import GLOBAL_CHAIN, case_chain
 from ews_cases.services.users import hash_token
 

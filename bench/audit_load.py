@@ -30,7 +30,7 @@ from audit_data import (
 )
 from psycopg import sql
 
-from ews_cases.migrate import upgrade
+from ews_cases.db.migrate import upgrade
 
 ADMIN_URL = os.environ.get("EWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BATCH = 500_000  # events per COPY and commit

@@ -45,7 +45,7 @@ from sqlalchemy import Engine, event, select
 
 from ews_cases.api.pagination import encode_cursor, paginate
 from ews_cases.app import create_app
-from ews_cases.audit import (
+from ews_cases.audit.chain import (
     RECORD_FIELDS,
     canonical_json,
     chain_hash,
@@ -55,8 +55,8 @@ from ews_cases.audit import (
     verify_database,
     verify_records,
 )
-from ews_cases.audit_queries import AuditFilter, conditions, iter_records, select_events
-from ews_cases.db import Database
+from ews_cases.audit.queries import AuditFilter, conditions, iter_records, select_events
+from ews_cases.db.engine import Database
 from ews_cases.models import AuditEvent
 from ews_cases.settings import Settings
 
@@ -381,7 +381,7 @@ def lean_verify(bench: BenchDatabase, limit: int | None, blobs: list[bytes]) -> 
 #: maxrss starts at the RSS of the (large) parent it was forked from; `VmHWM` is the exporter's own peak.
 EXPORTER = """
 import sys
-from ews_cases.cli import main
+from ews_cases.cli.commands import main
 try:
     main(["audit", "export", "--format", "jsonl"])
 finally:

@@ -7,7 +7,7 @@ storage folder:
 
 1. one cohort (capacity = number of cases, one workshop) and N cases of different municipalities, each
    driven through the real services to `project_done` (reviews, admission, start, attendance, approved
-   project) by `tests.factories.Factory`;
+   project) by `testkit.factories.Factory`;
 2. issuance timed per case, in one transaction each like the Celery task: `issue_missing_certificates`
    locks the case, numbers the serials, renders each PDF (fpdf2, QR code by segno), writes it, hashes it
    (SHA-256), appends the audit events and fires `certify` (which queues the emails with the PDFs);
@@ -38,19 +38,19 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from ews_cases.app import create_app
-from ews_cases.certificate_pdf import CertificateText, render_certificate
-from ews_cases.db import Database
+from ews_cases.db.after_commit import set_dispatcher
+from ews_cases.db.engine import Database
+from ews_cases.documents.certificate_pdf import CertificateText, render_certificate
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate, Municipality, OutboxMessage, PracticeProject
 from ews_cases.services.cases import MemberInput
 from ews_cases.services.certificates import issue_missing_certificates
 from ews_cases.settings import Settings
-from ews_cases.signals import set_dispatcher
 from workflows import Actor, Effect, State
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
-from tests.factories import Factory, complete_content  # noqa: E402
+sys.path.insert(0, str(ROOT))  # `testkit` is not an installed package
+from testkit.factories import Factory, complete_content  # noqa: E402
 
 DB_NAME = "ews_bench_certificates"
 ISSUER = Actor.system("issue_certificates")

@@ -8,7 +8,7 @@ transaction on one psycopg connection per thread (no ORM, no pool library):
 1. look up the token's user (hash of the token, not revoked, user active) and require a coordinator;
 2. `UPDATE cases SET state, version + 1, updated_at WHERE id AND version AND state = 'reviewed'` (the
    version check; 409 when no row matched);
-3. lock the case's audit chain head (`FOR UPDATE`), hash the event onto it the way `ews_cases.audit` does
+3. lock the case's audit chain head (`FOR UPDATE`), hash the event onto it the way `ews_cases.audit.chain` does
    (SHA-256 over the previous hash and the canonical JSON), INSERT the audit event, UPDATE the head;
 4. INSERT one outbox row (the waitlist email to the contact person);
 5. COMMIT and answer with the case's id, state and version.

@@ -2,7 +2,7 @@
 -- PostgreSQL (run with -M prepared; -D token_hash=<sha256 of the coordinator's token>).
 -- Each transaction takes the next case of the pgbench pool from the sequence the benchmark created; an
 -- exhausted pool or a failed version check (no row) makes \gset fail, which pgbench reports as an error.
--- The audit event is hashed onto its chain exactly as ews_cases.audit does (canonical JSON: sorted keys, no
+-- The audit event is hashed onto its chain exactly as ews_cases.audit.chain does (canonical JSON: sorted keys, no
 -- spaces), so the chains verify. pgbench substitutes `:name` even inside string literals: no literal here
 -- holds a colon before a letter (chr(58) is a colon; JSON nulls come in through %s).
 SELECT nextval('bench_pgbench_case') AS case_id, 'case:' || currval('bench_pgbench_case') AS chain \gset

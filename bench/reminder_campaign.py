@@ -41,19 +41,19 @@ from smtp_sink import SinkProcess, free_port
 from sqlalchemy import func, insert, select
 
 from ews_cases.app import create_app
-from ews_cases.db import Database
+from ews_cases.db.after_commit import set_dispatcher
+from ews_cases.db.engine import Database
+from ews_cases.mail.delivery import render_message
 from ews_cases.models import Cohort, Contact, Municipality, OutboxMessage, ReminderSent, utcnow
 from ews_cases.services.cohorts import create_cohort
 from ews_cases.services.contacts import import_contacts
-from ews_cases.services.delivery import render_message
 from ews_cases.services.reminders import recipients, run_reminder_scan
 from ews_cases.settings import Settings
-from ews_cases.signals import set_dispatcher
 from workflows import BERLIN, Actor
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
-from tests.workers.conftest import WorkerProcess  # noqa: E402
+sys.path.insert(0, str(ROOT))  # `testkit` is not an installed package
+from testkit.processes import WorkerProcess  # noqa: E402
 
 DB_NAME = "ews_bench_reminders"
 ACTOR = Actor.system("bench")

@@ -43,7 +43,7 @@ def send(kind: str, world: dict, first: int, count: int) -> None:
     if kind == "ews":
         os.environ.update(EWS_DATABASE_URL=sqlalchemy_url(world["url"]), EWS_LOG_FORMAT="json")
         from ews_cases.app import create_app
-        from ews_cases.logs import logging_config
+        from ews_cases.observability.logs import logging_config
 
         app = create_app()
         logging.config.dictConfig(logging_config(app.extensions["ews"].settings))

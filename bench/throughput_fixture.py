@@ -22,10 +22,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import func, select
 
-from ews_cases import audit
 from ews_cases.app import create_app
-from ews_cases.db import Database
-from ews_cases.migrate import upgrade
+from ews_cases.audit import chain
+from ews_cases.db.engine import Database
+from ews_cases.db.migrate import upgrade
 from ews_cases.models import AuditChainHead, AuditEvent, Case, OutboxMessage, case_chain
 from ews_cases.services import cohorts, users
 from ews_cases.services.accounts import create_account
@@ -262,16 +262,16 @@ def _copy_template(conn: psycopg.Connection, world: World, cohort_rows: list[tup
                     body=swap(message["body"]),
                 )
             )
-        prev_hash, chain = audit.GENESIS_HASH, case_chain(new_id)
+        prev_hash, case_chain_name = chain.GENESIS_HASH, case_chain(new_id)
         for j, event in enumerate(events):
             data = _event_data(event, reference=reference, ags=ags, reviews=review_ids, messages=message_ids)
-            record = _record(event, chain=chain, case_id=new_id, cohort=cohort_number, data=data)
-            digest = audit.chain_hash(prev_hash, record)
+            record = _record(event, chain=case_chain_name, case_id=new_id, cohort=cohort_number, data=data)
+            digest = chain.chain_hash(prev_hash, record)
             rows["audit_events"].append(
                 _values(
                     event,
                     id=base["audit_events"] + i * len(events) + j,
-                    chain=chain,
+                    chain=case_chain_name,
                     case_id=new_id,
                     cohort_number=cohort_number,
                     data=data,
@@ -280,7 +280,7 @@ def _copy_template(conn: psycopg.Connection, world: World, cohort_rows: list[tup
                 )
             )
             prev_hash = digest
-        rows["audit_chain_heads"].append((chain, len(events), prev_hash))
+        rows["audit_chain_heads"].append((case_chain_name, len(events), prev_hash))
     columns = {
         "cases": list(case),
         "team_members": list(team[0]),
@@ -322,7 +322,7 @@ def _record(event: dict, **changes: object) -> dict:
         "position": event["position"],
         "case_id": event["case_id"],
         "cohort": event["cohort_number"],
-        "occurred_at": audit.format_time(event["occurred_at"]),
+        "occurred_at": chain.format_time(event["occurred_at"]),
         "actor": event["actor"],
         "actor_role": event["actor_role"],
         "action": event["action"],
@@ -348,9 +348,9 @@ def _event_data(event: dict, *, reference: str, ags: str, reviews: dict, message
 
 def _check_template_chain(events: list[dict]) -> None:
     """Our record of an event hashes to what the app stored (so the copies' chains are real chains)."""
-    prev = audit.GENESIS_HASH
+    prev = chain.GENESIS_HASH
     for event in events:
-        if audit.chain_hash(prev, _record(event)) != event["hash"]:
+        if chain.chain_hash(prev, _record(event)) != event["hash"]:
             raise SystemExit(f"cannot reproduce the hash of template event {event['position']}")
         prev = event["hash"]
 
@@ -409,7 +409,7 @@ def check_work(world: World, used: list[range], ok: int, in_flight: int, sample:
             .where(AuditEvent.chain.in_(chains))
             .order_by(AuditEvent.chain, AuditEvent.position)
         )
-        verification = audit.verify_records((audit.event_record(e) for e in events_of), heads)
+        verification = chain.verify_records((chain.event_record(e) for e in events_of), heads)
         if not verification.ok:
             problems.append(f"audit chains broken: {verification.breaks[0]}")
         elif len(heads) != len(chains):

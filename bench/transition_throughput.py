@@ -6,7 +6,7 @@
 One run:
 
 1. `throughput_fixture`: drops and recreates the PostgreSQL database `ews_bench_throughput`, migrates it
-   (`ews_cases.migrate.upgrade`, what `ews db upgrade` runs), makes a coordinator with an API token
+   (`ews_cases.db.migrate.upgrade`, what `ews db upgrade` runs), makes a coordinator with an API token
    (`create_account`, as `ews users create`) and one case in `reviewed` through the services, and copies
    that case into pools of fresh cases as needed;
 2. for each gunicorn setting WORKERSxTHREADS, serves the real app with `ews web --workers W --threads T`
@@ -92,7 +92,7 @@ def start_server(kind: str, world: World, workers: int, threads: int, tmp: Path)
     if kind == "ews":
         command = [str(VENV_BIN / "ews"), "web", "--workers", str(workers), "--threads", str(threads)]
     else:
-        # The options ews_cases.server.serve gives gunicorn (EWS logs requests itself; gunicorn's access
+        # The options ews_cases.cli.server.serve gives gunicorn (EWS logs requests itself; gunicorn's access
         # log is off there, so here too).
         command = [
             str(VENV_BIN / "gunicorn"),

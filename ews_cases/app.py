@@ -12,12 +12,12 @@ from apiflask import APIFlask
 from flask import Flask, Response, g, request
 from flask_babel import Babel, get_locale
 
-from ews_cases import metrics
 from ews_cases.context import current_request_id
-from ews_cases.db import Database
-from ews_cases.i18n import _, select_locale
-from ews_cases.i18n_build import compile_catalogues
-from ews_cases.migrate import ensure_migrated
+from ews_cases.db.engine import Database
+from ews_cases.db.migrate import ensure_migrated
+from ews_cases.i18n.build import compile_catalogues
+from ews_cases.i18n.translate import _, select_locale
+from ews_cases.observability import metrics
 from ews_cases.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,12 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     _register_request_hooks(app)
 
     from ews_cases.api import register_api
-    from ews_cases.requestdb import register_request_session
+    from ews_cases.db.request_session import register_request_session
 
     register_request_session(app)
     register_api(app)
 
-    from ews_cases.web.input_guard import register_input_guard
+    from ews_cases.http.input_guard import register_input_guard
 
     register_input_guard(app)
 
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     from workers.celery_app import broker_url, celery_init_app
 
     if broker_url(settings):
-        celery_init_app(app)  # also lets committed changes wake the workers (ews_cases.signals)
+        celery_init_app(app)  # also lets committed changes wake the workers (ews_cases.db.after_commit)
 
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from ews_cases.db import make_engine
+from ews_cases.db.engine import make_engine
 from ews_cases.models import Base
 from ews_cases.settings import get_settings
 

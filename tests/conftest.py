@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from ews_cases.app import create_app
-from ews_cases.db import Database
-from ews_cases.migrate import upgrade
+from ews_cases.db.engine import Database
+from ews_cases.db.migrate import upgrade
 from ews_cases.models import Base
 from ews_cases.settings import Settings
-from tests.factories import Factory
+from testkit.factories import Factory
 
 BACKEND = os.environ.get("EWS_TEST_DATABASE", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get(

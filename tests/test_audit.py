@@ -21,14 +21,14 @@ import pytest
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from ews_cases import audit
-from ews_cases.audit import GENESIS_HASH, Break, Verification, jsonable, verify_database, verify_jsonl
-from ews_cases.db import Database
-from ews_cases.exports import write_export
+from ews_cases.audit import chain
+from ews_cases.audit.chain import GENESIS_HASH, Break, Verification, jsonable, verify_database, verify_jsonl
+from ews_cases.audit.export import write_export
+from ews_cases.db.engine import Database
 from ews_cases.models import AuditEvent, case_chain
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cohorts import update_cohort
-from tests.factories import ATTENDORN
+from testkit.factories import ATTENDORN
 from workflows import Actor, State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,8 +248,8 @@ def test_chains_of_different_cases_are_independent(db, session, factory):
 
     result = verified(db)
     assert [(b.chain, b.position) for b in result.breaks] == [(case_chain(tampered.id), 1)]
-    intact_records = [audit.event_record(e) for e in chain_events(session, case_chain(intact.id))]
-    assert audit.verify_records(intact_records).ok
+    intact_records = [chain.event_record(e) for e in chain_events(session, case_chain(intact.id))]
+    assert chain.verify_records(intact_records).ok
 
 
 def test_a_deleted_middle_event_is_a_gap(db, session, factory):
@@ -302,13 +302,13 @@ def test_append_refuses_unsupported_data_and_writes_nothing(session, factory):
     session.commit()
     before = count_events(session)
     with pytest.raises(TypeError):
-        audit.append(session, actor=Actor.system("tests"), action="test.refused", data={"blob": b"\x00"})
+        chain.append(session, actor=Actor.system("tests"), action="test.refused", data={"blob": b"\x00"})
     session.rollback()
     assert count_events(session) == before
 
 
 def test_recorded_floats_verify_as_strings(db, session):
-    event = audit.append(session, actor=Actor.system("tests"), action="test.float", data={"share": 0.1})
+    event = chain.append(session, actor=Actor.system("tests"), action="test.float", data={"share": 0.1})
     session.commit()
     assert event["data"] == {"share": "0.1"}
     assert session.get(AuditEvent, event["sequence"]).data == {"share": "0.1"}

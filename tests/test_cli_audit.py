@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from ews_cases.audit import chain_hash
-from ews_cases.exports import CSV_COLUMNS
+from ews_cases.audit.chain import chain_hash
+from ews_cases.audit.export import CSV_COLUMNS
 from ews_cases.models import AuditEvent, case_chain
-from tests.factories import ATTENDORN
+from testkit.factories import ATTENDORN
 from tests.test_audit import chain_events, count_events, forge_data, run_verifier_script
 from workflows import State
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 def ews(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the `ews` command line in its own process (fresh settings, real exit code)."""
     return subprocess.run(
-        [sys.executable, "-c", "from ews_cases.cli import main; main()", *args],
+        [sys.executable, "-c", "from ews_cases.cli.commands import main; main()", *args],
         env={**os.environ, "EWS_DATABASE_URL": database_url},
         cwd=REPO,
         capture_output=True,

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
-from ews_cases.demo import load_demo
-from ews_cases.demo_data import (
+from ews_cases.audit import chain
+from ews_cases.demo.data import (
     DEMO_USERS,
     HISTORIC_COHORTS,
     ILLUSTRATIVE_OUTCOMES,
     OPEN_CASES,
     PASSWORD,
 )
+from ews_cases.demo.loader import load_demo
 from ews_cases.models import (
     AuditEvent,
     Base,
@@ -113,7 +113,7 @@ def test_demo_loads_the_programme_history_and_an_open_cohort(loaded, demo):
     assert kinds == {"fachtagung": 1, "workshop": 4, "abschluss": 1}
 
     assert _states(session) == EXPECTED_STATES
-    assert audit.verify_database(session).ok
+    assert chain.verify_database(session).ok
     assert "bereits" not in summary
     for email, _name, role, _ags in DEMO_USERS:
         assert email in summary

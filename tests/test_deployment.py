@@ -282,7 +282,7 @@ def test_dockerfile_downloads_nothing_at_run_time_and_no_browser():
 
 def test_dockerfile_compiles_catalogues_at_build_time():
     runs = [args for name, args in _final_stage() if name == "RUN"]
-    assert any("python -m ews_cases.i18n_build" in args for args in runs)
+    assert any("python -m ews_cases.i18n.build" in args for args in runs)
 
 
 def test_dockerfile_runs_as_a_non_root_user_and_serves_port_8000():

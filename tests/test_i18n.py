@@ -19,10 +19,10 @@ from babel.support import Translations
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import select
 
-from ews_cases import i18n
 from ews_cases.api.errors import STATUS_TITLES
 from ews_cases.api.field_messages import localise_field_message
-from ews_cases.i18n_build import TRANSLATIONS_DIR, compile_catalogues
+from ews_cases.i18n import translate
+from ews_cases.i18n.build import TRANSLATIONS_DIR, compile_catalogues
 
 ROOT = Path(__file__).resolve().parents[1]
 PERCENT_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]")
@@ -56,7 +56,7 @@ def english_catalogue() -> dict[str, str]:
 
 
 def placeholders(text: str) -> set[str]:
-    """`{name}` (Python code, `ews_cases.i18n._`) and `%(name)s` (Jinja templates, Flask-Babel's `_`)."""
+    """`{name}` (Python code, `ews_cases.i18n.translate._`) and `%(name)s` (Jinja templates, Flask-Babel's `_`)."""
     braces = {
         f"{{{name}}}" for _text, name, _spec, _conv in string.Formatter().parse(text) if name is not None
     }
@@ -139,17 +139,19 @@ def test_compile_catalogues_compiles_the_package_catalogues():
 def test_request_locale_selects_the_translation(app, accept_language: str, expected: str):
     headers = {"Accept-Language": accept_language} if accept_language else {}
     with app.test_request_context(headers=headers):
-        assert i18n._("Entwurf") == expected
+        assert translate._("Entwurf") == expected
 
 
 def test_placeholders_are_filled_after_translation(app):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert (
-            i18n._("Bewerbung {ref} eingegangen", ref="EWS-2025-001") == "Application EWS-2025-001 received"
+            translate._("Bewerbung {ref} eingegangen", ref="EWS-2025-001")
+            == "Application EWS-2025-001 received"
         )
     with app.test_request_context(headers={"Accept-Language": "de"}):
         assert (
-            i18n._("Bewerbung {ref} eingegangen", ref="EWS-2025-001") == "Bewerbung EWS-2025-001 eingegangen"
+            translate._("Bewerbung {ref} eingegangen", ref="EWS-2025-001")
+            == "Bewerbung EWS-2025-001 eingegangen"
         )
 
 
@@ -158,15 +160,15 @@ def test_a_refusal_is_rendered_in_the_readers_language_with_the_status_pages_and
 
     refusal = Conflict("Bewerbung {ref} eingegangen", ref="EWS-2025-001")
     with app.test_request_context(headers={"Accept-Language": "en"}):
-        assert refusal.render(i18n._) == "Application EWS-2025-001 received"
-    assert refusal.render(i18n._) == "Bewerbung EWS-2025-001 eingegangen"  # no request: the German msgid
+        assert refusal.render(translate._) == "Application EWS-2025-001 received"
+    assert refusal.render(translate._) == "Bewerbung EWS-2025-001 eingegangen"  # no request: the German msgid
     statuses = [cls("x").status for cls in (NotFound, Forbidden, Conflict, DomainError)]
     assert statuses == [404, 403, 409, 400]
     assert ValidationFailed({"name": ["leer"]}).status == 422
 
 
 def test_without_app_context_the_german_msgid_is_used():
-    assert i18n._("Entwurf") == "Entwurf"
+    assert translate._("Entwurf") == "Entwurf"
 
 
 # -- (d) the API answers in the reader's language -----------------------------------------------------------

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, select, text
 
 from ews_cases.app import create_app
-from ews_cases.migrate import DatabaseNotMigrated, downgrade, upgrade
+from ews_cases.db.migrate import DatabaseNotMigrated, downgrade, upgrade
 from ews_cases.models import Base, Municipality
 from ews_cases.settings import Settings
 from tests.conftest import BACKEND, _postgres_database

@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from ews_cases import metrics
-from ews_cases.logs import ContextFilter, JsonFormatter, logging_config
 from ews_cases.models import Case, Municipality, OutboxMessage, ReminderSent
+from ews_cases.observability import metrics
+from ews_cases.observability.logs import ContextFilter, JsonFormatter, logging_config
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
 from tests.api.test_participation_api import token_for

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from ews_cases.models import AuditEvent, Case, Certificate, Contact, User
 from ews_cases.services.certificates import revoke_certificate
 from ews_cases.services.contacts import add_contact
-from tests.factories import FINNENTROP, SYSTEM
+from testkit.factories import FINNENTROP, SYSTEM
 from workflows import State
 
 JSON = {"Accept": "application/json"}

@@ -11,10 +11,10 @@ from celery import Celery, Task
 from celery.signals import task_failure, task_postrun, task_prerun, worker_process_init
 from flask import Flask
 
-from ews_cases import metrics
 from ews_cases.context import current_task_id
+from ews_cases.db.after_commit import set_dispatcher
+from ews_cases.observability import metrics
 from ews_cases.settings import Settings
-from ews_cases.signals import set_dispatcher
 from workers.schedule import BEAT_SCHEDULE
 
 log = logging.getLogger("workers")

@@ -11,10 +11,10 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
 
-from ews_cases.db import Database
+from ews_cases.db.engine import Database
+from ews_cases.mail.delivery import SmtpSender, deliver_batch
 from ews_cases.models import Case, Cohort, utcnow
 from ews_cases.services.certificates import issue_missing_certificates
-from ews_cases.services.delivery import SmtpSender, deliver_batch
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
 from ews_cases.services.transitions import apply_transition

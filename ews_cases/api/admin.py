@@ -13,8 +13,8 @@ from sqlalchemy import select
 from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from ews_cases.db.request_session import db_session
 from ews_cases.models import USER_ROLES, ApiToken, User
-from ews_cases.requestdb import db_session
 from ews_cases.services.accounts import create_account, get_user, new_token, revoke_api_token, set_user_active
 
 

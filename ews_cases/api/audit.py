@@ -11,11 +11,11 @@ from ews_cases.api.audit_schemas import AuditPage, AuditQuery, ExportQuery, Veri
 from ews_cases.api.auth import allow
 from ews_cases.api.blueprint import api
 from ews_cases.api.pagination import paginate
-from ews_cases.audit import event_record, verify_database
-from ews_cases.audit_queries import AuditFilter, select_events
-from ews_cases.exports import iter_export
+from ews_cases.audit.chain import event_record, verify_database
+from ews_cases.audit.export import iter_export
+from ews_cases.audit.queries import AuditFilter, select_events
+from ews_cases.db.request_session import db_session
 from ews_cases.models import AuditEvent, utcnow
-from ews_cases.requestdb import db_session
 
 AUDIT_READERS = ("auditor", "coordinator")
 EXPORT_MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}

@@ -11,8 +11,8 @@ from flask import current_app
 from sqlalchemy import or_, update
 
 from ews_cases.api.blueprint import api
+from ews_cases.db.request_session import db_session
 from ews_cases.models import ApiToken, User, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.services.actors import actor_for
 from ews_cases.services.users import hash_token, user_for_token
 from workflows import Actor

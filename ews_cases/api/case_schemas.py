@@ -8,7 +8,7 @@ from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
 from workflows import STATE_LABELS, State
 

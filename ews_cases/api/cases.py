@@ -8,7 +8,6 @@ from apiflask import abort
 from flask import Response, jsonify
 from sqlalchemy import or_, select
 
-from ews_cases import audit
 from ews_cases.api.auth import allow, current_actor, current_user
 from ews_cases.api.blueprint import api
 from ews_cases.api.case_schemas import (
@@ -26,11 +25,12 @@ from ews_cases.api.case_schemas import (
     case_data,
 )
 from ews_cases.api.pagination import paginate
-from ews_cases.audit_queries import case_history as case_history_records
+from ews_cases.audit import chain
+from ews_cases.audit.queries import case_history as case_history_records
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
 from ews_cases.models import Case, Cohort, Municipality, Review, User
-from ews_cases.requestdb import db_session
 from ews_cases.services.cases import CaseInput, MemberInput, case_snapshot, create_case, update_draft
 from ews_cases.services.locking import lock_case
 from ews_cases.services.permissions import can_read_case, visible_cases
@@ -255,4 +255,4 @@ def case_history(case_id: int) -> Response:
     records = case_history_records(db_session(), load_case(case_id).id)
     # The records are already what HistoryOut describes, in JSON types: not a second pass through the
     # schema (it was most of the request's time for a long history; bench/audit_scale.py).
-    return jsonify(items=records, chain_ok=audit.verify_records(records).ok)
+    return jsonify(items=records, chain_ok=chain.verify_records(records).ok)

@@ -13,9 +13,9 @@ from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.cases import load_case
 from ews_cases.api.participation_schemas import CertificateList, CertificateOut, RevokeIn
+from ews_cases.db.request_session import db_session
 from ews_cases.links import verification_link
 from ews_cases.models import Certificate
-from ews_cases.requestdb import db_session
 from ews_cases.services.certificates import pdf_file, revoke_certificate
 
 CERTIFICATE_READERS = ("applicant", "coordinator", "auditor")

@@ -21,8 +21,8 @@ from ews_cases.api.cohort_schemas import (
     session_data,
 )
 from ews_cases.api.pagination import PageQuery, paginate
+from ews_cases.db.request_session import db_session
 from ews_cases.models import Case, Cohort, CohortSession, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.services.cohorts import add_session, create_cohort, get_cohort, update_cohort
 from workflows import OCCUPYING_STATES, State
 

@@ -12,8 +12,8 @@ from flask_babel import get_locale
 
 from ews_cases.api.field_messages import localise_field_message
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
-from ews_cases.web.input_guard import UNSTORABLE_TEXT
+from ews_cases.http.input_guard import UNSTORABLE_TEXT
+from ews_cases.i18n.translate import N_, _
 from workflows import RefusalKind, TransitionRefused
 
 PROBLEM_TYPE = "urn:ews-cases:problem:"
@@ -83,7 +83,7 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict):
                 continue
             # Any request may be refused before its handler: a body that is not JSON, or text the database
-            # cannot store (NUL) in the query, the path or the body (ews_cases.web.input_guard).
+            # cannot store (NUL) in the query, the path or the body (ews_cases.http.input_guard).
             responses = operation.setdefault("responses", {})
             responses.setdefault("400", {"description": "Bad request", "content": dict(problem_content)})
             if "requestBody" in operation:

@@ -14,10 +14,10 @@ from sqlalchemy import and_, or_, select
 from ews_cases.api.auth import ALL_ROLES, allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, paginate
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
 from ews_cases.models import Contact, Municipality
-from ews_cases.requestdb import db_session
 from ews_cases.services.contacts import add_contact, get_municipality
 from ews_cases.services.municipalities import matching
 

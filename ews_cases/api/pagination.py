@@ -13,7 +13,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ews_cases.errors import ValidationFailed
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 #: The largest id a table holds (a 32-bit integer column); larger ids in a request are invalid, not a crash.

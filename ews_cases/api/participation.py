@@ -16,8 +16,8 @@ from ews_cases.api.participation_schemas import (
     ProjectIn,
     ProjectOut,
 )
+from ews_cases.db.request_session import db_session
 from ews_cases.models import Attendance, Case, PracticeProject
-from ews_cases.requestdb import db_session
 from ews_cases.services.participation import attendance_register, record_attendance, update_project
 
 

@@ -15,10 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ews_cases.api.auth import ALL_ROLES, READERS, allow
 from ews_cases.api.blueprint import api
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
-from ews_cases.i18n import _
+from ews_cases.db.request_session import db_session
+from ews_cases.i18n.translate import _
 from ews_cases.models import OutboxMessage
 from ews_cases.models.outbox import OUTBOX_STATUSES
-from ews_cases.requestdb import db_session
 from workflows import WORKFLOW
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, NotFound
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 from ews_cases.models import ApiToken, User
 from ews_cases.services.users import create_user, hash_token, issue_token, require_admin, revoke_token
 from workflows import Actor
@@ -82,7 +82,7 @@ def set_user_active(session: Session, actor: Actor, user: User, active: bool) ->
     if user.active != active:
         old, user.active = user.active, active
         session.flush()
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="user.updated",

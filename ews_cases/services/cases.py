@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Cohort, Municipality, TeamMember, utcnow
 from ews_cases.models.case import ANSWER_FIELDS
 from ews_cases.services.locking import lock_case
@@ -155,7 +155,7 @@ def create_case(
     _apply_content(case, content)
     session.add(case)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="case.created",
@@ -196,7 +196,7 @@ def update_draft(
         for key in sorted(before.keys() | after.keys())
         if before.get(key) != after.get(key)
     }
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="case.updated",

@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
-from ews_cases.certificate_pdf import CertificateText, render_certificate
+from ews_cases.audit import chain
+from ews_cases.documents.certificate_pdf import CertificateText, render_certificate
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate, Cohort, PracticeProject, utcnow
 from ews_cases.services.eligibility import eligible_members
@@ -62,7 +62,7 @@ def issue_missing_certificates(
         session.add(certificate)
         session.flush()
         store_pdf(session, certificate, case)
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="certificate.issued",
@@ -128,7 +128,7 @@ def revoke_certificate(session: Session, certificate: Certificate, actor: Actor,
         raise Conflict(N_("Das Zertifikat {serial} ist bereits widerrufen."), serial=certificate.serial)
     certificate.revoked_at, certificate.revoked_reason = utcnow(), reason.strip()
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="certificate.revoked",

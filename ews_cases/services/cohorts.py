@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
 from workflows import Actor, Role
 
@@ -97,7 +97,7 @@ def create_cohort(session: Session, actor: Actor, *, number: int, values: Mappin
     _check_cohort(cohort)
     session.add(cohort)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="cohort.created",
@@ -122,7 +122,7 @@ def update_cohort(session: Session, actor: Actor, cohort: Cohort, changes: Mappi
     _check_cohort(cohort)
     if recorded:
         session.flush()
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="cohort.updated",
@@ -163,7 +163,7 @@ def add_session(
     )
     session.add(event)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="session.created",

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Contact, Municipality, utcnow
 from ews_cases.services.validation import EMAIL_RE
 from workflows import Actor, Role
@@ -67,7 +67,7 @@ def _create(session: Session, actor: Actor, municipality: Municipality, name: st
     )
     session.add(contact)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="contact.created",
@@ -144,7 +144,7 @@ def opt_out(session: Session, token: str) -> Contact:
     if contact.opted_out_at is None:
         contact.opted_out_at = utcnow()
         session.flush()
-        audit.append(
+        chain.append(
             session,
             actor=Actor.system("unsubscribe"),
             action="contact.opted_out",

@@ -8,7 +8,7 @@ from functools import cached_property
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate, PracticeProject, Review
 from ews_cases.models.case import ANSWER_FIELDS
 from ews_cases.services.eligibility import eligible_members

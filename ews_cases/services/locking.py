@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from ews_cases.db import innermost_transaction
+from ews_cases.db.engine import innermost_transaction
 from ews_cases.errors import NotFound
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 from ews_cases.models import Case
 
 #: session.info key: (transaction, ids of the cases it has locked).

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import (
     ATTENDANCE_STATUSES,
     PROJECT_STATUSES,
@@ -56,7 +56,7 @@ def record_attendance(
     record.status, record.recorded_by_id = status, actor.user_id
     session.flush()
     if old != status:
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="attendance.recorded",
@@ -118,7 +118,7 @@ def update_project(
         if project not in session:
             session.add(project)
         session.flush()
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="project.updated",

@@ -17,11 +17,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
-from ews_cases.i18n import _
+from ews_cases.audit import chain
+from ews_cases.i18n.translate import _
 from ews_cases.links import public_link, unsubscribe_link
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Cohort, Contact, Municipality, ReminderSent, User, utcnow
-from ews_cases.services.outbox import Email, enqueue_emails
 from workflows import BERLIN, Actor, State
 
 SEND_FROM = time(8, 0)
@@ -249,7 +249,7 @@ def run_reminder_scan(
         count = queue_cohort_reminders(session, cohort, offset)
         report.queued[cohort.number] = count
         if count:
-            audit.append(
+            chain.append(
                 session,
                 actor=actor,
                 action="reminders.queued",

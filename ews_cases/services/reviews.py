@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case, Review, User
 from ews_cases.services.actors import actor_for
 from ews_cases.services.locking import lock_case
@@ -88,7 +88,7 @@ def record_review(
     )
     session.add(review)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="review.recorded",

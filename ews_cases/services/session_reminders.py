@@ -7,10 +7,10 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
+from ews_cases.mail.calendar import KIND_LABELS, ics_attachment
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, CohortSession, utcnow
-from ews_cases.services.calendar import KIND_LABELS, ics_attachment
-from ews_cases.services.outbox import Email, enqueue_emails
 from workflows import BERLIN, State
 
 OFFSETS = (7, 1)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import NotFound
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 from ews_cases.models import User, utcnow
 from ews_cases.services.contacts import opt_out
 from workflows import Actor
@@ -32,7 +32,7 @@ def unsubscribe(session: Session, token: str) -> Unsubscribed:
     if user.reminders_opted_out_at is None:
         user.reminders_opted_out_at = utcnow()
         session.flush()
-        audit.append(
+        chain.append(
             session,
             actor=Actor.system("unsubscribe"),
             action="user.opted_out",

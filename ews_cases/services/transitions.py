@@ -8,13 +8,13 @@ from functools import cache
 from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
-from ews_cases.db import TransactionNotes, show_stored
+from ews_cases.audit import chain
+from ews_cases.db.engine import TransactionNotes, show_stored
+from ews_cases.mail.letters import queue_effects
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
 from ews_cases.services.facts import CaseSubject
 from ews_cases.services.locking import lock_case
-from ews_cases.services.notifications import queue_effects
 from workflows import WORKFLOW, Actor, Attempt, Decision, Refusal, RefusalKind, State, TransitionRefused
 from workflows.text import N_
 
@@ -49,7 +49,7 @@ def apply_transition(
     if not _store(session, case, subject.state, expected_version, now):
         raise TransitionRefused(name, (_stale(None, expected_version),))
     messages = queue_effects(session, case, decision.spec, from_state, attempt.reason)
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action=f"transition.{name}",

@@ -10,9 +10,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import USER_ROLES, ApiToken, Municipality, User, utcnow
 from ews_cases.services.validation import EMAIL_RE
 from workflows import Actor, Role
@@ -81,7 +81,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.append(
+    chain.append(
         session,
         actor=actor,
         action="user.created",
@@ -97,7 +97,7 @@ def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -
     record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name)
     session.add(record)
     session.flush()
-    audit.append(
+    chain.append(
         session, actor=actor, action="token.created", data={"token": record.id, "user": user.id, "name": name}
     )
     return token
@@ -108,7 +108,7 @@ def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
-        audit.append(
+        chain.append(
             session, actor=actor, action="token.revoked", data={"token": token.id, "user": token.user_id}
         )
 

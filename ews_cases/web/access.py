@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from flask import abort
 from flask_login import current_user, login_required
 
+from ews_cases.db.request_session import db_session
 from ews_cases.models import Case, User
-from ews_cases.requestdb import db_session
 from ews_cases.services.actors import actor_for
 from ews_cases.services.permissions import can_read_case
 from workflows import Actor

@@ -14,10 +14,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import Conflict, DomainError, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticeProject, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.services.cases import create_case, update_draft
 from ews_cases.services.certificates import pdf_file
 from ews_cases.services.municipalities import search_municipalities

@@ -26,7 +26,7 @@ from wtforms import (
 from wtforms.fields.core import Field
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import ANSWER_FIELDS, Case
 from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.facts import FIELD_LABELS, CaseSubject, team_problems

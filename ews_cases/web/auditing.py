@@ -21,13 +21,13 @@ from wtforms import DateField, HiddenField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional, Regexp
 
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
-from ews_cases.audit import Break, verify_database, verify_records
-from ews_cases.audit_queries import AuditFilter, iter_records, select_events
+from ews_cases.audit.chain import Break, verify_database, verify_records
+from ews_cases.audit.export import iter_export
+from ews_cases.audit.queries import AuditFilter, iter_records, select_events
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
-from ews_cases.exports import iter_export
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import AuditChainHead, AuditEvent, Case, User, case_chain, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.web.access import readable_case, roles_required
 from workflows import BERLIN, STATE_LABELS, WORKFLOW, State
 

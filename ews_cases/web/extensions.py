@@ -14,9 +14,9 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_wtf import CSRFProtect
 from werkzeug.wrappers import Response
 
-from ews_cases.i18n import N_, _
+from ews_cases.db.request_session import db_session
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import User, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.settings import current_settings
 
 login_manager = LoginManager()

@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 
 
 class LoginForm(FlaskForm):

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_login import current_user
 
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 
 #: Navigation per role: (endpoint, label). The same table decides what each role sees.
 NAVIGATION: dict[str, list[tuple[str, str]]] = {

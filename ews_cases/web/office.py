@@ -18,8 +18,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import Conflict, NotFound, ValidationFailed
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import (
     Case,
     Cohort,
@@ -31,7 +32,6 @@ from ews_cases.models import (
     utcnow,
 )
 from ews_cases.models.outbox import OUTBOX_STATUSES
-from ews_cases.requestdb import db_session
 from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
 from ews_cases.web.access import my_actor, roles_required
 from ews_cases.web.office_forms import (

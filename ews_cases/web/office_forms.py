@@ -25,7 +25,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 from ews_cases.services.cohorts import COHORT_FIELDS, REGIERUNGSBEZIRKE
 from workflows import BERLIN
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import abort, flash, render_template, request
 from sqlalchemy import select
 
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import DomainError, ValidationFailed
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate, PracticeProject
-from ews_cases.requestdb import db_session
 from ews_cases.services.certificates import revoke_certificate
 from ews_cases.services.participation import attendance_register, record_attendance, update_project
 from ews_cases.web.access import my_actor, readable_case, roles_required

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from sqlalchemy import select
 
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
 from ews_cases.models import Case, Certificate
-from ews_cases.requestdb import db_session
 from ews_cases.services.subscriptions import unsubscribe
 
 public = Blueprint("public", __name__)

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 from ews_cases.models import CRITERIA
 
 #: The criteria in the order of `models.CRITERIA`, with their German labels.

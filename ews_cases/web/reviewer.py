@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import DomainError, ValidationFailed
-from ews_cases.i18n import _
-from ews_cases.requestdb import db_session
+from ews_cases.i18n.translate import _
 from ews_cases.services.reviews import own_review, pending_reviews, record_review, reviews_by
 from ews_cases.web.access import me, readable_case, roles_required
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm

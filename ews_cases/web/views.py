@@ -9,11 +9,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from ews_cases import audit
+from ews_cases.audit import chain
+from ews_cases.db.request_session import db_session
 from ews_cases.errors import DomainError
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, User, utcnow
-from ews_cases.requestdb import db_session
 from ews_cases.services.participation import attendance_register
 from ews_cases.services.transitions import apply_transition, transition_options
 from ews_cases.services.users import check_password, hash_password
@@ -94,7 +94,7 @@ def change_password() -> Any:
             form.current.errors.append(_("Das bisherige Passwort stimmt nicht."))
             return render_template("web/password.html", form=form), 422
         user.password_hash = hash_password(form.new.data)
-        audit.append(
+        chain.append(
             db_session(),
             actor=my_actor(),
             action="user.password_changed",

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.models import ApiToken, AuditEvent, User
+from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
-from tests.factories import FINNENTROP
 
 OTHER_ROLES = ("coordinator", "auditor", "applicant", "reviewer")
 NEW_USER = {"email": "Neu@Example.org", "name": "Nora Neu", "role": "reviewer", "municipality": FINNENTROP}

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from ews_cases.audit import event_record, iter_db_records, verify_jsonl, verify_records
-from ews_cases.audit_queries import AuditFilter, iter_records
+from ews_cases.audit.chain import event_record, iter_db_records, verify_jsonl, verify_records
+from ews_cases.audit.export import CSV_COLUMNS
+from ews_cases.audit.queries import AuditFilter, iter_records
 from ews_cases.errors import ValidationFailed
-from ews_cases.exports import CSV_COLUMNS
 from ews_cases.models import AuditEvent, case_chain
+from testkit.factories import ATTENDORN, DUESSELDORF, FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, role_tokens
-from tests.factories import ATTENDORN, DUESSELDORF, FINNENTROP
 from tests.test_audit import forge_data
 from workflows import State
 

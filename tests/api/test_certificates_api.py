@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.models import AuditEvent, Certificate
+from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, role_tokens
-from tests.factories import FINNENTROP
 from workflows import State
 
 PDF = b"%PDF-1.4\n% EWS test certificate\n%%EOF\n"

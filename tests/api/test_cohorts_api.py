@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.models import AuditEvent, Cohort
+from testkit.factories import ATTENDORN, FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
-from tests.factories import ATTENDORN, FINNENTROP
 from workflows import State
 
 SPEC_BODY = {

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from ews_cases.audit import GENESIS_HASH, chain_hash, format_time
+from ews_cases.audit.chain import GENESIS_HASH, chain_hash, format_time
 from ews_cases.models import AuditChainHead, AuditEvent, utcnow
 from tests.api.test_participation_api import bearer, token_for
 
@@ -106,7 +106,14 @@ def stream_export(client, token: str, fmt: str, target: Path | None = None) -> d
 
 def ews_verify(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from ews_cases.cli import main; main()", "audit", "verify", str(path)],
+        [
+            sys.executable,
+            "-c",
+            "from ews_cases.cli.commands import main; main()",
+            "audit",
+            "verify",
+            str(path),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

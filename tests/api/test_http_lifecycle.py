@@ -15,9 +15,9 @@ import pytest
 from ews_cases.api.case_schemas import AuditEventOut, HistoryOut
 from ews_cases.models import Case
 from ews_cases.services.certificates import issue_missing_certificates
+from testkit.factories import FINNENTROP
 from tests.api.live_server import ApiClient, expect, expect_problem, live_server
 from tests.api.test_participation_api import token_for
-from tests.factories import FINNENTROP
 from workflows import BERLIN, Actor
 
 GENESIS = "0" * 64

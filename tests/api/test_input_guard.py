@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from ews_cases.models import AuditEvent, Cohort
 from ews_cases.services.users import issue_token
-from tests.factories import SYSTEM
+from testkit.factories import SYSTEM
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from ews_cases.errors import NotFound
 from ews_cases.models import AuditEvent, Contact, Municipality
 from ews_cases.services.contacts import import_contacts, opt_out
+from testkit.factories import ATTENDORN, FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
-from tests.factories import ATTENDORN, FINNENTROP
 from tests.test_cli_audit import ews
 from workflows import Actor
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ews_cases.models import AuditEvent, case_chain
 from ews_cases.services.users import issue_token
-from tests.factories import ATTENDORN, FINNENTROP
+from testkit.factories import ATTENDORN, FINNENTROP
 from workflows import Actor, State
 
 STATUSES = ("present", "excused", "absent")

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from ews_cases.models import ApiToken, AuditEvent, Case, Certificate, Cohort, CohortSession, User
 from ews_cases.services.accounts import new_token
+from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM
 from tests.api.test_participation_api import bearer, token_for
-from tests.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM
 from workflows import State
 
 APPLICANT, REVIEWER, COORDINATOR, AUDITOR, ADMIN = "applicant", "reviewer", "coordinator", "auditor", "admin"

@@ -33,9 +33,9 @@ from sqlalchemy import select
 
 from ews_cases.models import Certificate
 from ews_cases.services.accounts import new_token
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, SYSTEM
 from tests.api.live_server import live_server
 from tests.api.test_participation_api import bearer
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, SYSTEM
 from workflows import State
 
 CHECKS = [

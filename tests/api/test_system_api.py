@@ -14,8 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from ews_cases.api import system
 from ews_cases.models import OutboxMessage, utcnow
+from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
-from tests.factories import FINNENTROP
 from workflows import TRANSITIONS, State
 
 ROLES = ("coordinator", "auditor", "applicant", "reviewer", "admin")

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from ews_cases.models import User
 from ews_cases.services import users
+from testkit.factories import SYSTEM, Factory
 from tests.api.live_server import live_server
-from tests.factories import SYSTEM, Factory
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("EWS_TEST_CHROMIUM", "/usr/bin/chromium"))

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Certificate
+from testkit.factories import ATTENDORN, BONN, FINNENTROP, Factory
 from tests.browser.conftest import PASSWORD, axe_violations, login
-from tests.factories import ATTENDORN, BONN, FINNENTROP, Factory
 from workflows import State
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case, Cohort
+from testkit.factories import FINNENTROP, Factory
 from tests.browser.conftest import login
-from tests.factories import FINNENTROP, Factory
 from workflows import State
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case, Certificate
+from testkit.factories import FINNENTROP
 from tests.browser.conftest import PASSWORD, TIMEOUT_MS, axe_violations, field, login, screenshot
-from tests.factories import FINNENTROP
 from tests.workers import conftest as worker_fixtures
 from workflows import BERLIN, State
 

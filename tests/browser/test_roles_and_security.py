@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case
+from testkit.factories import FINNENTROP, Factory
 from tests.browser.conftest import PASSWORD, csrf_token, login
-from tests.factories import FINNENTROP, Factory
 from workflows import State
 
 #: What each role finds in the main navigation, in order (SPEC §7; ews_cases/web/layout.py).

@@ -19,7 +19,7 @@ from ews_cases.services import cohorts
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
-from tests.factories import SYSTEM, complete_content
+from testkit.factories import SYSTEM, complete_content
 from workflows import State
 
 RECORDING = Path(__file__).with_name("letter_texts.txt")

@@ -19,8 +19,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from ews_cases.models import OutboxMessage, ReminderSent, utcnow
+from testkit.processes import WorkerProcess
 from tests.api.live_server import ApiClient
-from tests.workers.conftest import SmtpSink, WorkerProcess
+from tests.workers.conftest import SmtpSink
 from workers import tasks
 
 PAUSE = 0.02  # between one client's requests: pacing, not synchronisation

@@ -22,11 +22,11 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from ews_cases.api.errors import WEB_DETAILS
-from ews_cases.db import Database
+from ews_cases.db.engine import Database
 from ews_cases.models import Base, Case, User
 from ews_cases.services.users import issue_token
 from ews_cases.web.extensions import start_session
-from tests.factories import ATTENDORN, SYSTEM, Factory
+from testkit.factories import ATTENDORN, SYSTEM, Factory
 from tests.web.helpers import csrf_token, login
 
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})

@@ -34,8 +34,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases import audit
 from ews_cases.app import create_app
+from ews_cases.audit import chain
+from ews_cases.db.after_commit import set_dispatcher
+from ews_cases.mail.delivery import DELIVERY_ACTOR
 from ews_cases.models import (
     AuditChainHead,
     AuditEvent,
@@ -46,15 +48,13 @@ from ews_cases.models import (
     case_chain,
     utcnow,
 )
-from ews_cases.services.delivery import DELIVERY_ACTOR
 from ews_cases.services.locking import lock_case
 from ews_cases.services.transitions import apply_transition
 from ews_cases.services.users import issue_token
-from ews_cases.signals import set_dispatcher
+from testkit.factories import SYSTEM, complete_content
+from testkit.processes import ROOT, settings_env
 from tests.api.live_server import ApiClient, live_server
-from tests.factories import SYSTEM, complete_content
 from tests.reliability.chaos_helpers import Load, describe_backlog, kill_mid_delivery, wait_until
-from tests.workers.conftest import ROOT, settings_env
 from tests.workers.test_redis_outage import RedisServer
 from tests.workers.test_reminders import arrange_contacts, at, other_municipalities
 from workflows import State
@@ -374,7 +374,7 @@ def check_emails(database, batch_size, world, received, kill, refused_once) -> d
 def check_chains(database, settings, tmp_path: Path) -> None:
     """3. Every chain verifies, in the database and as an export checked by `ews audit verify`."""
     with database.sessionmaker() as s:
-        result = audit.verify_database(s)
+        result = chain.verify_database(s)
         total = s.scalar(select(func.count()).select_from(AuditEvent))
     assert result.ok, result.breaks[:5]
     export = tmp_path / "audit.jsonl"
@@ -424,14 +424,14 @@ def test_a_transition_and_a_delivery_on_one_case_do_not_deadlock(database, sessi
     case = factory.case(factory.cohort())
     coordinator = factory.coordinator()
     session.commit()
-    chain = case_chain(case.id)
+    chain_name = case_chain(case.id)
     with database.sessionmaker() as delivery, database.sessionmaker() as request:
-        delivery.execute(select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update())
+        delivery.execute(select(AuditChainHead).where(AuditChainHead.chain == chain_name).with_for_update())
         lock_case(request, case.id)
         appended = threading.Event()
 
         def deliver() -> None:
-            audit.append(
+            chain.append(
                 delivery, actor=DELIVERY_ACTOR, action="email.delivered", case=delivery.get(Case, case.id)
             )
             delivery.commit()
@@ -450,4 +450,4 @@ def test_a_transition_and_a_delivery_on_one_case_do_not_deadlock(database, sessi
                 select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.position)
             )
         ][-2:] == ["email.delivered", "transition.submit"]
-        assert audit.verify_database(s).ok
+        assert chain.verify_database(s).ok

@@ -3,7 +3,7 @@
 A real JSON Lines export (three cases and the global chain, from `ews audit export`'s writer) is mutated by
 Hypothesis: bytes flipped, lines dropped, swapped, duplicated or moved, the file cut off, invalid UTF-8
 inserted, JSON values changed to another type (in the event and inside `data`), keys removed or added, and
-several of these at once. Three verifiers judge each result: `ews_cases.audit.verify_jsonl` (the library),
+several of these at once. Three verifiers judge each result: `ews_cases.audit.chain.verify_jsonl` (the library),
 `ews audit verify FILE` (the command, in-process through click) and `docs/verify_audit_export.py` (the
 independent script, imported from its file). Each must return a verdict without an exception, and all three
 must give the one the oracle below expects.
@@ -29,10 +29,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ews_cases.audit import HASHED_FIELDS, verify_jsonl
-from ews_cases.cli import main as ews
-from ews_cases.exports import write_export
-from tests.factories import ATTENDORN, BONN, FINNENTROP
+from ews_cases.audit.chain import HASHED_FIELDS, verify_jsonl
+from ews_cases.audit.export import write_export
+from ews_cases.cli.commands import main as ews
+from testkit.factories import ATTENDORN, BONN, FINNENTROP
 from workflows import State
 
 ROOT = Path(__file__).resolve().parents[2]

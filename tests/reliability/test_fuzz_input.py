@@ -1,5 +1,5 @@
 """Fuzzing the request body path: whatever arrives, the API answers without a 5xx, and every refusal is
-problem+json (`ews_cases/web/input_guard.py`, the webargs/marshmallow schemas, `ews_cases/api/errors.py`).
+problem+json (`ews_cases/http/input_guard.py`, the webargs/marshmallow schemas, `ews_cases/api/errors.py`).
 
 Hypothesis draws, for every operation of `/api/v1/openapi.json` that takes a body (with a token of a role
 that may call it, on the arranged data of `tests.api.test_schemathesis`):

@@ -24,9 +24,9 @@ import pytest
 import requests
 
 from ews_cases.services.participation import update_project
+from testkit.factories import BONN, FINNENTROP
 from tests.api.live_server import live_server
 from tests.api.test_role_matrix import ADMIN, APPLICANT, COORDINATOR, MATRIX, REVIEWER, Row, World
-from tests.factories import BONN, FINNENTROP
 from tests.reliability.hostile_helpers import (
     Snapshot,
     assert_german_error_page,

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
+from testkit.factories import FINNENTROP
 from tests.api.test_role_matrix import APPLICANT, MATRIX, ROWS, Row, World
-from tests.factories import FINNENTROP
 from tests.reliability.hostile_helpers import (
     Snapshot,
     assert_german_error_page,

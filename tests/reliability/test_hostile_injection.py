@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 from wtforms.fields.core import UnboundField
 
+from testkit.factories import ATTENDORN, BONN, FINNENTROP
 from tests.api.test_schemathesis import Arranged
-from tests.factories import ATTENDORN, BONN, FINNENTROP
 from tests.reliability.hostile_helpers import Snapshot, arranging, person, sign_in, tables_answer
 from tests.web.helpers import csrf_token
 from workflows import State

@@ -18,7 +18,7 @@ from ews_cases.app import create_app
 from ews_cases.models import utcnow
 from ews_cases.settings import Settings
 from ews_cases.web.extensions import LAST_SEEN_AT, LOGGED_IN_AT, PASSWORD_MARK, SESSION_EXPIRED
-from tests.factories import FINNENTROP
+from testkit.factories import FINNENTROP
 from tests.reliability.hostile_helpers import Snapshot, arranging, person, sign_in
 from tests.web.helpers import csrf_token, login, post_form
 

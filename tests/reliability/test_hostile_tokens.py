@@ -24,10 +24,10 @@ from sqlalchemy import select
 from ews_cases.app import create_app
 from ews_cases.models import ApiToken
 from ews_cases.services.users import hash_token
+from testkit.factories import FINNENTROP
+from testkit.processes import ROOT, free_port, settings_env
 from tests.api.test_role_matrix import APPLICANT, MATRIX, PUBLIC, ROLES, World
-from tests.factories import FINNENTROP
 from tests.reliability.hostile_helpers import Person, Snapshot, assert_problem_json, person
-from tests.workers.conftest import ROOT, free_port, settings_env
 
 UNAUTHENTICATED = "urn:ews-cases:problem:unauthenticated"
 GUARDED = [row for row in MATRIX if row.allowed is not PUBLIC]

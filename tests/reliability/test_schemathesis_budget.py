@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from testkit.factories import Factory
 from tests.api import test_schemathesis as base
 from tests.api.test_participation_api import bearer
 from tests.api.test_schemathesis import api_schema, arranged, server  # noqa: F401 - its fixtures
 from tests.conftest import reset_database
-from tests.factories import Factory
 
 pytestmark = pytest.mark.postgres
 

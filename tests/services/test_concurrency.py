@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import select
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.models import AuditEvent, Case
 from workflows import RefusalKind, TransitionRefused
 
@@ -23,7 +23,7 @@ def _race(database, case_id: int, name: str, actor, version: int) -> list[str]:
         from ews_cases.services.transitions import apply_transition
 
         if database.is_sqlite:
-            # SQLite write transactions take the write lock at BEGIN (see ews_cases/db.py), so a writer
+            # SQLite write transactions take the write lock at BEGIN (see ews_cases/db/engine.py), so a writer
             # waiting at the barrier would block the other thread: the race starts before the read there.
             barrier.wait()
         with database.session(write=True) as session:
@@ -68,4 +68,4 @@ def test_two_threads_same_version_200_times_one_wins_each_time(database, session
         assert len(transitions) == ROUNDS
         assert [e.position for e in events] == list(range(1, len(events) + 1))  # no gap, no fork
         assert check.get(Case, case.id).version == 1 + ROUNDS
-        assert audit.verify_database(check).ok
+        assert chain.verify_database(check).ok

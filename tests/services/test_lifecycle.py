@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.models import AuditEvent, OutboxMessage
 from workflows import State
 
@@ -35,4 +35,4 @@ def test_main_path_to_certified_leaves_one_transition_event_per_step(session, fa
         )
         > 0
     )
-    assert audit.verify_database(session).ok
+    assert chain.verify_database(session).ok

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import DomainError
 from ews_cases.models import (
     Attendance,
@@ -36,8 +36,8 @@ from ews_cases.services.certificates import issue_missing_certificates
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, Factory
 from tests.conftest import reset_database
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, Factory
 from workflows import (
     BERLIN,
     OCCUPYING_STATES,
@@ -428,7 +428,7 @@ def test_random_actions_keep_the_workflow_promises(database, actions):
                 assert not isinstance(step, Fire), (step, refusal)
             assert look(session, scenario.ids) == before, (step, refusal)
             session.rollback()  # as the API does after any refusal
-        verification = audit.verify_database(session)
+        verification = chain.verify_database(session)
         assert verification.ok, verification.as_dict()
 
 

@@ -14,7 +14,7 @@ from ews_cases.models import AuditEvent, Cohort, Contact, OutboxMessage, Reminde
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.reminders import due_offset, recipients, run_reminder_scan
 from ews_cases.services.subscriptions import unsubscribe
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, SYSTEM, Factory
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, SYSTEM, Factory
 from workflows import BERLIN, State
 
 

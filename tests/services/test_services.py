@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.models import Attendance, AuditEvent, Case, Certificate, PracticeProject
 from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
 from ews_cases.services.certificates import issue_missing_certificates, revoke_certificate
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.transitions import apply_transition
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, complete_content
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, complete_content
 from workflows import Actor, State
 
 SYSTEM = Actor.system("issue_certificates")
@@ -494,7 +494,7 @@ def test_certificates_are_issued_once_with_serials_and_codes(session, factory):
     assert count(session, Certificate) == 2
     assert len(events(session, "certificate.issued", case)) == 2
     assert [e.actor for e in events(session, "transition.certify", case)] == ["system:issue_certificates"]
-    assert audit.verify_database(session).ok
+    assert chain.verify_database(session).ok
 
 
 def test_serials_count_up_across_the_cases_of_a_cohort(session, factory):
@@ -576,4 +576,4 @@ def test_revoke_certificate_needs_a_coordinator_and_a_reason(session, factory):
     with Unchanged(session), pytest.raises(Conflict):
         revoke_certificate(session, certificate, coordinator, "Noch einmal")
     assert case.state == State.CERTIFIED
-    assert audit.verify_database(session).ok
+    assert chain.verify_database(session).ok

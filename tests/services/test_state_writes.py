@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.models import AuditChainHead, AuditEvent, Case, OutboxMessage, case_chain
 from ews_cases.models.case import StateWriteOutsideWorkflow
 from ews_cases.services import transitions
 from ews_cases.services.transitions import apply_transition
-from tests.factories import Factory
+from testkit.factories import Factory
 from workflows import State, TransitionRefused
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,7 +258,7 @@ def stored(db, case_id: int) -> Stored:
     """What is committed, read in a new session."""
     with db.transaction() as s:
         state, version = s.execute(select(Case.state, Case.version).where(Case.id == case_id)).one()
-        assert audit.verify_database(s).ok
+        assert chain.verify_database(s).ok
         return Stored(
             state=state,
             version=version,
@@ -296,30 +296,30 @@ def _fail_while_queueing(monkeypatch, calls):
 
 
 def _fail_while_auditing(monkeypatch, calls):
-    real = audit.append
+    real = chain.append
 
     def fail_on_transition(session, **kwargs):
         if kwargs["action"].startswith("transition."):
             assert kwargs["case"].state == State.SUBMITTED
             assert session.scalar(select(func.count()).select_from(OutboxMessage)) > 0
-            calls.append("audit.append")
+            calls.append("chain.append")
             raise InjectedFailure("audit table unavailable")
         return real(session, **kwargs)
 
-    monkeypatch.setattr(audit, "append", fail_on_transition)
+    monkeypatch.setattr(chain, "append", fail_on_transition)
 
 
 def _fail_after_auditing(monkeypatch, calls):
-    real = audit.append
+    real = chain.append
 
     def append_then_fail(session, **kwargs):
         event = real(session, **kwargs)
         if kwargs["action"].startswith("transition."):
-            calls.append("after audit.append")
+            calls.append("after chain.append")
             raise InjectedFailure("crash just before COMMIT")
         return event
 
-    monkeypatch.setattr(audit, "append", append_then_fail)
+    monkeypatch.setattr(chain, "append", append_then_fail)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition, transition_options
-from tests.factories import (
+from testkit.factories import (
     ATTENDORN,
     BONN,
     DUESSELDORF,

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
+from ews_cases.audit import chain
 from ews_cases.models import AuditEvent, Case, Certificate, OutboxMessage, User, utcnow
 from ews_cases.services import cohorts
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition
-from tests.factories import (
+from testkit.factories import (
     ATTENDORN,
     BONN,
     FINNENTROP,
@@ -255,7 +255,7 @@ def test_allowed_transition_changes_state_version_audit_and_outbox(session, fact
     if name in NEEDS_REASON:
         assert all(REASON in m.body for m in new)
     assert all(m.status == "pending" for m in new)
-    assert audit.verify_database(session).ok
+    assert chain.verify_database(session).ok
 
 
 def test_start_welcome_email_carries_the_sessions_as_icalendar(session, factory):
@@ -404,4 +404,4 @@ def test_two_coordinators_at_once_one_wins_the_other_is_stale(db):
             )
         ).all()
         assert transitions.count(f"transition.{winner}") == 1
-        assert audit.verify_database(s).ok
+        assert chain.verify_database(s).ok

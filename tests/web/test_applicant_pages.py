@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, PracticeProject
-from tests.factories import ATTENDORN, FINNENTROP
+from testkit.factories import ATTENDORN, FINNENTROP
 from tests.web.helpers import csrf_token, login, post_form
 from workflows import BERLIN, State
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases.audit import verify_jsonl
-from ews_cases.exports import CSV_COLUMNS
+from ews_cases.audit.chain import verify_jsonl
+from ews_cases.audit.export import CSV_COLUMNS
 from ews_cases.models import AuditEvent, Case, User, case_chain, utcnow
 from ews_cases.services.cases import CaseInput, update_draft
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, complete_content
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, complete_content
 from tests.test_audit import forge_data
 from tests.web.helpers import csrf_token, login
 from workflows import BERLIN, State

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ews_cases.app import create_app
+from testkit.processes import free_port
 from tests.web.helpers import csrf_token
-from tests.workers.conftest import free_port
 
 
 def test_login_with_redis_unreachable_falls_back_to_counting_in_memory(settings, db, session, factory):

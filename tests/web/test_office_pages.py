@@ -23,7 +23,7 @@ from ews_cases.models import (
 )
 from ews_cases.services.eligibility import eligible_members
 from ews_cases.services.participation import update_project
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS
 from tests.web.helpers import login, post_form
 from workflows import BERLIN, State
 

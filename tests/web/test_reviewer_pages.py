@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case, Review
 from ews_cases.services.reviews import record_review
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
-from tests.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS
 from tests.web.helpers import csrf_token, login
 from workflows import State
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ews_cases.models import OutboxMessage, ReminderSent
-from tests.factories import FINNENTROP, Factory
-from tests.workers.conftest import ROOT, settings_env
+from testkit.factories import FINNENTROP, Factory
+from testkit.processes import ROOT, settings_env
 from tests.workers.test_reminders import (
     arrange_contacts,
     at,

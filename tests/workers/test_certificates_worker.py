@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ews_cases.models import AuditEvent, Case, Certificate
 from ews_cases.services.certificates import revoke_certificate
-from tests.factories import FINNENTROP, Factory
+from testkit.factories import FINNENTROP, Factory
 from tests.workers.test_reminders import body, subject, wait_for_results
 from workers import tasks
 from workflows import State

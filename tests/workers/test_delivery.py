@@ -14,12 +14,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases import audit
+from ews_cases.audit import chain
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import AuditEvent, OutboxMessage
-from ews_cases.services.outbox import Email, enqueue_emails
 from ews_cases.services.users import issue_token
-from tests.factories import FINNENTROP, complete_content
-from tests.workers.conftest import ROOT, settings_env
+from testkit.factories import FINNENTROP, complete_content
+from testkit.processes import ROOT, settings_env
 from workers.tasks import deliver_outbox
 from workflows import Actor, State
 
@@ -89,7 +89,7 @@ def test_two_workers_send_each_message_exactly_once(worker_app, start_worker, sm
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "email.delivered")).all()
         assert sorted(e.data["message_id"] for e in events) == sorted(r.message_id for r in rows)
         assert {e.case_id for e in events} == {c.id for c in cases}
-        result = audit.verify_database(s)
+        result = chain.verify_database(s)
         assert result.ok, result.breaks
 
 
@@ -177,4 +177,4 @@ def test_temporary_refusals_are_retried_and_a_permanent_one_is_recorded(
         (event,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "email.failed")).all()
         assert actions == {"email.delivered": 45, "email.failed": 1}
         assert (event.case_id, event.data["error"]) == (bounced.id, "550 5.1.1 no such user")
-        assert audit.verify_database(s).ok
+        assert chain.verify_database(s).ok

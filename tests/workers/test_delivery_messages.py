@@ -12,9 +12,9 @@ from email.message import EmailMessage
 
 from sqlalchemy import select, update
 
+from ews_cases.mail.delivery import Outgoing, SmtpSender, deliver_batch, render_message
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import OutboxMessage
-from ews_cases.services.delivery import Outgoing, SmtpSender, deliver_batch, render_message
-from ews_cases.services.outbox import Email, enqueue_emails
 
 SENDER = "Entwicklungswerkstatt für kommunale Engagementstrategien <ews@example.org>"
 BODY = (

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.workers.conftest import free_port
+from testkit.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite]  # the embedded default is SQLite, whatever the pass
 

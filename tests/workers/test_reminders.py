@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from ews_cases.models import Cohort, Contact, Municipality, OutboxMessage, ReminderSent
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.subscriptions import unsubscribe
-from tests.factories import ATTENDORN, DUESSELDORF, FINNENTROP, OLPE_KREIS, SYSTEM, Factory
-from tests.workers.conftest import ROOT, settings_env
+from testkit.factories import ATTENDORN, DUESSELDORF, FINNENTROP, OLPE_KREIS, SYSTEM, Factory
+from testkit.processes import ROOT, settings_env
 from workers import tasks
 from workflows import BERLIN, State
 

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases import audit
+from ews_cases.audit import chain
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import AuditEvent, OutboxMessage
-from ews_cases.services.outbox import Email, enqueue_emails
 from workers.tasks import deliver_outbox
 from workflows import State
 
@@ -74,4 +74,4 @@ def test_a_worker_killed_mid_batch_loses_nothing(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "email.delivered")
         )
         assert delivered_events == MESSAGES  # the killed batch's events were rolled back with it
-        assert audit.verify_database(s).ok
+        assert chain.verify_database(s).ok

@@ -9,7 +9,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from ews_cases.logs import logging_config
+from ews_cases.observability.logs import logging_config
 from ews_cases.settings import Settings
 
 
@@ -30,7 +30,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def _worker_exited(_server: Any, worker: Any) -> None:
-    from ews_cases.metrics import mark_process_dead
+    from ews_cases.observability.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
 

@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 log = logging.getLogger(__name__)
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 
 
 def compile_catalogues(directory: str | os.PathLike[str] | None = None, *, force: bool = False) -> list[Path]:
@@ -70,7 +70,7 @@ def _compile(po_path: Path, mo_path: Path) -> None:
         raise
 
 
-if __name__ == "__main__":  # python -m ews_cases.i18n_build [--force]
+if __name__ == "__main__":  # python -m ews_cases.i18n.build [--force]
     import sys
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

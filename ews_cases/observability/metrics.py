@@ -33,8 +33,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from ews_cases import audit
-from ews_cases.db import Database
+from ews_cases.audit import chain
+from ews_cases.db.engine import Database
 from ews_cases.models import Cohort, OutboxMessage, ReminderSent
 
 __all__ = ["CONTENT_TYPE_LATEST", "render", "task_finished"]
@@ -77,7 +77,7 @@ def task_finished(task: str, state: str, seconds: float) -> None:
 
 
 # Transitions count when their audit event is committed; a rolled-back attempt never counts.
-@audit.APPENDED.on_commit
+@chain.APPENDED.on_commit
 def _count_transitions(actions: list[str]) -> None:
     for action in actions:
         if action.startswith(_TRANSITION_PREFIX):

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from icalendar import Calendar, Event
 
-from ews_cases.i18n import N_, _
+from ews_cases.i18n.translate import N_, _
+from ews_cases.mail.outbox import message_domain
 from ews_cases.models import CohortSession, utcnow
-from ews_cases.services.outbox import message_domain
 
 KIND_LABELS = {
     "fachtagung": N_("Fachtagung"),

@@ -1,6 +1,6 @@
 """Filtered reads of the audit trail (SPEC §6): the global log by cohort, case, actor, action and time.
 
-The API and the auditor pages build their queries here; `ews_cases.audit` appends and verifies.
+The API and the auditor pages build their queries here; `ews_cases.audit.chain` appends and verifies.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from ews_cases.audit import event_record
+from ews_cases.audit.chain import event_record
 from ews_cases.errors import ValidationFailed
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
 from ews_cases.models import AuditEvent
 
 WILDCARD = "*"

@@ -20,7 +20,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.context import current_request_id
-from ews_cases.db import TransactionNotes
+from ews_cases.db.engine import TransactionNotes
 from ews_cases.models import GLOBAL_CHAIN, AuditChainHead, AuditEvent, Case, case_chain, utcnow
 from workflows import Actor
 

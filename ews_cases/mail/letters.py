@@ -10,13 +10,13 @@ from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.i18n import _
+from ews_cases.db.after_commit import after_commit
+from ews_cases.i18n.translate import _
 from ews_cases.links import public_link, verification_link
+from ews_cases.mail.calendar import ics_attachment
+from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Certificate, User
-from ews_cases.services.calendar import ics_attachment
-from ews_cases.services.outbox import Email, enqueue_emails
 from ews_cases.settings import current_settings
-from ews_cases.signals import after_commit
 from workflows import Effect, State, TransitionSpec
 
 

@@ -10,7 +10,7 @@ from apiflask import abort
 from flask import Flask, request
 from werkzeug.exceptions import BadRequest
 
-from ews_cases.i18n import N_
+from ews_cases.i18n.translate import N_
 
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 UNSTORABLE_TEXT = N_("Die Anfrage enthält Zeichen, die nicht gespeichert werden können (z. B. NUL).")

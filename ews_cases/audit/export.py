@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
-from ews_cases.audit import RECORD_FIELDS, iter_db_records
+from ews_cases.audit.chain import RECORD_FIELDS, iter_db_records
 
 CSV_COLUMNS = RECORD_FIELDS
 Records = Iterable[dict[str, Any]]

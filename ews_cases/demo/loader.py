@@ -1,7 +1,7 @@
 """`ews demo`: cohorts 1–5 with their real municipalities, an open cohort 6, and demo users.
 
 Every row is created through the services, so the demo has the same audit trail as real use. The
-municipalities of cohorts 1–5 are taken from public sources (`ews_cases/demo_data.py`, URLs next to each
+municipalities of cohorts 1–5 are taken from public sources (`ews_cases/demo/data.py`, URLs next to each
 table); all people, texts, scores and practice projects are invented, and every email address ends in
 `@example.org`. Refused in production: the demo accounts share a published password.
 """
@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases.demo_data import (
+from ews_cases.demo.data import (
     DEMO_USERS,
     FIRST_NAMES,
     GOOD_SCORES,
@@ -35,13 +35,13 @@ from ews_cases.demo_data import (
     HistoricCohort,
     Site,
 )
-from ews_cases.i18n import _
+from ews_cases.i18n.translate import _
+from ews_cases.mail.delivery import cancel_pending
 from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
 from ews_cases.services import cohorts, users
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case
 from ews_cases.services.certificates import issue_missing_certificates
-from ews_cases.services.delivery import cancel_pending
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition

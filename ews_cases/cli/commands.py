@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ews_cases import audit
-from ews_cases.db import Database
+from ews_cases.audit import chain
+from ews_cases.db.engine import Database
 from ews_cases.settings import get_settings
 from workflows import Actor
 
@@ -33,7 +33,7 @@ def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
     from pydantic import ValidationError
 
-    from ews_cases.logs import configure_logging
+    from ews_cases.observability.logs import configure_logging
 
     try:
         settings = get_settings()
@@ -48,7 +48,7 @@ def main() -> None:
 @click.option("--threads", type=int, default=4, show_default=True)
 def web(workers: int | None, threads: int) -> None:
     """Serve the web pages and the API with gunicorn on EWS_HOST:EWS_PORT."""
-    from ews_cases.server import serve
+    from ews_cases.cli.server import serve
 
     serve(get_settings(), workers=workers, threads=threads)
 
@@ -66,13 +66,13 @@ def _celery() -> Celery:
 @click.option("--concurrency", type=int, default=2, show_default=True)
 def worker(concurrency: int) -> None:
     """Run a Celery worker (any number may run, on any machine)."""
-    from ews_cases.server import share_metrics_between_processes
+    from ews_cases.cli.server import share_metrics_between_processes
 
     settings = get_settings()
     share_metrics_between_processes()  # the pool processes count their task durations together
     celery = _celery()
     if settings.worker_metrics_port:
-        from ews_cases.metrics import serve_worker_metrics
+        from ews_cases.observability.metrics import serve_worker_metrics
 
         serve_worker_metrics(settings.host, settings.worker_metrics_port)
     celery.worker_main(
@@ -100,7 +100,7 @@ def beat() -> None:
 @main.command()
 def run() -> None:
     """Web, worker and beat together on the embedded defaults (Ctrl-C stops all cleanly)."""
-    from ews_cases.supervisor import run_all
+    from ews_cases.cli.supervisor import run_all
 
     sys.exit(run_all(get_settings()))
 
@@ -169,7 +169,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Migrate the database to the latest schema (creates it when empty)."""
-    from ews_cases.migrate import upgrade
+    from ews_cases.db.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url, revision)
@@ -179,7 +179,7 @@ def db_upgrade(revision: str) -> None:
 @main.command()
 def demo() -> None:
     """Load cohorts 1–5 with their real municipalities and an open cohort 6 (invented people)."""
-    from ews_cases.demo import load_demo
+    from ews_cases.demo.loader import load_demo
 
     if get_settings().env == "production":
         raise click.ClickException(
@@ -187,7 +187,7 @@ def demo() -> None:
             "refused with EWS_ENV=production. Create real accounts with `ews users create`."
         )
     database = _database()
-    from ews_cases.migrate import ensure_migrated
+    from ews_cases.db.migrate import ensure_migrated
 
     ensure_migrated(database.engine, database.url)
     with _app_context(), database.transaction() as session:
@@ -253,11 +253,11 @@ def audit_verify(export: Path | None) -> None:
     """Verify every hash chain in the database, or an exported JSON Lines file; exit 1 when broken."""
     if export is not None:
         with export.open("rb") as handle:
-            result = audit.verify_jsonl(handle)
+            result = chain.verify_jsonl(handle)
         source = str(export)
     else:
         with _database().transaction() as session:
-            result = audit.verify_database(session)
+            result = chain.verify_database(session)
         source = "database"
     click.echo(f"{source}: {result.events} events in {result.chains} chains")
     if result.ok:
@@ -278,7 +278,7 @@ def audit_verify(export: Path | None) -> None:
 )
 def audit_export(fmt: str, output: Path | None) -> None:
     """Export every audit event (ordered by chain and position), streamed."""
-    from ews_cases.exports import write_export
+    from ews_cases.audit.export import write_export
 
     with _database().transaction() as session:
         if output is None:

@@ -12,7 +12,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from ews_cases.logs import configure_logging
+from ews_cases.observability.logs import configure_logging
 from ews_cases.settings import Settings
 
 log = logging.getLogger("ews.run")
@@ -35,14 +35,14 @@ def run_all(settings: Settings) -> int:
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     keep_alive: list[Any] = []
     if not (settings.redis_url or settings.broker_url):
-        from ews_cases.embedded_redis import start_embedded_redis
+        from ews_cases.cli.embedded_redis import start_embedded_redis
 
         url, server = start_embedded_redis(settings.data_dir)
         keep_alive.append(server)
         env["EWS_REDIS_URL"] = url
         print(f"Redis (embedded): {url}", flush=True)
     if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
-        from ews_cases.mail_sink import start_mail_sink
+        from ews_cases.cli.mail_sink import start_mail_sink
 
         folder = (settings.mail_sink_dir or settings.data_dir / "mail").resolve()
         sink = start_mail_sink(folder, port=settings.smtp_port)

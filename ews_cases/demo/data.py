@@ -1,5 +1,5 @@
 """The demo's data: the municipalities of cohorts 1–5 from public sources (URLs next to each table), the open
-cohort 6, the demo users and the invented names, texts and scores `ews_cases.demo` loads."""
+cohort 6, the demo users and the invented names, texts and scores `ews_cases.demo.loader` loads."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ews_cases import audit
-from ews_cases.db import show_stored
+from ews_cases.audit import chain
+from ews_cases.db.engine import show_stored
 from ews_cases.models import Case, OutboxMessage, utcnow
 from ews_cases.settings import Settings
 from workflows import Actor
@@ -315,7 +315,7 @@ def _audit(session: Session, message: OutboxMessage, action: str, **extra: Any) 
     if message.case_id is None:
         return
     case = session.get(Case, message.case_id)
-    audit.append(
+    chain.append(
         session,
         actor=DELIVERY_ACTOR,
         action=action,
@@ -340,7 +340,7 @@ def cancel_pending(session: Session, actor: Actor, message_ids: list[int], reaso
         message.status, message.last_error = "cancelled", reason
     session.flush()
     if messages:
-        audit.append(
+        chain.append(
             session,
             actor=actor,
             action="email.cancelled",

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ews_cases.db.after_commit import after_commit
 from ews_cases.models import OutboxMessage
 from ews_cases.settings import current_settings
-from ews_cases.signals import after_commit
 
 
 @dataclass(frozen=True, slots=True)

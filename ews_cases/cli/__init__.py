@@ -1,0 +1,1 @@
+"""The `ews` command and what it starts: gunicorn, the supervisor of `ews run`, embedded Redis, mail sink."""

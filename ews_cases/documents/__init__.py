@@ -1,0 +1,1 @@
+"""Documents the programme issues (the certificate PDF)."""

@@ -1,0 +1,1 @@
+"""Translation: the `_` of service code, locale selection and building the catalogues."""

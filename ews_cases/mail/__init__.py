@@ -1,0 +1,1 @@
+"""Email: the outbox written in the transaction, its delivery, calendar attachments and the letters."""

@@ -1,0 +1,90 @@
+"""`ews` commands as child processes, with the environment that gives them the caller's settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ews_cases.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see the same settings."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "EWS_ENV": settings.env,
+            "EWS_DATABASE_URL": settings.sqlalchemy_url,
+            "EWS_REDIS_URL": settings.redis_url or "",
+            "EWS_SMTP_HOST": settings.smtp_host,
+            "EWS_SMTP_PORT": str(settings.smtp_port),
+            "EWS_OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
+            "EWS_OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
+            "EWS_OUTBOX_MAX_ATTEMPTS": str(settings.outbox_max_attempts),
+            "EWS_OUTBOX_BATCH_SIZE": str(settings.outbox_batch_size),
+            "EWS_DATA_DIR": str(settings.data_dir),
+            "EWS_PUBLIC_URL": settings.public_url,
+            "EWS_SECRET_KEY": settings.secret_key or "test",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class WorkerProcess:
+    """`ews worker` (or another `ews` command) as a child process with its log captured to a file."""
+
+    def __init__(
+        self, settings: Settings, log_path: Path, args: tuple[str, ...] = ("worker", "--concurrency", "2")
+    ) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ews_cases.cli", *args],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, marker: str = "ready.", timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.log():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"process exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"not ready after {timeout}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the pool children too): a worker dying mid-task."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
