@@ -16,6 +16,7 @@ from ews_cases.context import current_request_id
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import ensure_migrated
 from ews_cases.i18n.build import compile_catalogues
+from ews_cases.i18n.formatting import register_filters
 from ews_cases.i18n.translate import _, select_locale
 from ews_cases.observability import metrics
 from ews_cases.settings import Settings, get_settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     Babel(app, locale_selector=select_locale)
     # Templates use the same `_` as the code: German msgids with `{placeholders}`.
     app.jinja_env.globals.update(_=_, get_locale=get_locale)
+    register_filters(app)
 
     _register_request_hooks(app)
 

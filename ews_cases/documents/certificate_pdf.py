@@ -9,6 +9,8 @@ from datetime import date
 import segno
 from fpdf import FPDF
 
+from ews_cases.i18n.formatting import de_date
+
 # The PDF core fonts cover Latin-1 (all German letters); typographic marks outside it get plain stand-ins.
 _REPLACEMENTS = str.maketrans(
     {
@@ -80,7 +82,7 @@ def render_certificate(text: CertificateText) -> bytes:
     )
     line(f"„{text.project_title}“", 14, "B", 3)
     line("in der eigenen Kommune umgesetzt.", 12, "", 20)
-    line(f"{text.place}, den {text.issued_on.strftime('%d.%m.%Y')}", 12, "", 24)
+    line(f"{text.place}, den {de_date(text.issued_on)}", 12, "", 24)
     pdf.set_draw_color(80, 80, 80)
     pdf.line(pdf.w / 2 - 40, pdf.get_y(), pdf.w / 2 + 40, pdf.get_y())
     pdf.ln(3)

@@ -7,7 +7,7 @@ Coordinators may fill in the form for a municipality too; the services decide wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import Conflict, DomainError, NotFound, ValidationFailed
+from ews_cases.i18n.formatting import de_date, de_time
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticeProject, utcnow
 from ews_cases.services.cases import create_case, update_draft
@@ -95,13 +96,6 @@ PROJECT_STATUS_LABELS = {
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
-def local_date(day: date | datetime) -> str:
-    """30.06.2027 (a moment is shown as its date in Europe/Berlin)."""
-    if isinstance(day, datetime):
-        day = day.astimezone(BERLIN).date()
-    return day.strftime("%d.%m.%Y")
-
-
 def deadline_notice(cohort: Cohort, now: datetime) -> dict[str, Any]:
     """The deadline as "Bewerbungsfrist: 30.06.2027, 23:59 Uhr" and the days left (Europe/Berlin)."""
     deadline = cohort.deadline_at.astimezone(BERLIN)
@@ -117,8 +111,8 @@ def deadline_notice(cohort: Cohort, now: datetime) -> dict[str, Any]:
     return {
         "text": _(
             "Bewerbungsfrist: {date}, {time} Uhr",
-            date=deadline.strftime("%d.%m.%Y"),
-            time=deadline.strftime("%H:%M"),
+            date=de_date(deadline),
+            time=de_time(deadline),
         ),
         "countdown": countdown,
         "days": days,
@@ -230,8 +224,8 @@ def my_cases() -> Any:
         {
             "case": case,
             "state_label": _(STATE_LABELS[State(case.state)]),
-            "next_step": _(NEXT_STEPS[State(case.state)], deadline=local_date(case.cohort.deadline_at)),
-            "submitted_on": local_date(case.submitted_at) if case.submitted_at else None,
+            "next_step": _(NEXT_STEPS[State(case.state)], deadline=de_date(case.cohort.deadline_at)),
+            "submitted_on": de_date(case.submitted_at) if case.submitted_at else None,
             "certificates": certificates.get(case.id, []),
         }
         for case in cases
@@ -247,7 +241,6 @@ def my_cases() -> Any:
         rows=rows,
         calls=calls,
         municipality=me().municipality,
-        local_date=local_date,
     )
 
 

@@ -26,6 +26,7 @@ from ews_cases.audit.export import iter_export
 from ews_cases.audit.queries import AuditFilter, iter_records, select_events
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
+from ews_cases.i18n.formatting import de_timestamp
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import AuditChainHead, AuditEvent, Case, User, case_chain, utcnow
 from ews_cases.web.access import readable_case, roles_required
@@ -248,10 +249,6 @@ class EventView:
     details: list[tuple[str, str]] = field(default_factory=list)
 
 
-def local_time(moment: datetime) -> str:
-    return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M:%S")
-
-
 def action_label(action: str) -> str:
     if action.startswith("transition."):
         spec = WORKFLOW.specs.get(action.removeprefix("transition."))
@@ -307,7 +304,7 @@ def describe(session: Session, events: Iterable[AuditEvent]) -> list[EventView]:
                 event=event,
                 who=f"{name} ({event.actor})" if name else event.actor,
                 role=_(ROLE_NAMES[event.actor_role]) if event.actor_role in ROLE_NAMES else event.actor_role,
-                when=local_time(event.occurred_at),
+                when=de_timestamp(event.occurred_at),
                 what=action_label(event.action),
                 case_reference=references.get(event.case_id) if event.case_id is not None else None,
                 from_label=_state_label(event.from_state),
@@ -441,7 +438,7 @@ def chain() -> str:
         "auditing/chain.html",
         verification=verification,
         first_break=_first(verification.breaks),
-        checked_at=local_time(utcnow()),
+        checked_at=de_timestamp(utcnow()),
     )
 
 

@@ -8,8 +8,7 @@ state, places left, countdown) are read-only queries over the models. The pages 
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -60,26 +59,6 @@ PROJECT_LABELS = {"planned": N_("geplant"), "submitted": N_("eingereicht"), "app
 
 
 # -- presentation helpers -------------------------------------------------------------------------------
-def de_date(value: date | datetime | None) -> str:
-    """30.06.2027; a moment is shown as its day in Europe/Berlin."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(BERLIN)
-    return value.strftime("%d.%m.%Y")
-
-
-def de_datetime(value: datetime | None) -> str:
-    """30.06.2027, 23:59 Uhr in Europe/Berlin."""
-    if value is None:
-        return ""
-    return _("{day}, {time} Uhr", day=de_date(value), time=value.astimezone(BERLIN).strftime("%H:%M"))
-
-
-def de_number(value: Decimal | float | None, places: int = 1) -> str:
-    return "–" if value is None else f"{float(value):.{places}f}".replace(".", ",")
-
-
 def state_label(state: str) -> str:
     return _(STATE_LABELS[State(state)])
 
@@ -87,9 +66,6 @@ def state_label(state: str) -> str:
 @office.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "de_date": de_date,
-        "de_datetime": de_datetime,
-        "de_number": de_number,
         "state_label": state_label,
         "kind_labels": SESSION_KIND_LABELS,
         "attendance_labels": ATTENDANCE_LABELS,

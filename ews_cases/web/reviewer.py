@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -13,7 +12,7 @@ from ews_cases.i18n.translate import _
 from ews_cases.services.reviews import own_review, pending_reviews, record_review, reviews_by
 from ews_cases.web.access import me, readable_case, roles_required
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
-from workflows import BERLIN, STATE_LABELS, State
+from workflows import STATE_LABELS, State
 
 reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
 
@@ -21,14 +20,9 @@ reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
 @reviewer.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "local_date": _local_date,
         "criterion_labels": CRITERION_LABELS,
         "recommendation_labels": RECOMMENDATION_LABELS,
     }
-
-
-def _local_date(moment: datetime | None) -> str:
-    return moment.astimezone(BERLIN).strftime("%d.%m.%Y") if moment is not None else "–"
 
 
 @reviewer.get("")

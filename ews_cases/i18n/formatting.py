@@ -1,0 +1,60 @@
+"""German dates, times and numbers as every page, letter and document shows them (Europe/Berlin).
+
+One set of functions, registered once as Jinja filters (`{{ case.submitted_at|de_date }}`) and called by
+services where they write text (letters, certificates).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask
+
+from ews_cases.i18n.translate import _
+from workflows import BERLIN
+
+
+def de_date(value: date | datetime | None) -> str:
+    """30.06.2027; a moment is shown as its day in Europe/Berlin; nothing for no value."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(BERLIN)
+    return value.strftime("%d.%m.%Y")
+
+
+def de_time(value: datetime) -> str:
+    """23:59, the moment's time of day in Europe/Berlin."""
+    return value.astimezone(BERLIN).strftime("%H:%M")
+
+
+def de_datetime(value: datetime | None) -> str:
+    """30.06.2027, 23:59 Uhr in Europe/Berlin."""
+    if value is None:
+        return ""
+    return _("{day}, {time} Uhr", day=de_date(value), time=de_time(value))
+
+
+def de_timestamp(value: datetime) -> str:
+    """30.06.2027 23:59:07 in Europe/Berlin, to the second (the audit trail)."""
+    return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M:%S")
+
+
+def de_number(value: Decimal | float | None, places: int = 1) -> str:
+    """3,5 (a dash for no value)."""
+    return "–" if value is None else f"{float(value):.{places}f}".replace(".", ",")
+
+
+FILTERS = {
+    "de_date": de_date,
+    "de_time": de_time,
+    "de_datetime": de_datetime,
+    "de_timestamp": de_timestamp,
+    "de_number": de_number,
+}
+
+
+def register_filters(app: Flask) -> None:
+    """Make the formatters available to every template as filters."""
+    app.jinja_env.filters.update(FILTERS)
