@@ -59,6 +59,11 @@ class Cohort(Base):
         opened = self.applications_open_at is None or self.applications_open_at <= now
         return opened and now <= self.deadline_at
 
+    def days_until_deadline(self, now: datetime) -> int:
+        """Whole days from `now`'s day to the deadline day, both in Europe/Berlin: 0 on the last day, negative
+        once the deadline has passed (then and only then `now > deadline_at`)."""
+        return (self.application_deadline - now.astimezone(BERLIN).date()).days
+
 
 class CohortSession(Base):
     """A dated event of a cohort: the Fachtagung, a workshop or the closing ceremony."""

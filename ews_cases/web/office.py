@@ -8,7 +8,6 @@ state, places left, countdown) are read-only queries over the models. The pages 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -40,7 +39,7 @@ from ews_cases.web.office_forms import (
     NewCohortForm,
     SessionForm,
 )
-from workflows import BERLIN, OCCUPYING_STATES, STATE_LABELS, State
+from workflows import OCCUPYING_STATES, STATE_LABELS, State
 
 office = Blueprint("office", __name__, url_prefix="/programm")
 
@@ -103,14 +102,6 @@ def _state_counts(session: Session, cohort: Cohort) -> dict[str, int]:
     return counts
 
 
-def _countdown(cohort: Cohort, now: datetime) -> dict[str, Any]:
-    """Whole days from today (Europe/Berlin) to the deadline day; `expired` once it has passed."""
-    if now > cohort.deadline_at:
-        return {"expired": True, "days": None}
-    today = now.astimezone(BERLIN).date()
-    return {"expired": False, "days": (cohort.application_deadline - today).days}
-
-
 def _admission_candidates(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
     """Reviewed and waitlisted cases with their average review score (0–5) and number of reviews."""
     total = Review.need + Review.strategy + Review.leadership + Review.capacity + Review.network
@@ -157,7 +148,7 @@ def dashboard() -> Any:
         counts=counts,
         occupied=occupied,
         places_left=max(cohort.capacity - occupied, 0),
-        countdown=_countdown(cohort, utcnow()),
+        days_left=cohort.days_until_deadline(utcnow()),
         reminders=session.scalar(
             select(func.count()).select_from(ReminderSent).where(ReminderSent.cohort_id == cohort.id)
         ),
