@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.api.auth import ALL_ROLES, READERS, allow, current_actor, current_user
@@ -22,41 +23,25 @@ from ews_cases.api.cohort_schemas import (
 )
 from ews_cases.api.pagination import PageQuery, paginate
 from ews_cases.db.request_session import db_session
-from ews_cases.models import Case, Cohort, CohortSession, utcnow
+from ews_cases.models import Cohort, CohortSession, utcnow
 from ews_cases.services.cohorts import add_session, create_cohort, get_cohort, update_cohort
-from workflows import OCCUPYING_STATES, State
+from ews_cases.services.figures import cohort_figures
 
 EVERYONE = sorted(ALL_ROLES)
 
 
-def _case_counts(session: Session, numbers: list[int]) -> dict[int, dict[str, int]]:
-    """Cases per state for each cohort number (every state present, zero when empty)."""
-    counts = {number: {state.value: 0 for state in State} for number in numbers}
-    rows = session.execute(
-        select(Cohort.number, Case.state, func.count(Case.id))
-        .join(Case, Case.cohort_id == Cohort.id)
-        .where(Cohort.number.in_(numbers))
-        .group_by(Cohort.number, Case.state)
-    )
-    for number, state, count in rows:
-        counts[number][state] = count
-    return counts
-
-
-def _with_counts(session: Session, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add the per-state counts and the free places for the programme office and auditors."""
-    if current_user().role not in READERS or not items:
-        return items
-    counts = _case_counts(session, [item["number"] for item in items])
-    for item in items:
-        item["case_counts"] = counts[item["number"]]
-        occupied = sum(counts[item["number"]][state.value] for state in OCCUPYING_STATES)
-        item["places_left"] = max(item["capacity"] - occupied, 0)
+def _cohorts_out(session: Session, cohorts: Sequence[Cohort]) -> list[dict[str, Any]]:
+    """Cohorts as the API shows them, with cases per state and places left for the office and auditors."""
+    now = utcnow()
+    items = [cohort_data(cohort, now) for cohort in cohorts]
+    if current_user().role in READERS:
+        for item, figures in zip(items, cohort_figures(session, cohorts), strict=True):
+            item.update(case_counts=dict(figures.case_counts), places_left=figures.places_left)
     return items
 
 
 def _cohort_out(session: Session, cohort: Cohort) -> dict[str, Any]:
-    return _with_counts(session, [cohort_data(cohort, utcnow())])[0]
+    return _cohorts_out(session, [cohort])[0]
 
 
 @api.get("/cohorts")
@@ -66,9 +51,8 @@ def _cohort_out(session: Session, cohort: Cohort) -> dict[str, Any]:
 def list_cohorts(query: dict[str, Any]) -> dict[str, Any]:
     """All cohorts, oldest first."""
     session = db_session()
-    now = utcnow()
-    page = paginate(session, select(Cohort), Cohort.id, query, lambda cohort: cohort_data(cohort, now))
-    page["items"] = _with_counts(session, page["items"])
+    page = paginate(session, select(Cohort), Cohort.id, query, lambda cohort: {"cohort": cohort})
+    page["items"] = _cohorts_out(session, [item["cohort"] for item in page["items"]])
     return page
 
 

@@ -12,8 +12,9 @@ from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate, PracticeProject, Review
 from ews_cases.models.case import ANSWER_FIELDS
 from ews_cases.services.eligibility import eligible_members
+from ews_cases.services.figures import figures_of
 from ews_cases.services.validation import EMAIL_RE
-from workflows import OCCUPYING_STATES, WorkflowSubject
+from workflows import WorkflowSubject
 
 FIELD_LABELS = {
     "contact.name": N_("Ansprechperson: Name"),
@@ -87,14 +88,7 @@ class CaseSubject(WorkflowSubject):
 
     @cached_property
     def occupied_places(self) -> int:
-        return (
-            self._session.scalar(
-                select(func.count()).where(
-                    Case.cohort_id == self.case.cohort_id, Case.state.in_([s.value for s in OCCUPYING_STATES])
-                )
-            )
-            or 0
-        )
+        return figures_of(self._session, self.case.cohort).occupied
 
     @property
     def capacity(self) -> int:

@@ -1,9 +1,10 @@
 """Pages of the programme office (role `coordinator`, prefix `/programm`).
 
 Each POST calls one service in one transaction and commits; a refusal rolls back and is shown next to
-the fields (or as a message) with the service's German words. The figures on the dashboard (cases per
-state, places left, countdown) are read-only queries over the models. The pages of one participating case
-(attendance, practice project, certificates) are in `office_participation.py`, on the same blueprint.
+the fields (or as a message) with the service's German words. The dashboard's figures are defined once
+elsewhere (`services.figures`, `Cohort.days_until_deadline`); the pages only show them. The pages of one
+participating case (attendance, practice project, certificates) are in `office_participation.py`, on the
+same blueprint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ews_cases.models import (
 )
 from ews_cases.models.outbox import OUTBOX_STATUSES
 from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
+from ews_cases.services.figures import figures_of
 from ews_cases.web.access import my_actor, roles_required
 from ews_cases.web.office_forms import (
     ATTENDANCE_LABELS,
@@ -39,7 +41,7 @@ from ews_cases.web.office_forms import (
     NewCohortForm,
     SessionForm,
 )
-from workflows import OCCUPYING_STATES, STATE_LABELS, State
+from workflows import STATE_LABELS, State
 
 office = Blueprint("office", __name__, url_prefix="/programm")
 
@@ -92,16 +94,6 @@ def see_other(endpoint: str, **values: Any) -> Response:
 
 
 # -- dashboard ------------------------------------------------------------------------------------------
-def _state_counts(session: Session, cohort: Cohort) -> dict[str, int]:
-    counts = dict.fromkeys((s.value for s in State), 0)
-    rows = session.execute(
-        select(Case.state, func.count(Case.id)).where(Case.cohort_id == cohort.id).group_by(Case.state)
-    )
-    for state, count in rows:
-        counts[state] = count
-    return counts
-
-
 def _admission_candidates(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
     """Reviewed and waitlisted cases with their average review score (0–5) and number of reviews."""
     total = Review.need + Review.strategy + Review.leadership + Review.capacity + Review.network
@@ -139,15 +131,11 @@ def dashboard() -> Any:
     )
     if cohort is None:
         return render_template("office/dashboard.html", cohort=None, cohorts=cohorts, failed=failed)
-    counts = _state_counts(session, cohort)
-    occupied = sum(counts[s.value] for s in OCCUPYING_STATES)
     return render_template(
         "office/dashboard.html",
         cohort=cohort,
         cohorts=cohorts,
-        counts=counts,
-        occupied=occupied,
-        places_left=max(cohort.capacity - occupied, 0),
+        figures=figures_of(session, cohort),
         days_left=cohort.days_until_deadline(utcnow()),
         reminders=session.scalar(
             select(func.count()).select_from(ReminderSent).where(ReminderSent.cohort_id == cohort.id)
