@@ -27,10 +27,10 @@ from ews_cases.models import (
     Municipality,
     OutboxMessage,
     ReminderSent,
-    Review,
     utcnow,
 )
 from ews_cases.models.outbox import OUTBOX_STATUSES
+from ews_cases.services.admission import ranking
 from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
 from ews_cases.services.figures import figures_of
 from ews_cases.web.access import my_actor, roles_required
@@ -48,8 +48,6 @@ office = Blueprint("office", __name__, url_prefix="/programm")
 PAGE_SIZE = 100
 #: Cases whose attendance, practice project and certificates the office works on.
 PARTICIPATING = (State.ATTENDING, State.PROJECT_DONE, State.CERTIFIED, State.DROPPED_OUT)
-#: Cases waiting for the admission decision.
-AWAITING_ADMISSION = (State.REVIEWED, State.WAITLISTED)
 OUTBOX_LABELS = {
     "pending": N_("wartet"),
     "sent": N_("versendet"),
@@ -94,27 +92,6 @@ def see_other(endpoint: str, **values: Any) -> Response:
 
 
 # -- dashboard ------------------------------------------------------------------------------------------
-def _admission_candidates(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
-    """Reviewed and waitlisted cases with their average review score (0–5) and number of reviews."""
-    total = Review.need + Review.strategy + Review.leadership + Review.capacity + Review.network
-    scores = (
-        select(
-            Review.case_id,
-            func.avg(total / 5.0).label("score"),
-            func.count(Review.id).label("reviews"),
-        )
-        .group_by(Review.case_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Case, scores.c.score, scores.c.reviews)
-        .outerjoin(scores, scores.c.case_id == Case.id)
-        .where(Case.cohort_id == cohort.id, Case.state.in_([s.value for s in AWAITING_ADMISSION]))
-        .order_by(scores.c.score.desc().nulls_last(), Case.number)
-    )
-    return [(case, score, reviews or 0) for case, score, reviews in rows]
-
-
 @office.get("")
 @roles_required("coordinator")
 def dashboard() -> Any:
@@ -141,7 +118,7 @@ def dashboard() -> Any:
             select(func.count()).select_from(ReminderSent).where(ReminderSent.cohort_id == cohort.id)
         ),
         failed=failed,
-        candidates=_admission_candidates(session, cohort),
+        candidates=ranking(session, cohort),
         sessions=session.scalars(
             select(CohortSession)
             .where(CohortSession.cohort_id == cohort.id)
