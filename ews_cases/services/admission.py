@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case, Cohort, Review
@@ -14,10 +15,20 @@ from workflows import State
 AWAITING_ADMISSION = (State.REVIEWED, State.WAITLISTED)
 
 
-def ranking(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
-    """Reviewed and waitlisted cases with their average review score (0–5) and number of reviews."""
+@dataclass(frozen=True, slots=True)
+class RankedCase:
+    """A case awaiting admission, its mean review score (0–5, None without reviews) and its place (from 1)."""
+
+    case: Case
+    score: Decimal | float | None
+    reviews: int
+    rank: int
+
+
+def review_scores() -> Subquery:
+    """Per case: `score`, the mean over its reviews of the mean of the five criteria, and `reviews`."""
     total = Review.need + Review.strategy + Review.leadership + Review.capacity + Review.network
-    scores = (
+    return (
         select(
             Review.case_id,
             func.avg(total / 5.0).label("score"),
@@ -26,10 +37,27 @@ def ranking(session: Session, cohort: Cohort) -> list[tuple[Case, Any, int]]:
         .group_by(Review.case_id)
         .subquery()
     )
+
+
+def ranking(session: Session, cohort: Cohort) -> list[RankedCase]:
+    """The cohort's reviewed and waitlisted cases in the order of the admission rule.
+
+    The rule: mean review score descending, cases without reviews last, ties in order of the case number
+    (the `nnnn` of the reference, given when the application was started). Ranks are 1, 2, 3, … (no ties).
+    """
+    scores = review_scores()
     rows = session.execute(
         select(Case, scores.c.score, scores.c.reviews)
         .outerjoin(scores, scores.c.case_id == Case.id)
         .where(Case.cohort_id == cohort.id, Case.state.in_([s.value for s in AWAITING_ADMISSION]))
         .order_by(scores.c.score.desc().nulls_last(), Case.number)
     )
-    return [(case, score, reviews or 0) for case, score, reviews in rows]
+    return [
+        RankedCase(case, score, reviews or 0, rank)
+        for rank, (case, score, reviews) in enumerate(rows, start=1)
+    ]
+
+
+def rank_of(session: Session, case: Case) -> RankedCase | None:
+    """The case's place in its cohort's ranking, or None when it is not awaiting admission."""
+    return next((entry for entry in ranking(session, case.cohort) if entry.case.id == case.id), None)
