@@ -17,6 +17,9 @@ from ews_cases.services.permissions import has_conflict_of_interest, visible_cas
 from ews_cases.services.transitions import apply_transition
 from workflows import Actor, Role, State
 
+#: Who may read reviews at all; a reviewer only their own (`readable_reviews`).
+REVIEW_READERS = frozenset({Role.REVIEWER, Role.COORDINATOR, Role.AUDITOR})
+
 
 def pending_reviews(session: Session, reviewer: User) -> list[Case]:
     """Submitted cases `reviewer` may read (no conflict of interest) and has not reviewed yet, oldest first."""
@@ -42,8 +45,16 @@ def reviews_by(session: Session, reviewer: User) -> list[tuple[Review, Case]]:
     return [(review, case) for review, case in rows]
 
 
-def own_review(session: Session, case: Case, reviewer: User) -> Review | None:
-    return session.scalar(select(Review).where(Review.case_id == case.id, Review.reviewer_id == reviewer.id))
+def readable_reviews(session: Session, case: Case, reader: User) -> list[Review]:
+    """The reviews of `case` that `reader` may read, oldest first: a reviewer only their own (to keep the
+    assessments independent), coordinators and auditors all, other roles none."""
+    role = actor_for(reader).role
+    if role not in REVIEW_READERS:
+        return []
+    query = select(Review).where(Review.case_id == case.id).order_by(Review.id)
+    if role is Role.REVIEWER:
+        query = query.where(Review.reviewer_id == reader.id)
+    return list(session.scalars(query))
 
 
 def record_review(
