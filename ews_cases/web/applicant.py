@@ -19,7 +19,7 @@ from ews_cases.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ews_cases.i18n.formatting import de_date, de_time
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate, Cohort, Municipality, PracticeProject, utcnow
-from ews_cases.services.cases import create_case, update_draft
+from ews_cases.services.cases import CaseExists, create_case, require_no_case_yet, update_draft
 from ews_cases.services.certificates import pdf_file
 from ews_cases.services.municipalities import search_municipalities
 from ews_cases.services.participation import update_project
@@ -259,20 +259,12 @@ def new_case() -> Any:
         flash(_("Für den Durchgang {number} läuft derzeit keine Bewerbungsphase.", number=wanted), "info")
     binds_municipality = user.role == "applicant"
     if binds_municipality:
-        existing = session.scalar(
-            select(Case).where(Case.cohort_id == cohort.id, Case.municipality_ags == user.municipality_ags)
-        )
-        if existing is not None:
-            flash(
-                _(
-                    "Für {town} gibt es in diesem Durchgang bereits die Bewerbung {reference}.",
-                    town=existing.municipality.name,
-                    reference=existing.reference,
-                ),
-                "info",
-            )
-            target = "applicant.edit_case" if existing.state == State.DRAFT else "web.case_page"
-            return redirect(url_for(target, case_id=existing.id), 303)
+        try:
+            require_no_case_yet(session, cohort, user.municipality_ags or "")
+        except CaseExists as exists:
+            flash(exists.render(_), "info")
+            target = "applicant.edit_case" if exists.case.state == State.DRAFT else "web.case_page"
+            return redirect(url_for(target, case_id=exists.case.id), 303)
 
     form = NewCaseForm(team_size=cohort.team_size)
     form.cohort.choices = [(c.number, c.title) for c in cohorts]
