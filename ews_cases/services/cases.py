@@ -17,7 +17,7 @@ from ews_cases.models import Case, Cohort, Municipality, TeamMember, utcnow
 from ews_cases.models.case import ANSWER_FIELDS
 from ews_cases.services.locking import lock_case
 from ews_cases.services.validation import EMAIL_RE
-from workflows import Actor, Role, State
+from workflows import Actor, Permission, Role, permits
 
 CASE_CREATORS = frozenset({Role.APPLICANT, Role.COORDINATOR})
 
@@ -196,7 +196,7 @@ def update_draft(
             current=case.version,
             expected=expected_version,
         )
-    if case.state != State.DRAFT:
+    if not permits(case.state, Permission.EDIT_APPLICATION, actor.role):
         raise Conflict(N_("Nur Entwürfe können bearbeitet werden."))
     _check_content(case.cohort, content)
     before = _flatten(case_snapshot(case))

@@ -36,7 +36,7 @@ from ews_cases.web.applicant_forms import (
     place_field_errors,
     place_refusals,
 )
-from workflows import BERLIN, STATE_LABELS, Refusal, State, TransitionRefused
+from workflows import BERLIN, STATE_LABELS, Permission, Refusal, State, TransitionRefused, permits
 
 applicant = Blueprint("applicant", __name__, url_prefix="/bewerbungen")
 
@@ -263,7 +263,8 @@ def new_case() -> Any:
             require_no_case_yet(session, cohort, user.municipality_ags or "")
         except CaseExists as exists:
             flash(exists.render(_), "info")
-            target = "applicant.edit_case" if exists.case.state == State.DRAFT else "web.case_page"
+            editable = permits(exists.case.state, Permission.EDIT_APPLICATION, user.role)
+            target = "applicant.edit_case" if editable else "web.case_page"
             return redirect(url_for(target, case_id=exists.case.id), 303)
 
     form = NewCaseForm(team_size=cohort.team_size)
@@ -321,7 +322,7 @@ def edit_case(case_id: int) -> Any:
     """Edit a draft; the version it was loaded with travels along, so a stale edit changes nothing."""
     session = db_session()
     case = readable_case(case_id)
-    if case.state != State.DRAFT:
+    if not permits(case.state, Permission.EDIT_APPLICATION, me().role):
         flash(_("Nur Entwürfe können bearbeitet werden."), "info")
         return redirect(url_for("web.case_page", case_id=case.id), 303)
     form = EditCaseForm(data=case_form_data(case), team_size=case.cohort.team_size)
@@ -407,14 +408,15 @@ def project(case_id: int) -> Any:
     elif request.method == "POST":
         status = 422
     project_status = current.status if current is not None else "planned"
+    editable = permits(case.state, Permission.EDIT_PROJECT, me().role)
     return render_template(
         "applicant/project.html",
         case=case,
         form=form,
         project=current,
         status_label=_(PROJECT_STATUS_LABELS[project_status]),
-        can_edit=case.state == State.ATTENDING and project_status != "approved",
-        can_submit=case.state == State.ATTENDING and project_status == "planned",
+        can_edit=editable and project_status != "approved",
+        can_submit=editable and project_status == "planned",
         saved_but_not_submitted=saved_but_not_submitted,
     ), status
 

@@ -12,7 +12,7 @@ from ews_cases.i18n.translate import _
 from ews_cases.services.reviews import pending_reviews, readable_reviews, record_review, reviews_by
 from ews_cases.web.access import me, readable_case, roles_required
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
-from workflows import STATE_LABELS, State
+from workflows import STATE_LABELS, Permission, State, permits
 
 reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
 
@@ -43,7 +43,7 @@ def review(case_id: int) -> Any:
     case = readable_case(case_id)  # 404 for drafts and conflicts of interest
     own = next(iter(readable_reviews(session, case, me())), None)  # a reviewer reads only their own
     form = ReviewForm()
-    open_for_review = own is None and case.state == State.SUBMITTED
+    open_for_review = own is None and permits(case.state, Permission.REVIEW, me().role)
     problems: list[str] = []
     status = 200
     if form.is_submitted():
