@@ -145,7 +145,7 @@ def _save_then_submit(save: Callable[[], Case], submit: bool) -> tuple[Case, tup
     return case, refusals
 
 
-def _domain_error(form: CaseForm | ProjectForm, error: DomainError) -> int:
+def show_domain_error(form: CaseForm | ProjectForm, error: DomainError) -> int:
     """Roll back, show the message, and answer with the matching status."""
     db_session().rollback()
     if isinstance(error, ValidationFailed):
@@ -290,7 +290,7 @@ def new_case() -> Any:
                 submit=request.form.get("aktion") == "einreichen",
             )
         except DomainError as error:
-            status = _domain_error(form, error)
+            status = show_domain_error(form, error)
         else:
             if refusals:
                 return _render_refused(case, refusals)
@@ -337,7 +337,7 @@ def edit_case(case_id: int) -> Any:
                 submit=request.form.get("aktion") == "einreichen",
             )
         except DomainError as error:
-            status = _domain_error(form, error)
+            status = show_domain_error(form, error)
             stale = isinstance(error, Conflict)
         else:
             if refusals:
@@ -393,7 +393,7 @@ def project(case_id: int) -> Any:
                         form.general_errors.append(error.render(_))
             session.commit()
         except DomainError as error:
-            status = _domain_error(form, error)
+            status = show_domain_error(form, error)
         else:
             if not saved_but_not_submitted:
                 message = (
