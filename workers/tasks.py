@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime
 from typing import Any
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import select
 
 from ews_cases.db.engine import Database
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
-from ews_cases.models import Case, Cohort, utcnow
-from ews_cases.services.certificates import issue_missing_certificates
+from ews_cases.services.certificates import issue_case_certificates, issue_due_certificates
+from ews_cases.services.cohorts import start_due_cases
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
-from ews_cases.services.transitions import apply_transition
-from workflows import BERLIN, Actor, State, TransitionRefused
+from workflows import Actor
 
-log = logging.getLogger("workers")
 #: A delivery run stops taking new batches after this long, so one task never hogs a worker.
 DELIVERY_BUDGET_SECONDS = 30.0
 
@@ -70,42 +66,17 @@ def send_session_reminders(now: str | None = None) -> int:
 @shared_task(name="workers.tasks.start_cohorts")
 def start_cohorts(now: str | None = None) -> int:
     """Move admitted cases of cohorts whose start date has come to `attending` (one transaction each)."""
-    moment = _parse_now(now) or utcnow()
-    today = moment.astimezone(BERLIN).date()
-    with _db().transaction() as session:
-        ids = session.scalars(
-            select(Case.id)
-            .join(Cohort, Cohort.id == Case.cohort_id)
-            .where(Case.state == State.ADMITTED.value, Cohort.starts_on <= today)
-        ).all()
-    started = 0
-    for case_id in ids:
-        try:
-            with _db().transaction() as session:
-                case = session.get(Case, case_id)
-                if case is not None and case.state == State.ADMITTED.value:
-                    apply_transition(
-                        session, case, "start", Actor.system("start_cohorts"), case.version, now=moment
-                    )
-                    started += 1
-        except TransitionRefused as exc:  # e.g. changed meanwhile; the next run looks again
-            log.info("start of case %s refused: %s", case_id, exc)
-    return started
+    return start_due_cases(_db(), _parse_now(now))
 
 
 @shared_task(name="workers.tasks.issue_certificates")
 def issue_certificates(case_id: int) -> int:
     """Issue the missing certificates of one case and certify it; a rerun issues nothing twice."""
     with _db().transaction() as session:
-        case = session.get(Case, case_id)
-        if case is None or case.state != State.PROJECT_DONE.value:
-            return 0
-        return len(issue_missing_certificates(session, case, Actor.system("issue_certificates")))
+        return issue_case_certificates(session, case_id, Actor.system("issue_certificates"))
 
 
 @shared_task(name="workers.tasks.scan_certificates")
 def scan_certificates() -> int:
     """Safety net for a lost signal: every case still in `project_done` gets its certificates."""
-    with _db().transaction() as session:
-        ids = session.scalars(select(Case.id).where(Case.state == State.PROJECT_DONE.value)).all()
-    return sum(issue_certificates(case_id) for case_id in ids)
+    return issue_due_certificates(_db(), Actor.system("issue_certificates"))

@@ -1,4 +1,4 @@
-"""The EWS case workflow: states, transitions, roles and guards — pure Python, no Flask, no SQL."""
+"""The EWS case workflow: states, transitions, roles, guards, per-state permissions — pure Python, no Flask, no SQL."""
 
 from workflows.actors import Actor, Role
 from workflows.definition import (
@@ -6,11 +6,16 @@ from workflows.definition import (
     INITIAL_STATE,
     OCCUPYING_STATES,
     STATE_LABELS,
+    STATE_PERMISSIONS,
     TRANSITIONS,
     TRANSITIONS_BY_NAME,
     Effect,
+    Permission,
     State,
+    StatePermissions,
     TransitionSpec,
+    permits,
+    states_permitting,
 )
 from workflows.guards import BERLIN, Attempt, CaseFacts
 from workflows.machine import (
@@ -29,6 +34,7 @@ __all__ = [
     "INITIAL_STATE",
     "OCCUPYING_STATES",
     "STATE_LABELS",
+    "STATE_PERMISSIONS",
     "TRANSITIONS",
     "TRANSITIONS_BY_NAME",
     "WORKFLOW",
@@ -38,11 +44,15 @@ __all__ = [
     "CaseWorkflow",
     "Decision",
     "Effect",
+    "Permission",
     "Refusal",
     "RefusalKind",
     "Role",
     "State",
+    "StatePermissions",
     "TransitionRefused",
     "TransitionSpec",
     "WorkflowSubject",
+    "permits",
+    "states_permitting",
 ]

@@ -51,6 +51,90 @@ STATE_LABELS: dict[State, str] = {
 }
 
 
+class Permission(StrEnum):
+    """What a role may see or change on a case besides firing transitions (those: `TransitionSpec.roles`)."""
+
+    VIEW = "view"  # read the case
+    EDIT_APPLICATION = "edit_application"  # change contact, team, answers and consent
+    REVIEW = "review"  # give a review
+    READ_REVIEWS = "read_reviews"  # read the reviews (a reviewer only their own)
+    PROJECT = "project"  # open the practice project
+    EDIT_PROJECT = "edit_project"  # change the practice project's texts and status
+    ATTENDANCE = "attendance"  # open the attendance register
+    RECORD_ATTENDANCE = "record_attendance"  # record who attended a session
+    CERTIFICATES = "certificates"  # list and revoke the certificates
+    TIMELINE = "timeline"  # read the case's audit timeline
+
+
+_A, _R, _C, _AU, _S = Role.APPLICANT, Role.REVIEWER, Role.COORDINATOR, Role.AUDITOR, Role.SYSTEM
+_NOBODY: frozenset[Role] = frozenset()
+_OFFICE = frozenset({_C})
+_TEAM_AND_OFFICE = frozenset({_A, _C})
+#: Who reads a draft; once submitted, reviewers too.
+_DRAFT_READERS = frozenset({_A, _C, _AU, _S})
+_CASE_READERS = _DRAFT_READERS | {_R}
+
+
+@dataclass(frozen=True, slots=True)
+class StatePermissions:
+    """Who holds each `Permission` while a case is in one state (Hypha keeps these per phase).
+
+    The defaults are what holds in most states; `STATE_PERMISSIONS` names what differs. On top of it,
+    applicants act only on their own municipality's case, reviewers never on one they are conflicted for.
+    """
+
+    view: frozenset[Role] = _CASE_READERS
+    edit_application: frozenset[Role] = _NOBODY
+    review: frozenset[Role] = _NOBODY
+    read_reviews: frozenset[Role] = frozenset({_R, _C, _AU})
+    project: frozenset[Role] = _NOBODY
+    edit_project: frozenset[Role] = _NOBODY
+    attendance: frozenset[Role] = _NOBODY
+    record_attendance: frozenset[Role] = _NOBODY
+    certificates: frozenset[Role] = _NOBODY
+    timeline: frozenset[Role] = frozenset({_C, _AU})
+
+    def roles(self, permission: Permission) -> frozenset[Role]:
+        roles: frozenset[Role] = getattr(self, permission.value)
+        return roles
+
+
+_AFTER_THE_PROJECT = StatePermissions(project=_TEAM_AND_OFFICE, attendance=_OFFICE, certificates=_OFFICE)
+
+STATE_PERMISSIONS: dict[State, StatePermissions] = {
+    State.DRAFT: StatePermissions(
+        view=_DRAFT_READERS,
+        edit_application=_TEAM_AND_OFFICE,
+        read_reviews=frozenset({_C, _AU}),  # of a case returned for revision
+    ),
+    State.SUBMITTED: StatePermissions(review=frozenset({_R})),
+    State.REVIEWED: StatePermissions(),
+    State.ADMITTED: StatePermissions(),
+    State.WAITLISTED: StatePermissions(),
+    State.ATTENDING: StatePermissions(
+        project=_TEAM_AND_OFFICE,
+        edit_project=_TEAM_AND_OFFICE,
+        attendance=_OFFICE,
+        record_attendance=_OFFICE,
+    ),
+    State.PROJECT_DONE: _AFTER_THE_PROJECT,
+    State.CERTIFIED: _AFTER_THE_PROJECT,
+    State.REJECTED: StatePermissions(),
+    State.WITHDRAWN: StatePermissions(),
+    State.DROPPED_OUT: StatePermissions(),
+}
+
+
+def permits(state: State | str, permission: Permission, role: Role | str) -> bool:
+    """Whether `role` holds `permission` on a case in `state` (the one question pages, API and services ask)."""
+    return Role(role) in STATE_PERMISSIONS[State(state)].roles(permission)
+
+
+def states_permitting(permission: Permission, role: Role | str) -> frozenset[State]:
+    """The states in which `role` holds `permission` (for queries over many cases)."""
+    return frozenset(state for state in State if permits(state, permission, role))
+
+
 class Effect(StrEnum):
     """Side effects a transition causes; the service layer turns each into outbox messages or jobs."""
 
@@ -86,8 +170,6 @@ class TransitionSpec:
     #: Guards a coordinator may override by giving a reason (SPEC §4: region of the call).
     overridable: frozenset[str] = field(default_factory=frozenset)
 
-
-_A, _C, _S = Role.APPLICANT, Role.COORDINATOR, Role.SYSTEM
 
 TRANSITIONS: tuple[TransitionSpec, ...] = (
     TransitionSpec(

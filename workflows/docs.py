@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from workflows.definition import STATE_LABELS, State
+from workflows.actors import Role
+from workflows.definition import STATE_LABELS, STATE_PERMISSIONS, Permission, State
 from workflows.machine import WORKFLOW
 
 
@@ -17,6 +18,10 @@ def workflow_markdown() -> str:
             f"| {guards} | {', '.join(t['effects']) or '—'} |"
         )
     states = "\n".join(f"| `{s.value}` | {STATE_LABELS[s]} |" for s in State)
+    permissions = "\n".join(
+        f"| `{s.value}` | " + " | ".join(_roles(STATE_PERMISSIONS[s].roles(p)) for p in Permission) + " |"
+        for s in State
+    )
     return (
         "# Case workflow\n\n"
         "Generated from `workflows/definition.py` by `python -m workflows.docs > docs/workflow.md`; "
@@ -25,8 +30,16 @@ def workflow_markdown() -> str:
         "## States\n\n| state | label |\n|---|---|\n" + states + "\n\n"
         "## Transitions\n\n| transition | from | to | roles | guards | effects |\n|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n"
+        + "\n\n## Permissions per state\n\n"
+        "Who may see or change what besides the transitions (`STATE_PERMISSIONS`); applicants only on their "
+        "own municipality's case, reviewers never on a case they are conflicted for.\n\n"
+        "| state | " + " | ".join(p.value for p in Permission) + " |\n"
+        "|---|" + "---|" * len(Permission) + "\n" + permissions + "\n"
     )
+
+
+def _roles(roles: frozenset[Role]) -> str:
+    return ", ".join(role.value for role in Role if role in roles) or "—"
 
 
 if __name__ == "__main__":

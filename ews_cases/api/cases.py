@@ -30,13 +30,13 @@ from ews_cases.audit.queries import case_history as case_history_records
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
 from ews_cases.i18n.translate import _
-from ews_cases.models import Case, Cohort, Municipality, Review, User
+from ews_cases.models import Case, Cohort, Municipality, Review
 from ews_cases.services.cases import CaseInput, MemberInput, case_snapshot, create_case, update_draft
 from ews_cases.services.locking import lock_case
 from ews_cases.services.permissions import can_read_case, visible_cases
-from ews_cases.services.reviews import record_review
+from ews_cases.services.reviews import readable_reviews, record_review
 from ews_cases.services.transitions import apply_transition, transition_options
-from workflows import Decision, Role
+from workflows import Decision
 
 CASE_READERS = ("applicant", "reviewer", "coordinator", "auditor")
 
@@ -218,11 +218,8 @@ def _review_data(review: Review) -> dict[str, Any]:
 def list_reviews(case_id: int) -> dict[str, Any]:
     """Reviews of a case; a reviewer sees only their own (to keep the assessments independent)."""
     case = load_case(case_id)
-    stmt = select(Review).where(Review.case_id == case.id).order_by(Review.id)
-    user: User = current_user()
-    if user.role == Role.REVIEWER:
-        stmt = stmt.where(Review.reviewer_id == user.id)
-    return {"items": [_review_data(r) for r in db_session().scalars(stmt)], "case_state": case.state}
+    reviews = readable_reviews(db_session(), case, current_user())
+    return {"items": [_review_data(r) for r in reviews], "case_state": case.state}
 
 
 @api.post("/cases/<int:case_id>/reviews")

@@ -17,7 +17,7 @@ from ews_cases.models import Case, Cohort, Municipality, TeamMember, utcnow
 from ews_cases.models.case import ANSWER_FIELDS
 from ews_cases.services.locking import lock_case
 from ews_cases.services.validation import EMAIL_RE
-from workflows import Actor, Role, State
+from workflows import Actor, Permission, Role, permits
 
 CASE_CREATORS = frozenset({Role.APPLICANT, Role.COORDINATOR})
 
@@ -90,6 +90,27 @@ def _apply_content(case: Case, content: CaseInput) -> None:
         case.team.remove(leftover)
 
 
+class CaseExists(Conflict):
+    """A second case for the same municipality and cohort (SPEC §3: one each); `case` is the first."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(
+            N_("Für {town} gibt es in diesem Durchgang bereits die Bewerbung {reference}."),
+            town=case.municipality.name,
+            reference=case.reference,
+        )
+        self.case = case
+
+
+def require_no_case_yet(session: Session, cohort: Cohort, municipality_ags: str) -> None:
+    """Refuse a second case of one municipality in one cohort with `CaseExists`."""
+    existing = session.scalar(
+        select(Case).where(Case.cohort_id == cohort.id, Case.municipality_ags == municipality_ags)
+    )
+    if existing is not None:
+        raise CaseExists(existing)
+
+
 def _check_creator(actor: Actor, municipality_ags: str) -> None:
     if actor.role not in CASE_CREATORS:
         raise Forbidden(N_("Ihre Rolle darf keine Bewerbungen anlegen."))
@@ -132,15 +153,7 @@ def create_case(
                 ]
             }
         )
-    existing = session.scalar(
-        select(Case.reference).where(Case.cohort_id == cohort.id, Case.municipality_ags == municipality_ags)
-    )
-    if existing is not None:
-        raise Conflict(
-            N_("Für {town} gibt es in diesem Durchgang bereits die Bewerbung {reference}."),
-            town=municipality.name,
-            reference=existing,
-        )
+    require_no_case_yet(session, cohort, municipality_ags)
     _check_content(cohort, content)
     number = (session.scalar(select(func.max(Case.number)).where(Case.cohort_id == cohort.id)) or 0) + 1
     case = Case(
@@ -183,7 +196,7 @@ def update_draft(
             current=case.version,
             expected=expected_version,
         )
-    if case.state != State.DRAFT:
+    if not permits(case.state, Permission.EDIT_APPLICATION, actor.role):
         raise Conflict(N_("Nur Entwürfe können bearbeitet werden."))
     _check_content(case.cohort, content)
     before = _flatten(case_snapshot(case))

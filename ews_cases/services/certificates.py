@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
+from ews_cases.db.engine import Database
 from ews_cases.documents.certificate_pdf import CertificateText, render_certificate
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n.translate import N_, _
@@ -71,6 +72,26 @@ def issue_missing_certificates(
         )
         issued.append(certificate)
     apply_transition(session, case, "certify", actor, case.version, now=now)
+    return issued
+
+
+def issue_case_certificates(session: Session, case_id: int, actor: Actor) -> int:
+    """Issue the missing certificates of one case (see `issue_missing_certificates`) and count them; 0 when
+    the case is gone or no longer in `project_done`."""
+    case = session.get(Case, case_id)
+    if case is None or case.state != State.PROJECT_DONE.value:
+        return 0
+    return len(issue_missing_certificates(session, case, actor))
+
+
+def issue_due_certificates(db: Database, actor: Actor) -> int:
+    """Every case still in `project_done` gets its certificates, one transaction per case; the count issued."""
+    with db.transaction() as session:
+        ids = session.scalars(select(Case.id).where(Case.state == State.PROJECT_DONE.value)).all()
+    issued = 0
+    for case_id in ids:
+        with db.transaction() as session:
+            issued += issue_case_certificates(session, case_id, actor)
     return issued
 
 

@@ -1,7 +1,8 @@
-"""Create and change cohorts and their sessions (coordinators; audited on the global chain)."""
+"""Create and change cohorts and their sessions (coordinators; audited on the global chain), and start them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -11,10 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
+from ews_cases.db.engine import Database
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
-from workflows import Actor, Role
+from ews_cases.models import SESSION_KINDS, Case, Cohort, CohortSession, utcnow
+from ews_cases.services.transitions import apply_transition
+from workflows import BERLIN, Actor, Role, State, TransitionRefused
+
+log = logging.getLogger(__name__)
 
 REGIERUNGSBEZIRKE = ("Düsseldorf", "Köln", "Münster", "Detmold", "Arnsberg")
 COHORT_FIELDS = (
@@ -178,3 +183,31 @@ def add_session(
         },
     )
     return event
+
+
+def start_due_cases(db: Database, now: datetime | None = None) -> int:
+    """Move admitted cases of cohorts whose start date has come to `attending`, one transaction each.
+
+    A refused start (e.g. the case changed meanwhile) is logged and skipped; the next run looks again.
+    """
+    moment = now or utcnow()
+    today = moment.astimezone(BERLIN).date()
+    with db.transaction() as session:
+        ids = session.scalars(
+            select(Case.id)
+            .join(Cohort, Cohort.id == Case.cohort_id)
+            .where(Case.state == State.ADMITTED.value, Cohort.starts_on <= today)
+        ).all()
+    started = 0
+    for case_id in ids:
+        try:
+            with db.transaction() as session:
+                case = session.get(Case, case_id)
+                if case is not None and case.state == State.ADMITTED.value:
+                    apply_transition(
+                        session, case, "start", Actor.system("start_cohorts"), case.version, now=moment
+                    )
+                    started += 1
+        except TransitionRefused as exc:
+            log.info("start of case %s refused: %s", case_id, exc)
+    return started

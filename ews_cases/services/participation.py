@@ -20,7 +20,7 @@ from ews_cases.models import (
 )
 from ews_cases.services.eligibility import attendance_shares, eligible_members
 from ews_cases.services.locking import lock_case
-from workflows import Actor, Role, State
+from workflows import Actor, Permission, Role, permits
 
 
 def _require_coordinator(actor: Actor) -> None:
@@ -34,7 +34,7 @@ def record_attendance(
     """Set one member's attendance at one session (coordinators, while the case is attending)."""
     _require_coordinator(actor)
     case = lock_case(session, case.id)
-    if case.state != State.ATTENDING:
+    if not permits(case.state, Permission.RECORD_ATTENDANCE, actor.role):
         raise Conflict(N_("Anwesenheit wird nur während der Teilnahme erfasst."))
     errors: dict[str, list[str]] = {}
     if status not in ATTENDANCE_STATUSES:
@@ -87,7 +87,7 @@ def update_project(
     ):
         raise Forbidden(N_("Sie dürfen das Praxisprojekt dieser Bewerbung nicht ändern."))
     case = lock_case(session, case.id)
-    if case.state != State.ATTENDING:
+    if not permits(case.state, Permission.EDIT_PROJECT, actor.role):
         raise Conflict(N_("Das Praxisprojekt kann nur während der Teilnahme bearbeitet werden."))
     project = session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
     if project is None:  # added only once something changes, so a refusal leaves no row behind

@@ -13,9 +13,9 @@ from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case, Review, User
 from ews_cases.services.actors import actor_for
 from ews_cases.services.locking import lock_case
-from ews_cases.services.permissions import has_conflict_of_interest, visible_cases
+from ews_cases.services.permissions import has_conflict_of_interest, in_states, visible_cases
 from ews_cases.services.transitions import apply_transition
-from workflows import Actor, Role, State
+from workflows import Actor, Permission, Role, permits, states_permitting
 
 
 def pending_reviews(session: Session, reviewer: User) -> list[Case]:
@@ -25,7 +25,7 @@ def pending_reviews(session: Session, reviewer: User) -> list[Case]:
         session.scalars(
             select(Case)
             .where(visible_cases(actor_for(reviewer), reviewer.municipality))
-            .where(Case.state == State.SUBMITTED.value, ~reviewed_already)
+            .where(in_states(states_permitting(Permission.REVIEW, Role.REVIEWER)), ~reviewed_already)
             .order_by(Case.submitted_at, Case.id)
         ).unique()
     )
@@ -42,8 +42,16 @@ def reviews_by(session: Session, reviewer: User) -> list[tuple[Review, Case]]:
     return [(review, case) for review, case in rows]
 
 
-def own_review(session: Session, case: Case, reviewer: User) -> Review | None:
-    return session.scalar(select(Review).where(Review.case_id == case.id, Review.reviewer_id == reviewer.id))
+def readable_reviews(session: Session, case: Case, reader: User) -> list[Review]:
+    """The reviews of `case` that `reader` may read, oldest first: a reviewer only their own (to keep the
+    assessments independent), coordinators and auditors all, other roles none."""
+    role = actor_for(reader).role
+    if not permits(case.state, Permission.READ_REVIEWS, role):
+        return []
+    query = select(Review).where(Review.case_id == case.id).order_by(Review.id)
+    if role is Role.REVIEWER:
+        query = query.where(Review.reviewer_id == reader.id)
+    return list(session.scalars(query))
 
 
 def record_review(
@@ -62,7 +70,7 @@ def record_review(
     case = lock_case(session, case.id)  # serialises concurrent reviews of one case
     if has_conflict_of_interest(reviewer.municipality, case.municipality):
         raise Forbidden(N_("Wegen Befangenheit dürfen Sie diese Bewerbung nicht begutachten."))
-    if case.state != State.SUBMITTED:
+    if not permits(case.state, Permission.REVIEW, actor.role):
         raise Conflict(N_("Begutachtet werden können nur eingereichte Bewerbungen."))
     errors: dict[str, list[str]] = {}
     for criterion in CRITERIA:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ews_cases.web import office_participation  # noqa: F401 - adds its routes to `office`
+from ews_cases.web import (
+    applicant_case_form,  # noqa: F401 - adds its routes to `applicant`
+    office_participation,  # noqa: F401 - adds its routes to `office`
+)
 from ews_cases.web.applicant import applicant
 from ews_cases.web.auditing import auditing
 from ews_cases.web.office import office

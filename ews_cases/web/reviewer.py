@@ -9,10 +9,10 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import DomainError, ValidationFailed
 from ews_cases.i18n.translate import _
-from ews_cases.services.reviews import own_review, pending_reviews, record_review, reviews_by
+from ews_cases.services.reviews import pending_reviews, readable_reviews, record_review, reviews_by
 from ews_cases.web.access import me, readable_case, roles_required
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
-from workflows import STATE_LABELS, State
+from workflows import STATE_LABELS, Permission, State, permits
 
 reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
 
@@ -41,9 +41,9 @@ def review(case_id: int) -> Any:
     """The application read-only, and the review form while the case waits for this reviewer."""
     session = db_session()
     case = readable_case(case_id)  # 404 for drafts and conflicts of interest
-    own = own_review(session, case, me())
+    own = next(iter(readable_reviews(session, case, me())), None)  # a reviewer reads only their own
     form = ReviewForm()
-    open_for_review = own is None and case.state == State.SUBMITTED
+    open_for_review = own is None and permits(case.state, Permission.REVIEW, me().role)
     problems: list[str] = []
     status = 200
     if form.is_submitted():

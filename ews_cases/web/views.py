@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -20,7 +21,7 @@ from ews_cases.services.users import check_password, hash_password
 from ews_cases.web.access import me, my_actor, readable_case
 from ews_cases.web.extensions import limiter, start_session
 from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
-from workflows import STATE_LABELS, WORKFLOW, RefusalKind, State, TransitionRefused
+from workflows import STATE_LABELS, WORKFLOW, Permission, RefusalKind, Role, State, TransitionRefused, permits
 from workflows.diagram import svg_diagram
 
 web = Blueprint("web", __name__)
@@ -149,51 +150,38 @@ def case_page(case_id: int) -> str:
     )
 
 
-#: Pages about one case: (endpoint, label, roles, states where it applies; empty = all states).
-CASE_LINKS: tuple[tuple[str, str, frozenset[str], frozenset[str]], ...] = (
-    (
-        "applicant.edit_case",
-        N_("Entwurf bearbeiten"),
-        frozenset({"applicant", "coordinator"}),
-        frozenset({"draft"}),
-    ),
-    (
-        "applicant.project",
-        N_("Praxisprojekt"),
-        frozenset({"applicant"}),
-        frozenset({"attending", "project_done", "certified"}),
-    ),
-    (
-        "office.attendance",
-        N_("Anwesenheit"),
-        frozenset({"coordinator"}),
-        frozenset({"attending", "project_done", "certified"}),
-    ),
-    (
-        "office.project",
-        N_("Praxisprojekt"),
-        frozenset({"coordinator"}),
-        frozenset({"attending", "project_done", "certified"}),
-    ),
-    (
-        "office.certificates",
-        N_("Zertifikate"),
-        frozenset({"coordinator"}),
-        frozenset({"project_done", "certified"}),
-    ),
-    ("reviewer.review", N_("Gutachten schreiben"), frozenset({"reviewer"}), frozenset({"submitted"})),
-    ("auditing.timeline", N_("Verlauf (Prüfprotokoll)"), frozenset({"auditor", "coordinator"}), frozenset()),
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """A page about one case, linked from the case page where the workflow grants its permission."""
+
+    endpoint: str
+    label: str
+    permission: Permission
+    #: Set where roles with the same permission use different pages (the team's and the office's).
+    for_role: Role | None = None
+
+
+CASE_PAGES: tuple[CasePage, ...] = (
+    CasePage("applicant.edit_case", N_("Entwurf bearbeiten"), Permission.EDIT_APPLICATION),
+    CasePage("applicant.project", N_("Praxisprojekt"), Permission.PROJECT, for_role=Role.APPLICANT),
+    CasePage("office.attendance", N_("Anwesenheit"), Permission.ATTENDANCE),
+    CasePage("office.project", N_("Praxisprojekt"), Permission.PROJECT, for_role=Role.COORDINATOR),
+    CasePage("office.certificates", N_("Zertifikate"), Permission.CERTIFICATES),
+    CasePage("reviewer.review", N_("Gutachten schreiben"), Permission.REVIEW),
+    CasePage("auditing.timeline", N_("Verlauf (Prüfprotokoll)"), Permission.TIMELINE),
 )
 
 
 def case_links(case: Case) -> list[tuple[str, str]]:
     """Links to the case's other pages that exist, for the current role and the case's state."""
-    role = current_user.role
-    links = []
-    for endpoint, label, roles, states in CASE_LINKS:
-        if role in roles and (not states or case.state in states) and endpoint in current_app.view_functions:
-            links.append((url_for(endpoint, case_id=case.id), label))
-    return links
+    role = Role(current_user.role)
+    return [
+        (url_for(page.endpoint, case_id=case.id), page.label)
+        for page in CASE_PAGES
+        if page.for_role in (None, role)
+        and permits(case.state, page.permission, role)
+        and page.endpoint in current_app.view_functions
+    ]
 
 
 @web.post("/faelle/<int:case_id>/aktion")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.models import Attendance, AuditEvent, Case, Certificate, PracticeProject
-from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
+from ews_cases.services.cases import CaseExists, CaseInput, MemberInput, create_case, update_draft
 from ews_cases.services.certificates import issue_missing_certificates, revoke_certificate
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.transitions import apply_transition
@@ -100,6 +100,8 @@ def test_one_case_per_municipality_and_cohort(session, factory):
             content=complete_content(),
         )
     assert existing.reference in str(info.value)
+    assert isinstance(info.value, CaseExists)
+    assert info.value.case is existing
     # The same municipality in another cohort is fine.
     other = factory.cohort()
     create_case(

@@ -262,6 +262,18 @@ def test_an_applicant_with_a_case_in_the_cohort_is_led_to_it(signed_in, session,
     assert response.headers["Location"].endswith(f"/bewerbungen/{case.id}/bearbeiten")
 
 
+def test_an_applicant_with_a_submitted_case_is_led_to_its_page_and_told_why(
+    signed_in, session, factory, cohort
+):
+    case = factory.case(cohort, FINNENTROP, state=State.SUBMITTED)
+    session.commit()
+    response = signed_in.get(f"/bewerbungen/neu?durchgang={cohort.number}")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/faelle/{case.id}")
+    page = signed_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Für Finnentrop gibt es in diesem Durchgang bereits die Bewerbung {case.reference}." in page
+
+
 def test_a_submitted_case_is_no_longer_edited_here(signed_in, session, factory, cohort):
     case = factory.case(cohort, FINNENTROP, state=State.SUBMITTED)
     session.commit()
