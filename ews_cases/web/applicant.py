@@ -23,7 +23,7 @@ from ews_cases.services.participation import update_project
 from ews_cases.services.permissions import visible_cases
 from ews_cases.web.access import me, my_actor, readable_case, roles_required
 from ews_cases.web.applicant_forms import CaseForm, ProjectForm, place_field_errors
-from workflows import BERLIN, STATE_LABELS, Permission, State, permits
+from workflows import STATE_LABELS, Permission, State, permits
 
 applicant = Blueprint("applicant", __name__, url_prefix="/bewerbungen")
 
@@ -83,8 +83,7 @@ PROJECT_STATUS_LABELS = {
 # -- small helpers ------------------------------------------------------------------------------------------
 def deadline_notice(cohort: Cohort, now: datetime) -> dict[str, Any]:
     """The deadline as "Bewerbungsfrist: 30.06.2027, 23:59 Uhr" and the days left (Europe/Berlin)."""
-    deadline = cohort.deadline_at.astimezone(BERLIN)
-    days = (cohort.application_deadline - now.astimezone(BERLIN).date()).days
+    days = cohort.days_until_deadline(now)
     if days > 1:
         countdown = _("noch {days} Tage", days=days)
     elif days == 1:
@@ -96,8 +95,8 @@ def deadline_notice(cohort: Cohort, now: datetime) -> dict[str, Any]:
     return {
         "text": _(
             "Bewerbungsfrist: {date}, {time} Uhr",
-            date=de_date(deadline),
-            time=de_time(deadline),
+            date=de_date(cohort.deadline_at),
+            time=de_time(cohort.deadline_at),
         ),
         "countdown": countdown,
         "days": days,
