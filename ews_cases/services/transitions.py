@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.db.engine import TransactionNotes, show_stored
-from ews_cases.mail.letters import queue_effects
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
+from ews_cases.services.effects import queue_effects
 from ews_cases.services.facts import CaseSubject
 from ews_cases.services.locking import lock_case
 from workflows import WORKFLOW, Actor, Attempt, Decision, Refusal, RefusalKind, State, TransitionRefused
