@@ -1,8 +1,8 @@
-"""The emails each workflow effect causes, in German; written to the outbox, never sent from here."""
+"""The emails each workflow effect causes (texts in templates/mail/); written to the outbox, never sent from here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.db.after_commit import after_commit
-from ews_cases.i18n.translate import _
 from ews_cases.links import public_link, verification_link
 from ews_cases.mail.calendar import ics_attachment
+from ews_cases.mail.letters import Letter, render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Certificate, User
 from ews_cases.settings import current_settings
@@ -64,108 +64,29 @@ def coordinator_recipients(session: Session) -> list[str]:
     )
 
 
-def _greeting() -> str:
-    return _("Guten Tag,")
+def _case_letter(effect: Effect, case: Case, reason: str | None) -> Letter:
+    """The letter `effect` writes about `case` (templates/mail/<effect>.txt)."""
+    return render_letter(
+        effect.value,
+        ref=case.reference,
+        town=case.municipality.name,
+        cohort=case.cohort.title,
+        reason=reason or "",
+        case_link=public_link(f"/faelle/{case.id}"),
+    )
 
 
-def _signature() -> str:
-    return _("Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien")
-
-
-def _body(*paragraphs: str) -> str:
-    return "\n\n".join([_greeting(), *paragraphs, _signature()]) + "\n"
-
-
-def _case_link(case: Case) -> str:
-    return public_link(f"/faelle/{case.id}")
-
-
-def _texts(effect: Effect, case: Case, reason: str | None) -> tuple[str, str] | None:
-    """Subject and body for an effect that emails the applicants; None for effects that do not."""
-    ref, town, cohort = case.reference, case.municipality.name, case.cohort.title
-    reason_text = reason or ""
-    # Only the one effect's texts are rendered (each is several translated strings); a table of functions.
-    texts: dict[Effect, Callable[[], tuple[str, str]]] = {
-        Effect.CONFIRM_SUBMISSION: lambda: (
-            _("Bewerbung {ref} eingegangen", ref=ref),
-            _body(
-                _(
-                    "die Bewerbung der Kommune {town} für die {cohort} ist unter dem Aktenzeichen {ref} "
-                    "eingegangen. Wir melden uns, sobald die Begutachtung abgeschlossen ist.",
-                    town=town,
-                    cohort=cohort,
-                    ref=ref,
-                ),
-                _case_link(case),
-            ),
-        ),
-        Effect.EXPLAIN_REVISION: lambda: (
-            _("Bewerbung {ref}: Bitte überarbeiten", ref=ref),
-            _body(
-                _("wir haben die Bewerbung {ref} zur Überarbeitung zurückgegeben. Begründung:", ref=ref),
-                reason_text,
-                _("Bitte reichen Sie die Bewerbung vor Ablauf der Frist erneut ein."),
-                _case_link(case),
-            ),
-        ),
-        Effect.ANNOUNCE_ADMISSION: lambda: (
-            _("Zulassung zur {cohort}", cohort=cohort),
-            _body(
-                _(
-                    "wir freuen uns, Ihnen mitzuteilen, dass die Kommune {town} zur {cohort} zugelassen ist. "
-                    "Die Einladung zur Auftaktveranstaltung folgt.",
-                    town=town,
-                    cohort=cohort,
-                )
-            ),
-        ),
-        Effect.ANNOUNCE_WAITLIST: lambda: (
-            _("Bewerbung {ref}: Warteliste", ref=ref),
-            _body(
-                _(
-                    "die Bewerbung {ref} steht auf der Warteliste der {cohort}. Wird ein Platz frei, "
-                    "informieren wir Sie umgehend.",
-                    ref=ref,
-                    cohort=cohort,
-                )
-            ),
-        ),
-        Effect.EXPLAIN_REJECTION: lambda: (
-            _("Bewerbung {ref}: Entscheidung", ref=ref),
-            _body(
-                _(
-                    "leider können wir die Bewerbung {ref} für die {cohort} nicht berücksichtigen. "
-                    "Begründung:",
-                    ref=ref,
-                    cohort=cohort,
-                ),
-                reason_text,
-            ),
-        ),
-        Effect.CONFIRM_WITHDRAWAL: lambda: (
-            _("Bewerbung {ref} zurückgezogen", ref=ref),
-            _body(_("die Bewerbung {ref} wurde zurückgezogen.", ref=ref)),
-        ),
-        Effect.WELCOME_WITH_CALENDAR: lambda: (
-            _("Willkommen in der {cohort}", cohort=cohort),
-            _body(
-                _("die {cohort} beginnt. Alle Termine finden Sie im Anhang als Kalenderdatei.", cohort=cohort)
-            ),
-        ),
-        Effect.EXPLAIN_DROP_OUT: lambda: (
-            _("Teilnahme an der {cohort} beendet", cohort=cohort),
-            _body(
-                _(
-                    "die Teilnahme der Kommune {town} an der {cohort} ist beendet. Begründung:",
-                    town=town,
-                    cohort=cohort,
-                ),
-                reason_text,
-            ),
-        ),
-    }
-    render = texts.get(effect)
-    return render() if render is not None else None
+#: The effects that write their letter to the applicants (contact person, and team unless said otherwise).
+_APPLICANT_LETTERS = (
+    Effect.CONFIRM_SUBMISSION,
+    Effect.EXPLAIN_REVISION,
+    Effect.ANNOUNCE_ADMISSION,
+    Effect.ANNOUNCE_WAITLIST,
+    Effect.EXPLAIN_REJECTION,
+    Effect.CONFIRM_WITHDRAWAL,
+    Effect.WELCOME_WITH_CALENDAR,
+    Effect.EXPLAIN_DROP_OUT,
+)
 
 
 def queue_effects(
@@ -186,46 +107,22 @@ def _queue_effects(
     messages: list[QueuedEmail | None] = []
     stamp = f"case:{case.id}:v{case.version}:{spec.name}"
     for effect in spec.effects:
-        texts = _texts(effect, case, reason)
-        if texts is not None:
+        if effect in _APPLICANT_LETTERS:
+            letter = _case_letter(effect, case, reason)
             with_team = effect not in (Effect.ANNOUNCE_WAITLIST, Effect.CONFIRM_WITHDRAWAL)
             messages += _queue_all(
-                session, case, stamp, effect, applicant_recipients(case, with_team=with_team), *texts
+                session, case, stamp, effect, applicant_recipients(case, with_team=with_team), letter
             )
-        elif effect is Effect.NOTIFY_COORDINATORS_REVIEWED:
+        elif effect is Effect.NOTIFY_COORDINATORS_REVIEWED or (
+            effect is Effect.ANNOUNCE_FREE_PLACE and from_state == State.ADMITTED
+        ):
             messages += _queue_all(
                 session,
                 case,
                 stamp,
                 effect,
                 coordinator_recipients(session),
-                _("Bewerbung {ref} ist begutachtet", ref=case.reference),
-                _body(
-                    _(
-                        "für die Bewerbung {ref} ({town}) liegen alle Gutachten vor. Sie kann jetzt "
-                        "entschieden werden.",
-                        ref=case.reference,
-                        town=case.municipality.name,
-                    ),
-                    _case_link(case),
-                ),
-            )
-        elif effect is Effect.ANNOUNCE_FREE_PLACE and from_state == State.ADMITTED:
-            messages += _queue_all(
-                session,
-                case,
-                stamp,
-                effect,
-                coordinator_recipients(session),
-                _("Platz frei in der {cohort}", cohort=case.cohort.title),
-                _body(
-                    _(
-                        "die Kommune {town} hat ihre Bewerbung {ref} nach der Zulassung zurückgezogen. "
-                        "Ein Platz ist frei geworden.",
-                        town=case.municipality.name,
-                        ref=case.reference,
-                    )
-                ),
+                _case_letter(effect, case, reason),
             )
         elif effect is Effect.SEND_CERTIFICATES:
             messages += _certificate_emails(session, case, stamp)
@@ -247,6 +144,12 @@ def _certificate_emails(session: Session, case: Case, stamp: str) -> list[Queued
         member = members.get(certificate.member_id)
         if member is None or not member.email or not certificate.pdf_path:
             continue
+        letter = render_letter(
+            Effect.SEND_CERTIFICATES.value,
+            cohort=case.cohort.title,
+            serial=certificate.serial,
+            url=verification_link(certificate.verification_code),
+        )
         messages.append(
             _queue(
                 session,
@@ -254,16 +157,8 @@ def _certificate_emails(session: Session, case: Case, stamp: str) -> list[Queued
                 kind=Effect.SEND_CERTIFICATES.value,
                 recipient=member.email,
                 case=case,
-                subject=_("Ihr Zertifikat der {cohort}", cohort=case.cohort.title),
-                body=_body(
-                    _(
-                        "herzlichen Glückwunsch zum erfolgreichen Abschluss der {cohort}! Im Anhang finden Sie "
-                        "Ihr Zertifikat Nr. {serial}. Seine Echtheit lässt sich jederzeit hier prüfen: {url}",
-                        cohort=case.cohort.title,
-                        serial=certificate.serial,
-                        url=verification_link(certificate.verification_code),
-                    )
-                ),
+                subject=letter.subject,
+                body=letter.body,
                 attachments=[
                     {
                         "filename": f"Zertifikat-{certificate.serial}.pdf",
@@ -282,8 +177,7 @@ def _queue_all(
     stamp: str,
     effect: Effect,
     recipients: Iterable[str],
-    subject: str,
-    body: str,
+    letter: Letter,
 ) -> list[QueuedEmail | None]:
     attachments = []
     if effect is Effect.WELCOME_WITH_CALENDAR:
@@ -296,8 +190,8 @@ def _queue_all(
             dedup_key=f"{stamp}:{effect.value}:{address}",
             kind=effect.value,
             recipient=address,
-            subject=subject,
-            body=body,
+            subject=letter.subject,
+            body=letter.body,
             case=case,
             attachments=attachments,
         )
