@@ -52,7 +52,7 @@ STATE_LABELS: dict[State, str] = {
 
 
 class Effect(StrEnum):
-    """Side effects a transition causes; the service layer turns each into outbox messages or jobs."""
+    """Side effects a transition causes; what each one does: `HANDLERS` in ews_cases/services/effects.py."""
 
     CONFIRM_SUBMISSION = "confirm_submission"
     EXPLAIN_REVISION = "explain_revision"

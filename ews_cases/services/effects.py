@@ -1,9 +1,14 @@
-"""The emails each workflow effect causes (texts in templates/mail/); written to the outbox, never sent from here."""
+"""What each workflow effect does: `HANDLERS`, one handler per `Effect` (workflows/definition.py).
+
+A handler queues a letter (its text: templates/mail/<effect>.txt) to the outbox or schedules work for after
+the commit; nothing is sent from here. `apply_transition` runs the handlers of a transition's effects.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from flask_babel import force_locale
@@ -29,23 +34,28 @@ class QueuedEmail:
     kind: str
 
 
-def _queue(
-    session: Session,
-    *,
-    dedup_key: str,
-    kind: str,
-    recipient: str,
-    subject: str,
-    body: str,
-    case: Case,
-    attachments: Sequence[dict[str, Any]] = (),
-) -> QueuedEmail | None:
-    """Queue one email (None if its key was queued before); the row is not read back, to save a query."""
-    email = Email(dedup_key, kind, recipient, subject, body, case.id, tuple(attachments))
-    ids = enqueue_emails(session, [email])
-    return QueuedEmail(ids[0], recipient, kind) if ids else None
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    """One effect of one transition of one case: what its handler works from."""
+
+    session: Session
+    case: Case
+    effect: Effect
+    transition: TransitionSpec
+    from_state: str
+    reason: str | None
+
+    @property
+    def stamp(self) -> str:
+        """The start of the outbox keys: the same transition of the same case version queues nothing twice."""
+        return f"case:{self.case.id}:v{self.case.version}:{self.transition.name}"
 
 
+Handler = Callable[[Occasion], list[QueuedEmail]]
+Recipients = Callable[[Occasion], list[str]]
+
+
+# -- recipients ---------------------------------------------------------------------------------------------
 def applicant_recipients(case: Case, *, with_team: bool = True) -> list[str]:
     """Contact person and (optionally) team members, each address once, in a stable order."""
     addresses = [case.contact_email] + ([m.email for m in case.team] if with_team else [])
@@ -64,101 +74,96 @@ def coordinator_recipients(session: Session) -> list[str]:
     )
 
 
-def _case_letter(effect: Effect, case: Case, reason: str | None) -> Letter:
-    """The letter `effect` writes about `case` (templates/mail/<effect>.txt)."""
-    return render_letter(
-        effect.value,
-        ref=case.reference,
-        town=case.municipality.name,
-        cohort=case.cohort.title,
-        reason=reason or "",
-        case_link=public_link(f"/faelle/{case.id}"),
-    )
+def applicants(occasion: Occasion) -> list[str]:
+    """The case's contact person and team."""
+    return applicant_recipients(occasion.case)
 
 
-#: The effects that write their letter to the applicants (contact person, and team unless said otherwise).
-_APPLICANT_LETTERS = (
-    Effect.CONFIRM_SUBMISSION,
-    Effect.EXPLAIN_REVISION,
-    Effect.ANNOUNCE_ADMISSION,
-    Effect.ANNOUNCE_WAITLIST,
-    Effect.EXPLAIN_REJECTION,
-    Effect.CONFIRM_WITHDRAWAL,
-    Effect.WELCOME_WITH_CALENDAR,
-    Effect.EXPLAIN_DROP_OUT,
-)
+def contact_person(occasion: Occasion) -> list[str]:
+    return applicant_recipients(occasion.case, with_team=False)
 
 
-def queue_effects(
-    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
-) -> list[QueuedEmail]:
-    """Write the outbox messages for `spec`'s effects; keys make a repeated call a no-op.
-
-    In the programme's language (`EWS_DEFAULT_LOCALE`), not in the language of the page or API client that
-    caused them: they go to the municipalities and the programme office.
-    """
-    with force_locale(current_settings().default_locale):
-        return _queue_effects(session, case, spec, from_state, reason)
+def coordinators(occasion: Occasion) -> list[str]:
+    """The programme office: every active coordinator."""
+    return coordinator_recipients(occasion.session)
 
 
-def _queue_effects(
-    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
-) -> list[QueuedEmail]:
-    messages: list[QueuedEmail | None] = []
-    stamp = f"case:{case.id}:v{case.version}:{spec.name}"
-    for effect in spec.effects:
-        if effect in _APPLICANT_LETTERS:
-            letter = _case_letter(effect, case, reason)
-            with_team = effect not in (Effect.ANNOUNCE_WAITLIST, Effect.CONFIRM_WITHDRAWAL)
-            messages += _queue_all(
-                session, case, stamp, effect, applicant_recipients(case, with_team=with_team), letter
+# -- handlers -----------------------------------------------------------------------------------------------
+def letter_to(
+    recipients: Recipients,
+    *,
+    only_if: Callable[[Occasion], bool] | None = None,
+    attach: Callable[[Occasion], list[dict[str, Any]]] | None = None,
+) -> Handler:
+    """A handler that queues the effect's letter about the case to `recipients` (if `only_if` holds)."""
+
+    def queue_letter(occasion: Occasion) -> list[QueuedEmail]:
+        if only_if is not None and not only_if(occasion):
+            return []
+        letter = _case_letter(occasion)
+        attachments = attach(occasion) if attach is not None else []
+        kind = occasion.effect.value
+        queued = [
+            _queue(
+                occasion.session,
+                dedup_key=f"{occasion.stamp}:{kind}:{address}",
+                kind=kind,
+                recipient=address,
+                letter=letter,
+                case=occasion.case,
+                attachments=attachments,
             )
-        elif effect is Effect.NOTIFY_COORDINATORS_REVIEWED or (
-            effect is Effect.ANNOUNCE_FREE_PLACE and from_state == State.ADMITTED
-        ):
-            messages += _queue_all(
-                session,
-                case,
-                stamp,
-                effect,
-                coordinator_recipients(session),
-                _case_letter(effect, case, reason),
-            )
-        elif effect is Effect.SEND_CERTIFICATES:
-            messages += _certificate_emails(session, case, stamp)
-        elif effect is Effect.QUEUE_CERTIFICATES:
-            after_commit(session, "certificates", case_id=case.id)
-    return [m for m in messages if m is not None]
+            for address in recipients(occasion)
+        ]
+        return [q for q in queued if q is not None]
+
+    return queue_letter
 
 
-def _certificate_emails(session: Session, case: Case, stamp: str) -> list[QueuedEmail | None]:
+def withdrawn_after_admission(occasion: Occasion) -> bool:
+    return occasion.from_state == State.ADMITTED
+
+
+def cohort_calendar(occasion: Occasion) -> list[dict[str, Any]]:
+    """The cohort's sessions as an iCalendar file."""
+    cohort = occasion.case.cohort
+    return [ics_attachment(cohort.sessions, cohort.title, f"ews{cohort.number}-termine.ics")]
+
+
+def issue_certificates_after_commit(occasion: Occasion) -> list[QueuedEmail]:
+    """Certificates are made by a task (the PDFs take time), started once the transition is committed."""
+    after_commit(occasion.session, "certificates", case_id=occasion.case.id)
+    return []
+
+
+def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
     """One email per certificate holder, with their own PDF attached."""
+    session, case = occasion.session, occasion.case
     certificates = session.scalars(
         select(Certificate)
         .where(Certificate.case_id == case.id, Certificate.revoked_at.is_(None))
         .order_by(Certificate.id)
     ).all()
     members = {m.id: m for m in case.team}
-    messages = []
+    queued = []
     for certificate in certificates:
         member = members.get(certificate.member_id)
         if member is None or not member.email or not certificate.pdf_path:
             continue
         letter = render_letter(
-            Effect.SEND_CERTIFICATES.value,
+            occasion.effect.value,
             cohort=case.cohort.title,
             serial=certificate.serial,
             url=verification_link(certificate.verification_code),
         )
-        messages.append(
+        queued.append(
             _queue(
                 session,
-                dedup_key=f"{stamp}:certificate:{certificate.serial}",
-                kind=Effect.SEND_CERTIFICATES.value,
+                dedup_key=f"{occasion.stamp}:certificate:{certificate.serial}",
+                kind=occasion.effect.value,
                 recipient=member.email,
+                letter=letter,
                 case=case,
-                subject=letter.subject,
-                body=letter.body,
                 attachments=[
                     {
                         "filename": f"Zertifikat-{certificate.serial}.pdf",
@@ -168,32 +173,68 @@ def _certificate_emails(session: Session, case: Case, stamp: str) -> list[Queued
                 ],
             )
         )
-    return messages
+    return [q for q in queued if q is not None]
 
 
-def _queue_all(
+#: What each effect does (workflows/definition.py lists them per transition; queue_effects runs them in that order).
+HANDLERS: Mapping[Effect, Handler] = MappingProxyType(
+    {
+        Effect.CONFIRM_SUBMISSION: letter_to(applicants),
+        Effect.EXPLAIN_REVISION: letter_to(applicants),
+        Effect.NOTIFY_COORDINATORS_REVIEWED: letter_to(coordinators),
+        Effect.ANNOUNCE_ADMISSION: letter_to(applicants),
+        Effect.ANNOUNCE_WAITLIST: letter_to(contact_person),
+        Effect.EXPLAIN_REJECTION: letter_to(applicants),
+        Effect.CONFIRM_WITHDRAWAL: letter_to(contact_person),
+        Effect.ANNOUNCE_FREE_PLACE: letter_to(coordinators, only_if=withdrawn_after_admission),
+        Effect.WELCOME_WITH_CALENDAR: letter_to(applicants, attach=cohort_calendar),
+        Effect.EXPLAIN_DROP_OUT: letter_to(applicants),
+        Effect.QUEUE_CERTIFICATES: issue_certificates_after_commit,
+        Effect.SEND_CERTIFICATES: certificates_to_holders,
+    }
+)
+
+
+def queue_effects(
+    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
+) -> list[QueuedEmail]:
+    """Run the handler of each of `spec`'s effects, in order; keys make a repeated call a no-op.
+
+    In the programme's language (`EWS_DEFAULT_LOCALE`), not in the language of the page or API client that
+    caused them: they go to the municipalities and the programme office.
+    """
+    queued: list[QueuedEmail] = []
+    with force_locale(current_settings().default_locale):
+        for effect in spec.effects:
+            queued += HANDLERS[effect](Occasion(session, case, effect, spec, from_state, reason))
+    return queued
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _case_letter(occasion: Occasion) -> Letter:
+    """The effect's letter about the case (templates/mail/<effect>.txt)."""
+    case = occasion.case
+    return render_letter(
+        occasion.effect.value,
+        ref=case.reference,
+        town=case.municipality.name,
+        cohort=case.cohort.title,
+        reason=occasion.reason or "",
+        case_link=public_link(f"/faelle/{case.id}"),
+    )
+
+
+def _queue(
     session: Session,
-    case: Case,
-    stamp: str,
-    effect: Effect,
-    recipients: Iterable[str],
+    *,
+    dedup_key: str,
+    kind: str,
+    recipient: str,
     letter: Letter,
-) -> list[QueuedEmail | None]:
-    attachments = []
-    if effect is Effect.WELCOME_WITH_CALENDAR:
-        attachments = [
-            ics_attachment(case.cohort.sessions, case.cohort.title, f"ews{case.cohort.number}-termine.ics")
-        ]
-    return [
-        _queue(
-            session,
-            dedup_key=f"{stamp}:{effect.value}:{address}",
-            kind=effect.value,
-            recipient=address,
-            subject=letter.subject,
-            body=letter.body,
-            case=case,
-            attachments=attachments,
-        )
-        for address in recipients
-    ]
+    case: Case,
+    attachments: Sequence[dict[str, Any]] = (),
+) -> QueuedEmail | None:
+    """Queue one email (None if its key was queued before); the row is not read back, to save a query."""
+    email = Email(dedup_key, kind, recipient, letter.subject, letter.body, case.id, tuple(attachments))
+    ids = enqueue_emails(session, [email])
+    return QueuedEmail(ids[0], recipient, kind) if ids else None

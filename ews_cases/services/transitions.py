@@ -32,8 +32,9 @@ def apply_transition(
 ) -> Case:
     """Fire transition `name` on `case` in the caller's transaction.
 
-    Checks role, expected version, state and guards; then changes state, bumps the version, appends one
-    audit event and queues the effects' emails. Raises `TransitionRefused` (and changes nothing) otherwise.
+    Checks role, expected version, state and guards; then changes state, bumps the version, runs the handler
+    of each effect (`services/effects.py`: letters to the outbox, certificates after the commit) and appends
+    one audit event. Raises `TransitionRefused` (and changes nothing) otherwise.
     """
     now = now or utcnow()
     case = lock_case(session, case.id)

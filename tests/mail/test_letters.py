@@ -6,6 +6,7 @@ import pytest
 
 from ews_cases.mail import letters
 from ews_cases.mail.letters import TEMPLATES, render_letter
+from workflows import Effect
 
 #: Every kind of letter the service writes; each is `templates/mail/<kind>.txt`.
 KINDS = {
@@ -38,6 +39,10 @@ SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für 
 def test_every_kind_has_its_template_and_no_template_is_left_over():
     files = {path.stem for path in (TEMPLATES / "mail").glob("*.txt") if not path.name.startswith("_")}
     assert files == KINDS
+
+
+def test_every_effect_but_the_certificate_issuance_writes_a_letter_of_its_own_kind():
+    assert {effect.value for effect in Effect} - KINDS == {Effect.QUEUE_CERTIFICATES.value}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
