@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from jinja2 import UndefinedError
 
 from ews_cases.mail import letters
 from ews_cases.mail.letters import TEMPLATES, render_letter
@@ -21,6 +22,8 @@ KINDS = {
     "welcome_with_calendar",
     "explain_drop_out",
     "send_certificates",
+    "deadline_reminder",
+    "session_reminder",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -32,6 +35,18 @@ SAMPLE = {
     "case_link": "https://ews.example.org/faelle/1",
     "serial": "EWS7-0001",
     "url": "https://ews.example.org/verify/abc",
+    "deadline": "09.03.2026",
+    "days": 7,
+    "size": 3,
+    "form_url": "https://ews.example.org/bewerbungen/neu?durchgang=7",
+    "has_draft": False,
+    "unsubscribe_url": "https://ews.example.org/unsubscribe/xyz",
+    "title": "Auftaktwerkstatt",
+    "session_kind": "workshop",
+    "session_kind_label": "Workshop",
+    "date": "23.03.2026",
+    "time": "10:00",
+    "place": "Köln",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 
@@ -52,8 +67,15 @@ def test_every_letter_has_a_one_line_subject_and_the_shared_greeting_and_signatu
     assert letter.subject.strip() == letter.subject
     assert "\n" not in letter.subject
     assert letter.body.startswith("Guten Tag,\n\n")
-    assert letter.body.endswith("\n\n" + SIGNATURE)
+    assert "\n\n" + SIGNATURE in letter.body
+    assert letter.body.endswith("\n")
     assert "\n\n\n" not in letter.body  # paragraphs apart by one empty line (a reason is given here)
+
+
+def test_a_letter_given_a_name_greets_its_reader_by_name():
+    assert render_letter("confirm_withdrawal", **SAMPLE, name="Dana Entwurf").body.startswith(
+        "Guten Tag Dana Entwurf,\n\n"
+    )
 
 
 def test_plain_text_letters_are_not_html_escaped():
@@ -74,7 +96,7 @@ def test_braces_in_the_data_are_kept():
 
 
 def test_a_name_the_template_does_not_get_fails_the_rendering():
-    with pytest.raises(Exception, match="'ref' is undefined"):
+    with pytest.raises(UndefinedError, match="'ref' is undefined"):
         render_letter("confirm_withdrawal")
 
 
@@ -92,3 +114,43 @@ def test_letters_are_written_in_the_programme_language_whatever_the_readers(
     monkeypatch.setattr(letters, "current_settings", lambda: settings)
     with app.test_request_context(headers={"Accept-Language": reader}):
         assert render_letter("confirm_submission", **SAMPLE).subject == subject
+
+
+@pytest.mark.parametrize("has_draft", [False, True])
+@pytest.mark.parametrize("name", ["Dana Entwurf", "O'Brien & {Söhne} {0} %s \\", None])
+@pytest.mark.parametrize("town", ["Altena", "{town} & {name}"])
+def test_a_letter_form_filled_in_is_the_letter_rendered_for_that_reader(
+    has_draft: bool, name: str | None, town: str
+):
+    reader = {"town": town, "unsubscribe_url": "https://ews.example.org/unsubscribe/{t}"}
+    data = {k: v for k, v in SAMPLE.items() if k not in reader} | {
+        "cohort": "7. {x} & Co",
+        "has_draft": has_draft,
+    }
+    named = {"name": name} if name is not None else {}
+    blanks = ["town", "unsubscribe_url", *named]
+    form = letters.letter_form("deadline_reminder", blanks, **data)
+    assert form.fill(**reader, **named) == render_letter("deadline_reminder", **data, **reader, **named)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "expected"),
+    [
+        (
+            "deadline_reminder",
+            {"days": 1},
+            "\n\nDie Bewerbungsfrist endet morgen, am 09.03.2026 um 23:59 Uhr.\n\n",
+        ),
+        (
+            "session_reminder",
+            {"days": 1},
+            "\n\nMorgen findet die Veranstaltung „Auftaktwerkstatt“ (Workshop) der 7. Entwicklungswerkstatt "
+            "statt: am 23.03.2026 um 10:00 Uhr in Köln.\n\n",
+        ),
+        ("session_reminder", {"session_kind": "sonstiges", "session_kind_label": None}, " (sonstiges) "),
+        # Without a reason its paragraph stays, empty, as the letters were joined before the templates.
+        ("explain_rejection", {"reason": ""}, " nicht berücksichtigen. Begründung:\n\n\n\nMit freundlichen"),
+    ],
+)
+def test_variants_the_recording_does_not_show(kind: str, data: dict, expected: str):
+    assert expected in render_letter(kind, **{**SAMPLE, **data}).body
