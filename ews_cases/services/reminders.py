@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
+from ews_cases.i18n.formatting import de_date
 from ews_cases.links import public_link, unsubscribe_link
 from ews_cases.mail.letters import LetterForm, letter_form
 from ews_cases.mail.outbox import Email, enqueue_emails
@@ -61,9 +62,8 @@ def due_offset(cohort: Cohort, now: datetime) -> int | None:
     """The reminder offset whose day is today (from 08:00 Berlin), if the call is still open."""
     if not cohort.is_open(now):
         return None
-    local = now.astimezone(BERLIN)
-    days_left = (cohort.application_deadline - local.date()).days
-    if days_left in cohort.reminder_days and local.time() >= SEND_FROM:
+    days_left = cohort.days_until_deadline(now)
+    if days_left in cohort.reminder_days and now.astimezone(BERLIN).time() >= SEND_FROM:
         return days_left
     return None
 
@@ -108,7 +108,7 @@ class ReminderLetter:
     translating each sentence per message was most of the scan's time)."""
 
     def __init__(self, cohort: Cohort, offset: int) -> None:
-        deadline = cohort.application_deadline.strftime("%d.%m.%Y")
+        deadline = de_date(cohort.application_deadline)
         self.data: dict[str, Any] = {
             "cohort": cohort.title,
             "deadline": deadline,

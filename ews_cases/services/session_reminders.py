@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ews_cases.i18n.formatting import de_date, de_time
 from ews_cases.mail.calendar import KIND_LABELS, ics_attachment
 from ews_cases.mail.letters import render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
@@ -44,7 +45,6 @@ def run_session_reminders(session: Session, now: datetime | None = None) -> int:
 
 
 def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email: str, offset: int) -> Email:
-    local = event.starts_at.astimezone(BERLIN)
     letter = render_letter(
         "session_reminder",
         name=name,
@@ -52,8 +52,8 @@ def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email
         session_kind=event.kind,
         session_kind_label=KIND_LABELS.get(event.kind),
         cohort=case.cohort.title,
-        date=local.strftime("%d.%m.%Y"),
-        time=local.strftime("%H:%M"),
+        date=de_date(event.starts_at),
+        time=de_time(event.starts_at),
         place=event.location,
         days=offset,
     )
