@@ -58,6 +58,7 @@ class Permission(StrEnum):
     EDIT_APPLICATION = "edit_application"  # change contact, team, answers and consent
     REVIEW = "review"  # give a review
     READ_REVIEWS = "read_reviews"  # read the reviews (a reviewer only their own)
+    ASSESSMENT = "assessment"  # read the reviews as a whole: mean score, disagreement, rank in the cohort
     PROJECT = "project"  # open the practice project
     EDIT_PROJECT = "edit_project"  # change the practice project's texts and status
     ATTENDANCE = "attendance"  # open the attendance register
@@ -87,6 +88,8 @@ class StatePermissions:
     edit_application: frozenset[Role] = _NOBODY
     review: frozenset[Role] = _NOBODY
     read_reviews: frozenset[Role] = frozenset({_R, _C, _AU})
+    #: Not reviewers: they read only their own review, to keep the assessments independent.
+    assessment: frozenset[Role] = frozenset({_C, _AU})
     project: frozenset[Role] = _NOBODY
     edit_project: frozenset[Role] = _NOBODY
     attendance: frozenset[Role] = _NOBODY
@@ -169,6 +172,16 @@ class TransitionSpec:
     requires_reason: bool = False
     #: Guards a coordinator may override by giving a reason (SPEC §4: region of the call).
     overridable: frozenset[str] = field(default_factory=frozenset)
+    #: Whether the pages ask for confirmation first, on a page saying what will happen and who is emailed
+    #: (every transition that needs a reason asks it there).
+    confirm: bool = False
+    #: What the pages say once it is done: what happened to case `{ref}`, and who is told.
+    done: str = ""
+
+    @property
+    def irreversible(self) -> bool:
+        """Whether the case ends there: nothing leads back (the pages show it as a destructive action)."""
+        return self.dest in FINAL_STATES
 
 
 TRANSITIONS: tuple[TransitionSpec, ...] = (
@@ -187,6 +200,10 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         ),
         effects=(Effect.CONFIRM_SUBMISSION,),
         overridable=frozenset({guards.within_region.code}),
+        done=N_(
+            "Die Bewerbung {ref} wurde eingereicht. Ansprechperson und Entwicklungsteam erhalten "
+            "eine Eingangsbestätigung per E-Mail."
+        ),
     ),
     TransitionSpec(
         "return_for_revision",
@@ -197,6 +214,10 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         guards=(guards.before_deadline, guards.reason_given),
         effects=(Effect.EXPLAIN_REVISION,),
         requires_reason=True,
+        confirm=True,
+        done=N_(
+            "Die Bewerbung {ref} wurde zur Überarbeitung zurückgegeben. Die Kommune erhält die Begründung per E-Mail."
+        ),
     ),
     TransitionSpec(
         "review",
@@ -206,6 +227,9 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         N_("Begutachtung abschließen"),
         guards=(guards.enough_reviews,),
         effects=(Effect.NOTIFY_COORDINATORS_REVIEWED,),
+        done=N_(
+            "Die Begutachtung der Bewerbung {ref} ist abgeschlossen. Das Programmbüro wird per E-Mail benachrichtigt."
+        ),
     ),
     TransitionSpec(
         "admit",
@@ -215,6 +239,8 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         N_("Zulassen"),
         guards=(guards.place_available,),
         effects=(Effect.ANNOUNCE_ADMISSION,),
+        confirm=True,
+        done=N_("Die Bewerbung {ref} wurde zugelassen. Die Kommune wird per E-Mail benachrichtigt."),
     ),
     TransitionSpec(
         "waitlist",
@@ -223,6 +249,9 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         frozenset({_C}),
         N_("Auf die Warteliste setzen"),
         effects=(Effect.ANNOUNCE_WAITLIST,),
+        done=N_(
+            "Die Bewerbung {ref} steht jetzt auf der Warteliste. Die Ansprechperson wird per E-Mail benachrichtigt."
+        ),
     ),
     TransitionSpec(
         "reject",
@@ -233,6 +262,8 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         guards=(guards.reason_given,),
         effects=(Effect.EXPLAIN_REJECTION,),
         requires_reason=True,
+        confirm=True,
+        done=N_("Die Bewerbung {ref} wurde abgelehnt. Die Kommune erhält die Begründung per E-Mail."),
     ),
     TransitionSpec(
         "withdraw",
@@ -241,6 +272,10 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         frozenset({_A, _C}),
         N_("Bewerbung zurückziehen"),
         effects=(Effect.CONFIRM_WITHDRAWAL, Effect.ANNOUNCE_FREE_PLACE),
+        confirm=True,
+        done=N_(
+            "Die Bewerbung {ref} wurde zurückgezogen. Die Ansprechperson erhält eine Bestätigung per E-Mail."
+        ),
     ),
     TransitionSpec(
         "start",
@@ -250,6 +285,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         N_("Teilnahme beginnen"),
         guards=(guards.start_date_reached,),
         effects=(Effect.WELCOME_WITH_CALENDAR,),
+        done=N_("Die Teilnahme von {ref} hat begonnen. Das Entwicklungsteam erhält die Termine per E-Mail."),
     ),
     TransitionSpec(
         "drop_out",
@@ -260,6 +296,8 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         guards=(guards.reason_given,),
         effects=(Effect.EXPLAIN_DROP_OUT,),
         requires_reason=True,
+        confirm=True,
+        done=N_("Das Ausscheiden von {ref} ist vermerkt. Die Kommune erhält die Begründung per E-Mail."),
     ),
     TransitionSpec(
         "complete_project",
@@ -269,6 +307,10 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         N_("Praxisprojekt abschließen"),
         guards=(guards.project_approved, guards.attendance_reached),
         effects=(Effect.QUEUE_CERTIFICATES,),
+        done=N_(
+            "Das Praxisprojekt von {ref} ist abgeschlossen. Die Zertifikate werden jetzt ausgestellt "
+            "und per E-Mail versandt."
+        ),
     ),
     TransitionSpec(
         "certify",
@@ -278,6 +320,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         N_("Zertifizieren"),
         guards=(guards.certificates_issued,),
         effects=(Effect.SEND_CERTIFICATES,),
+        done=N_("Die Bewerbung {ref} ist zertifiziert. Die Zertifikate werden per E-Mail versandt."),
     ),
 )
 

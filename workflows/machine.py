@@ -121,7 +121,7 @@ class CaseWorkflow:
         params = guard(facts, attempt)
         if params is None:
             return PASSED
-        if attempt.override and guard.code in spec.overridable and attempt.actor.role is Role.COORDINATOR:
+        if attempt.override and guard.code in spec.overridable and self.may_override(spec, attempt.actor):
             if attempt.has_reason:
                 return OVERRIDDEN
             return _refusal(
@@ -130,6 +130,19 @@ class CaseWorkflow:
                 N_("Eine Ausnahme ist nur mit Begründung möglich."),
             )
         return Refusal(RefusalKind.GUARD_FAILED, guard.code, guard.message, dict(params))
+
+    def may_override(self, spec: TransitionSpec, actor: Actor) -> bool:
+        """Whether `actor` may override some of `spec`'s guards with a reason (the programme office only)."""
+        return bool(spec.overridable) and actor.role is Role.COORDINATOR
+
+    def overridable(self, decision: Decision, actor: Actor) -> bool:
+        """Whether a refused `decision` would be allowed if `actor` overrode it with a reason."""
+        refusals = decision.refusals
+        return (
+            bool(refusals)
+            and self.may_override(decision.spec, actor)
+            and all(r.code in decision.spec.overridable for r in refusals)
+        )
 
     def decide(self, facts: CaseFacts, name: str, attempt: Attempt) -> Decision:
         """Check role, state and guards, in that order; a role or state refusal stops there."""

@@ -16,11 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.db.after_commit import after_commit
+from ews_cases.i18n.formatting import de_number
+from ews_cases.i18n.translate import N_, _
 from ews_cases.links import public_link, verification_link
 from ews_cases.mail.calendar import ics_attachment
 from ews_cases.mail.letters import Letter, render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Certificate, User
+from ews_cases.services.admission import RANKING_RULE, next_on_waitlist
 from ews_cases.settings import current_settings
 from workflows import Effect, State, TransitionSpec
 
@@ -74,34 +77,71 @@ def coordinator_recipients(session: Session) -> list[str]:
     )
 
 
-def applicants(occasion: Occasion) -> list[str]:
-    """The case's contact person and team."""
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives a letter: the addresses for the outbox, and how the pages name them beforehand."""
+
+    label: str
+    addresses: Recipients
+    #: The case's own people are listed by address; the office's staff only by `label` (their addresses are
+    #: nothing an applicant confirming a withdrawal needs to read).
+    show_addresses: bool = True
+
+    def __call__(self, occasion: Occasion) -> list[str]:
+        return self.addresses(occasion)
+
+
+def _case_people(occasion: Occasion) -> list[str]:
     return applicant_recipients(occasion.case)
 
 
-def contact_person(occasion: Occasion) -> list[str]:
+def _contact(occasion: Occasion) -> list[str]:
     return applicant_recipients(occasion.case, with_team=False)
 
 
-def coordinators(occasion: Occasion) -> list[str]:
-    """The programme office: every active coordinator."""
+def _office(occasion: Occasion) -> list[str]:
     return coordinator_recipients(occasion.session)
 
 
-# -- handlers -----------------------------------------------------------------------------------------------
-def letter_to(
-    recipients: Recipients,
-    *,
-    only_if: Callable[[Occasion], bool] | None = None,
-    attach: Callable[[Occasion], list[dict[str, Any]]] | None = None,
-) -> Handler:
-    """A handler that queues the effect's letter about the case to `recipients` (if `only_if` holds)."""
+#: The case's contact person and team.
+applicants = Audience(N_("Ansprechperson und Entwicklungsteam"), _case_people)
+contact_person = Audience(N_("Ansprechperson"), _contact)
+#: The programme office: every active coordinator.
+coordinators = Audience(N_("Programmbüro"), _office, show_addresses=False)
 
-    def queue_letter(occasion: Occasion) -> list[QueuedEmail]:
-        if only_if is not None and not only_if(occasion):
+
+# -- handlers -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlannedLetter:
+    """A letter a transition would queue: its kind and subject, and to whom (for a confirmation page)."""
+
+    kind: str
+    subject: str
+    audience: Audience
+    recipients: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LetterTo:
+    """A handler that queues the effect's letter about the case to `audience` (if `only_if` holds)."""
+
+    audience: Audience
+    only_if: Callable[[Occasion], bool] | None = None
+    attach: Callable[[Occasion], list[dict[str, Any]]] | None = None
+    #: Values the letter needs besides those of every case letter (`_case_letter`).
+    values: Callable[[Occasion], dict[str, Any]] | None = None
+
+    def applies(self, occasion: Occasion) -> bool:
+        return self.only_if is None or self.only_if(occasion)
+
+    def letter(self, occasion: Occasion) -> Letter:
+        return _case_letter(occasion, **(self.values(occasion) if self.values is not None else {}))
+
+    def __call__(self, occasion: Occasion) -> list[QueuedEmail]:
+        if not self.applies(occasion):
             return []
-        letter = _case_letter(occasion)
-        attachments = attach(occasion) if attach is not None else []
+        letter = self.letter(occasion)
+        attachments = self.attach(occasion) if self.attach is not None else []
         kind = occasion.effect.value
         queued = [
             _queue(
@@ -113,15 +153,34 @@ def letter_to(
                 case=occasion.case,
                 attachments=attachments,
             )
-            for address in recipients(occasion)
+            for address in self.audience(occasion)
         ]
         return [q for q in queued if q is not None]
 
-    return queue_letter
+    def plan(self, occasion: Occasion) -> PlannedLetter | None:
+        """The letter this handler would queue now, without queuing it (None: it would queue none)."""
+        recipients = self.audience(occasion) if self.applies(occasion) else []
+        if not recipients:
+            return None
+        subject = self.letter(occasion).subject
+        return PlannedLetter(occasion.effect.value, subject, self.audience, recipients)
 
 
 def withdrawn_after_admission(occasion: Occasion) -> bool:
     return occasion.from_state == State.ADMITTED
+
+
+def proposed_for_free_place(occasion: Occasion) -> dict[str, Any]:
+    """The waitlisted case the free place goes to by the admission rule, for the letter to name it."""
+    cohort = occasion.case.cohort
+    proposed = next_on_waitlist(occasion.session, cohort)
+    return {
+        "rule": _(RANKING_RULE),
+        "next_ref": proposed.case.reference if proposed else "",
+        "next_town": proposed.case.municipality.name if proposed else "",
+        "next_score": de_number(proposed.score) if proposed else "",
+        "dashboard_link": public_link(f"/programm?durchgang={cohort.number}"),
+    }
 
 
 def cohort_calendar(occasion: Occasion) -> list[dict[str, Any]]:
@@ -179,16 +238,18 @@ def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
 #: What each effect does (workflows/definition.py lists them per transition; queue_effects runs them in that order).
 HANDLERS: Mapping[Effect, Handler] = MappingProxyType(
     {
-        Effect.CONFIRM_SUBMISSION: letter_to(applicants),
-        Effect.EXPLAIN_REVISION: letter_to(applicants),
-        Effect.NOTIFY_COORDINATORS_REVIEWED: letter_to(coordinators),
-        Effect.ANNOUNCE_ADMISSION: letter_to(applicants),
-        Effect.ANNOUNCE_WAITLIST: letter_to(contact_person),
-        Effect.EXPLAIN_REJECTION: letter_to(applicants),
-        Effect.CONFIRM_WITHDRAWAL: letter_to(contact_person),
-        Effect.ANNOUNCE_FREE_PLACE: letter_to(coordinators, only_if=withdrawn_after_admission),
-        Effect.WELCOME_WITH_CALENDAR: letter_to(applicants, attach=cohort_calendar),
-        Effect.EXPLAIN_DROP_OUT: letter_to(applicants),
+        Effect.CONFIRM_SUBMISSION: LetterTo(applicants),
+        Effect.EXPLAIN_REVISION: LetterTo(applicants),
+        Effect.NOTIFY_COORDINATORS_REVIEWED: LetterTo(coordinators),
+        Effect.ANNOUNCE_ADMISSION: LetterTo(applicants),
+        Effect.ANNOUNCE_WAITLIST: LetterTo(contact_person),
+        Effect.EXPLAIN_REJECTION: LetterTo(applicants),
+        Effect.CONFIRM_WITHDRAWAL: LetterTo(contact_person),
+        Effect.ANNOUNCE_FREE_PLACE: LetterTo(
+            coordinators, only_if=withdrawn_after_admission, values=proposed_for_free_place
+        ),
+        Effect.WELCOME_WITH_CALENDAR: LetterTo(applicants, attach=cohort_calendar),
+        Effect.EXPLAIN_DROP_OUT: LetterTo(applicants),
         Effect.QUEUE_CERTIFICATES: issue_certificates_after_commit,
         Effect.SEND_CERTIFICATES: certificates_to_holders,
     }
@@ -210,9 +271,23 @@ def queue_effects(
     return queued
 
 
+def planned_letters(session: Session, case: Case, spec: TransitionSpec) -> list[PlannedLetter]:
+    """The letters firing `spec` on `case` now would queue, to whom, without queuing anything: what a
+    confirmation page announces (the same handlers and recipients as `queue_effects`)."""
+    planned: list[PlannedLetter] = []
+    with force_locale(current_settings().default_locale):
+        for effect in spec.effects:
+            handler = HANDLERS[effect]
+            if isinstance(handler, LetterTo):
+                letter = handler.plan(Occasion(session, case, effect, spec, case.state, None))
+                if letter is not None:
+                    planned.append(letter)
+    return planned
+
+
 # -- helpers ------------------------------------------------------------------------------------------------
-def _case_letter(occasion: Occasion) -> Letter:
-    """The effect's letter about the case (templates/mail/<effect>.txt)."""
+def _case_letter(occasion: Occasion, **values: Any) -> Letter:
+    """The effect's letter about the case (templates/mail/<effect>.txt), with the `values` it needs besides."""
     case = occasion.case
     return render_letter(
         occasion.effect.value,
@@ -221,6 +296,7 @@ def _case_letter(occasion: Occasion) -> Letter:
         cohort=case.cohort.title,
         reason=occasion.reason or "",
         case_link=public_link(f"/faelle/{case.id}"),
+        **values,
     )
 
 

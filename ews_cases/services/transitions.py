@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -12,10 +13,24 @@ from ews_cases.audit import chain
 from ews_cases.db.engine import TransactionNotes, show_stored
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
-from ews_cases.services.effects import queue_effects
+from ews_cases.services.admission import RankedCase, next_on_waitlist
+from ews_cases.services.effects import PlannedLetter, planned_letters, queue_effects
 from ews_cases.services.facts import CaseSubject
+from ews_cases.services.figures import figures_of
 from ews_cases.services.locking import lock_case
-from workflows import WORKFLOW, Actor, Attempt, Decision, Refusal, RefusalKind, State, TransitionRefused
+from workflows import (
+    OCCUPYING_STATES,
+    WORKFLOW,
+    Actor,
+    Attempt,
+    Decision,
+    Permission,
+    Refusal,
+    RefusalKind,
+    State,
+    TransitionRefused,
+    permits,
+)
 from workflows.text import N_
 
 
@@ -142,3 +157,67 @@ def transition_options(
     """What `actor` may do with `case` now, and what is refused with the reasons (API and pages share it)."""
     attempt = Attempt(actor=actor, now=now or utcnow())
     return WORKFLOW.options(CaseSubject(session, case), attempt)
+
+
+def transition_option(
+    session: Session, case: Case, actor: Actor, name: str, now: datetime | None = None
+) -> Decision:
+    """What `transition_options` says about transition `name`; if it is not among them, why not (the role,
+    the state or an unknown name, as `apply_transition` would refuse)."""
+    for option in transition_options(session, case, actor, now):
+        if option.spec.name == name:
+            return option
+    return WORKFLOW.decide(CaseSubject(session, case), name, Attempt(actor=actor, now=now or utcnow()))
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceChange:
+    """How a transition changes the cohort's places: one taken (+1) or one freed (−1), and what is left."""
+
+    change: int
+    capacity: int
+    places_left_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What firing a transition on a case now would do, for the page that asks for confirmation."""
+
+    decision: Decision
+    from_state: State
+    to_state: State
+    #: Whether the refusals could be overridden by this actor with a reason.
+    overridable: bool
+    letters: list[PlannedLetter]
+    places: PlaceChange | None
+    #: The waitlisted case proposed for the place this frees (only for readers of the whole assessment).
+    proposed: RankedCase | None
+
+
+def preview_transition(
+    session: Session, case: Case, actor: Actor, name: str, now: datetime | None = None
+) -> Preview:
+    """Whether `actor` may fire `name` now and what it would change: state, places, the letters and to whom
+    (the same handlers and recipients the transition uses), and for the office who the freed place goes to."""
+    decision = transition_option(session, case, actor, name, now)
+    spec = decision.spec
+    from_state = State(case.state)
+    takes = spec.dest in OCCUPYING_STATES and from_state not in OCCUPYING_STATES
+    frees = from_state in OCCUPYING_STATES and spec.dest not in OCCUPYING_STATES
+    places = None
+    if takes or frees:
+        figures = figures_of(session, case.cohort)
+        change = 1 if takes else -1
+        places = PlaceChange(change, figures.capacity, max(figures.capacity - figures.occupied - change, 0))
+    proposed = None
+    if frees and permits(case.state, Permission.ASSESSMENT, actor.role):
+        proposed = next_on_waitlist(session, case.cohort)
+    return Preview(
+        decision=decision,
+        from_state=from_state,
+        to_state=spec.dest,
+        overridable=WORKFLOW.overridable(decision, actor),
+        letters=planned_letters(session, case, spec) if spec.name in WORKFLOW.specs else [],
+        places=places,
+        proposed=proposed,
+    )

@@ -41,8 +41,14 @@ class PasswordForm(FlaskForm):
 class TransitionForm(FlaskForm):
     name = HiddenField(validators=[DataRequired()])
     version = IntegerField(validators=[DataRequired()])
-    reason = TextAreaField(N_("Begründung"), validators=[Optional(), Length(max=5000)])
+    reason = TextAreaField(
+        N_("Begründung"), validators=[Optional(), Length(max=5000, message=N_("Höchstens 5000 Zeichen."))]
+    )
     override = BooleanField(N_("Ausnahme (Regierungsbezirk) mit Begründung zulassen"))
+    #: Set by the confirmation page: the person has read what will happen (`TransitionSpec.confirm`).
+    confirmed = HiddenField()
+    #: Where to go afterwards (a path on this site; the case page otherwise).
+    next = HiddenField()
 
 
 class SearchForm(FlaskForm):

@@ -30,7 +30,7 @@ from ews_cases.models import (
     utcnow,
 )
 from ews_cases.models.outbox import OUTBOX_STATUSES
-from ews_cases.services.admission import ranking
+from ews_cases.services.admission import RANKING_RULE, free_place, ranking
 from ews_cases.services.cohorts import COHORT_DEFAULTS, add_session, create_cohort, get_cohort, update_cohort
 from ews_cases.services.figures import figures_of
 from ews_cases.web.access import my_actor, roles_required
@@ -41,7 +41,7 @@ from ews_cases.web.office_forms import (
     NewCohortForm,
     SessionForm,
 )
-from workflows import STATE_LABELS, State
+from workflows import BERLIN, STATE_LABELS, State
 
 office = Blueprint("office", __name__, url_prefix="/programm")
 
@@ -95,7 +95,8 @@ def see_other(endpoint: str, **values: Any) -> Response:
 @office.get("")
 @roles_required("coordinator")
 def dashboard() -> Any:
-    """One cohort at a glance: cases per state, places left, countdown, reminders, failed emails."""
+    """One cohort at a glance: cases per state, places left, countdown, reminders, failed emails; the
+    admission ranking, and while a place is free and cases wait on the list, the one proposed for it."""
     session = db_session()
     cohorts = session.scalars(select(Cohort).order_by(Cohort.number.desc())).all()
     number = request.args.get("durchgang", type=int)
@@ -108,12 +109,17 @@ def dashboard() -> Any:
     )
     if cohort is None:
         return render_template("office/dashboard.html", cohort=None, cohorts=cohorts, failed=failed)
+    figures = figures_of(session, cohort)
+    now = utcnow()
     return render_template(
         "office/dashboard.html",
         cohort=cohort,
         cohorts=cohorts,
-        figures=figures_of(session, cohort),
-        days_left=cohort.days_until_deadline(utcnow()),
+        figures=figures,
+        free=free_place(session, cohort, figures),
+        started=cohort.starts_on is not None and cohort.starts_on <= now.astimezone(BERLIN).date(),
+        ranking_rule=_(RANKING_RULE),
+        days_left=cohort.days_until_deadline(now),
         reminders=session.scalar(
             select(func.count()).select_from(ReminderSent).where(ReminderSent.cohort_id == cohort.id)
         ),

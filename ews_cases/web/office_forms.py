@@ -246,3 +246,5 @@ class ProjectDecisionForm(ServiceErrors, FlaskForm):
 class RevocationForm(ServiceErrors, FlaskForm):
     certificate = IntegerField(validators=[InputRequired()])
     reason = TextAreaField(N_("Begründung des Widerrufs"), validators=[Length(max=5000)])
+    #: Set by the confirmation page: the revocation is final.
+    confirmed = HiddenField()

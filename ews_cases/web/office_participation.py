@@ -112,40 +112,78 @@ def _project_page(case: Case, form: ProjectDecisionForm, status_code: int) -> An
 @office.route("/faelle/<int:case_id>/zertifikate", methods=["GET", "POST"])
 @roles_required("coordinator")
 def certificates(case_id: int) -> Any:
-    """The case's certificates with their verification links; each valid one can be revoked with a reason."""
+    """The case's certificates with their verification links and PDFs. Revoking one is final, so it is
+    posted from its confirmation page (`confirmed`); a post without it changes nothing and shows that page."""
     session = db_session()
     case = readable_case(case_id)
     form = RevocationForm()
-    status_code, refused = 200, None
     if request.method == "POST":
         if not (form.validate_on_submit() or typed_fields_only(form, "reason")):
             abort(400)
-        certificate = session.get(Certificate, form.certificate.data)
-        if certificate is None or certificate.case_id != case.id:
-            abort(404)
+        certificate = _certificate_of(case, form.certificate.data)
         if form.errors:  # a reason too long for its field: shown next to it, with what was typed
-            status_code, refused = 422, certificate.id
-        else:
-            try:
-                revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
-                session.commit()
-            except ValidationFailed as error:
-                session.rollback()
-                form.show_errors(error.errors)
-                status_code, refused = 422, certificate.id
-            except DomainError as error:
-                session.rollback()
-                flash(error.render(_), "danger")
-                return see_other("office.certificates", case_id=case_id)
-            else:
-                flash(_("Zertifikat {serial} widerrufen.", serial=certificate.serial), "success")
-                return see_other("office.certificates", case_id=case_id)
+            return _revocation_page(case, certificate, form, 422)
+        if certificate.revoked_at is None and form.confirmed.data != CONFIRMED:
+            return _revocation_page(case, certificate, form, 200)
+        try:
+            revoke_certificate(session, certificate, my_actor(), form.reason.data or "")
+            session.commit()
+        except ValidationFailed as error:
+            session.rollback()
+            form.show_errors(error.errors)
+            return _revocation_page(case, certificate, form, 422)
+        except DomainError as error:
+            session.rollback()
+            flash(error.render(_), "danger")
+            return see_other("office.certificates", case_id=case_id)
+        flash(
+            _(
+                "Das Zertifikat {serial} von {holder} wurde widerrufen. Die Prüfseite weist es jetzt als "
+                "ungültig aus.",
+                serial=certificate.serial,
+                holder=certificate.holder_name,
+            ),
+            "success",
+        )
+        return see_other("office.certificates", case_id=case_id)
     rows = [
         (certificate, verification_link(certificate.verification_code))
         for certificate in session.scalars(
             select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
         )
     ]
+    return render_template("office/certificates.html", case=case, certificates=rows)
+
+
+@office.get("/faelle/<int:case_id>/zertifikate/<int:certificate_id>/widerrufen")
+@roles_required("coordinator")
+def confirm_revocation(case_id: int, certificate_id: int) -> Any:
+    """What revoking the certificate means, and the reason asked for; its form posts the revocation."""
+    case = readable_case(case_id)
+    certificate = _certificate_of(case, certificate_id)
+    if certificate.revoked_at is not None:
+        flash(_("Das Zertifikat {serial} ist bereits widerrufen.", serial=certificate.serial), "danger")
+        return see_other("office.certificates", case_id=case_id)
+    return _revocation_page(case, certificate, RevocationForm(formdata=None), 200)
+
+
+#: Value of `confirmed` posted by the confirmation page.
+CONFIRMED = "ja"
+
+
+def _certificate_of(case: Case, certificate_id: int | None) -> Certificate:
+    """The certificate if it belongs to `case`; 404 otherwise."""
+    certificate = db_session().get(Certificate, certificate_id) if certificate_id else None
+    if certificate is None or certificate.case_id != case.id:
+        abort(404)
+    return certificate
+
+
+def _revocation_page(case: Case, certificate: Certificate, form: RevocationForm, status_code: int) -> Any:
     return render_template(
-        "office/certificates.html", case=case, certificates=rows, form=form, refused=refused
+        "office/confirm_revocation.html",
+        case=case,
+        certificate=certificate,
+        link=verification_link(certificate.verification_code),
+        form=form,
     ), status_code

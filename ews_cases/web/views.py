@@ -5,23 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ews_cases.audit import chain
 from ews_cases.db.request_session import db_session
-from ews_cases.errors import DomainError
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import Case, User, utcnow
+from ews_cases.models import CRITERIA, Case, Certificate, PracticeProject, User, utcnow
+from ews_cases.services.admission import RANKING_RULE
+from ews_cases.services.figures import figures_of
 from ews_cases.services.participation import attendance_register
-from ews_cases.services.transitions import apply_transition, transition_options
+from ews_cases.services.reviews import assessment
+from ews_cases.services.transitions import transition_options
 from ews_cases.services.users import check_password, hash_password
 from ews_cases.web.access import me, my_actor, readable_case
 from ews_cases.web.extensions import limiter, start_session
-from ews_cases.web.forms import LoginForm, PasswordForm, TransitionForm
-from workflows import STATE_LABELS, WORKFLOW, Permission, RefusalKind, Role, State, TransitionRefused, permits
+from ews_cases.web.forms import LoginForm, PasswordForm
+from ews_cases.web.office import PARTICIPATING, PROJECT_LABELS
+from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS
+from workflows import STATE_LABELS, WORKFLOW, Actor, Decision, Permission, Role, State, permits
 from workflows.diagram import svg_diagram
 
 web = Blueprint("web", __name__)
@@ -127,25 +131,53 @@ def help_page() -> str:
     )
 
 
+def asks_confirmation(option: Decision, actor: Actor) -> bool:
+    """Whether the case page leads to the confirmation page for this option instead of firing it: the
+    transition is consequential (`TransitionSpec.confirm`), or refused in a way the actor may override
+    there with a reason."""
+    return option.spec.confirm or WORKFLOW.overridable(option, actor)
+
+
 @web.get("/faelle/<int:case_id>")
 @login_required
 def case_page(case_id: int) -> str:
-    """One case for every role: content by role, and exactly the actions allowed now as buttons."""
+    """One case for every role: content by role (the workflow's per-state permissions decide), and exactly
+    the actions allowed now as buttons; consequential ones lead to a confirmation page first."""
     case = readable_case(case_id)
     session = db_session()
-    options = transition_options(session, case, my_actor())
-    register = (
-        attendance_register(session, case)
-        if case.state in (State.ATTENDING, State.PROJECT_DONE, State.CERTIFIED)
-        else None
-    )
+    actor = my_actor()
+    state = State(case.state)
+    options = transition_options(session, case, actor)
+    participating = state in PARTICIPATING  # attendance and a practice project to show
+    assessed = assessment(session, case, me())
     return render_template(
         "web/case.html",
         case=case,
-        state_label=_(STATE_LABELS[State(case.state)]),
+        state_label=_(STATE_LABELS[state]),
         options=options,
-        form=TransitionForm(),
-        register=register,
+        confirm={o.spec.name for o in options if asks_confirmation(o, actor)},
+        overridable={o.spec.name for o in options if WORKFLOW.overridable(o, actor)},
+        show_version=permits(state, Permission.TIMELINE, actor.role),
+        assessment=assessed,
+        criteria=[(c, CRITERION_LABELS[c]) for c in CRITERIA],
+        criterion_labels=CRITERION_LABELS,
+        recommendation_labels=RECOMMENDATION_LABELS,
+        ranking_rule=_(RANKING_RULE),
+        figures=figures_of(session, case.cohort) if assessed.rank is not None else None,
+        register=attendance_register(session, case) if participating else None,
+        project=(
+            session.scalar(select(PracticeProject).where(PracticeProject.case_id == case.id))
+            if participating
+            else None
+        ),
+        project_labels=PROJECT_LABELS,
+        certificates=(
+            session.scalars(
+                select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
+            ).all()
+            if permits(state, Permission.CERTIFICATES, actor.role)
+            else []
+        ),
         links=case_links(case),
     )
 
@@ -182,43 +214,3 @@ def case_links(case: Case) -> list[tuple[str, str]]:
         and permits(case.state, page.permission, role)
         and page.endpoint in current_app.view_functions
     ]
-
-
-@web.post("/faelle/<int:case_id>/aktion")
-@login_required
-def case_transition(case_id: int) -> Any:
-    """Fire one transition from the case page; a refusal is shown with its reason and changes nothing."""
-    session = db_session()
-    case = readable_case(case_id)
-    form = TransitionForm()
-    if not form.validate_on_submit():
-        if set(form.errors) != {"reason"}:
-            abort(400)  # the CSRF token or a hidden field the page fills in
-        for message in form.reason.errors:  # a reason too long: say so, nothing changes
-            flash(message, "danger")
-        return case_page(case_id), 422
-    try:
-        apply_transition(
-            session,
-            case,
-            form.name.data,
-            my_actor(),
-            form.version.data,
-            form.reason.data or None,
-            override=bool(form.override.data),
-        )
-        session.commit()
-    except TransitionRefused as refused:
-        session.rollback()
-        if refused.kind is RefusalKind.FORBIDDEN:
-            abort(403)  # SPEC §2: a write by a role that may not act (e.g. an auditor) is a 403
-        for refusal in refused.refusals:
-            flash(refusal.render(_), "danger")
-        return redirect(url_for("web.case_page", case_id=case_id)), 303
-    except DomainError as error:
-        session.rollback()
-        flash(error.render(_), "danger")
-        return redirect(url_for("web.case_page", case_id=case_id)), 303
-    label = WORKFLOW.specs[form.name.data].label
-    flash(_("Erledigt: {action}.", action=_(label)), "success")
-    return redirect(url_for("web.case_page", case_id=case_id)), 303

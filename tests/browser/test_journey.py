@@ -234,8 +234,35 @@ def test_an_application_from_the_call_to_the_verified_certificate(
         expect(office.locator("[data-figure=places-left]")).to_have_text("10")
         journey.document(office, "coordinator-dashboard")
         office.get_by_role("row").filter(has_text="Finnentrop").get_by_role("link", name="EWS7-0001").click()
+        # Before deciding, the office reads both reviews with their scores and the mean.
+        reviews = office.get_by_role("table", name="Gutachten mit den Punktzahlen je Kriterium (0 bis 5)")
+        for reviewer in reviewers:
+            row = reviews.get_by_role("row").filter(has_text=reviewer.name)
+            expect(row.locator("[data-score]")).to_have_text(["4", "3", "5", "4", "3"])
+            expect(row.locator("[data-review-mean]")).to_have_text("3,8")
+            expect(row).to_contain_text("Zulassen")
+        expect(office.locator("[data-figure=mean]")).to_have_text("3,8")
+        expect(office.locator("[data-figure=rank]")).to_have_text("1")
+        expect(office.get_by_text("Gutachten 2: klare Ziele, starker Rückhalt.")).to_be_visible()
+        journey.violations["coordinator-case-reviews"] = axe_violations(office)
+        # Admitting asks for confirmation: what will happen and who is emailed, then the decision.
         office.locator("button[data-transition=admit]").click()
+        expect(office.get_by_role("heading", level=1)).to_have_text("Bitte bestätigen: Zulassen")
+        expect(office.locator("[data-summary=state]")).to_contain_text("von „Begutachtet“ zu „Zugelassen“")
+        expect(office.locator("[data-letter=announce_admission]")).to_contain_text(
+            "erika.beispiel@finnentrop.de"
+        )
+        session.commit()
+        session.expire_all()
+        assert session.get(Case, case_id).state == State.REVIEWED.value  # nothing happened yet
+        journey.violations["coordinator-confirm-admission"] = axe_violations(office)
+        office.get_by_role("button", name="Zulassen", exact=True).click()
         expect(office.locator(".state-badge")).to_have_text("Zugelassen")
+        expect(
+            office.get_by_text(
+                "Die Bewerbung EWS7-0001 wurde zugelassen. Die Kommune wird per E-Mail benachrichtigt."
+            )
+        ).to_be_visible()
 
         # Starting needs the cohort's start date: the office ends the call today and starts today.
         office.get_by_role("link", name="Übersicht").click()

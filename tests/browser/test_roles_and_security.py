@@ -7,9 +7,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.models import Case
+from ews_cases.models import Case, Certificate
 from testkit.factories import FINNENTROP, Factory
 from tests.browser.conftest import PASSWORD, csrf_token, login
 from workflows import State
@@ -266,3 +267,40 @@ def test_five_wrong_passwords_throttle_the_login(page: Page, person):
     expect(page.get_by_text("Zu viele Versuche. Bitte warten Sie einige Minuten.")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/anmelden$"))
     expect(page.get_by_role("button", name="Abmelden")).to_have_count(0)
+
+
+# -- the confirmation pages (issue 14) ------------------------------------------------------------------------
+
+
+def test_the_confirmation_pages_open_only_for_those_who_may_act(
+    page: Page, person, reviewed_case: Case, session: Session, factory: Factory
+):
+    certified = factory.case(factory.cohort(), "05966004", state=State.CERTIFIED)  # Attendorn
+    certificate_id = session.scalars(
+        select(Certificate.id).where(Certificate.case_id == certified.id)
+    ).first()
+    session.commit()
+    withdraw = f"/faelle/{reviewed_case.id}/aktion/withdraw/bestaetigen"
+    reject = f"/faelle/{reviewed_case.id}/aktion/reject/bestaetigen"
+    revoke = f"/programm/faelle/{certified.id}/zertifikate/{certificate_id}/widerrufen"
+    expected = {
+        ("applicant", FINNENTROP): {withdraw: 200, reject: 403, revoke: 403},
+        ("applicant", "05966004"): {withdraw: 404, reject: 404, revoke: 403},  # not their case
+        ("reviewer", None): {withdraw: 403, reject: 403, revoke: 403},
+        ("auditor", None): {withdraw: 403, reject: 403, revoke: 403},
+        ("admin", None): {withdraw: 404, reject: 404, revoke: 403},
+        ("coordinator", None): {withdraw: 200, reject: 200, revoke: 200},
+    }
+    for (role, ags), statuses in expected.items():
+        page.context.clear_cookies()
+        login(page, person(role, ags).email)
+        for path, status in statuses.items():
+            response = page.goto(path)
+            assert response is not None
+            assert response.status == status, (role, ags, path, response.status)
+            if status == 200:
+                expect(page.get_by_role("heading", level=1)).to_contain_text("Bitte bestätigen")
+    session.expire_all()
+    session.commit()
+    assert session.get(Case, reviewed_case.id).state == State.REVIEWED.value
+    assert session.scalar(select(Certificate.revoked_at).where(Certificate.id == certificate_id)) is None

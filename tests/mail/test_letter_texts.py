@@ -58,9 +58,9 @@ def _arrange(session, factory) -> None:
     factory.fire(revised, "return_for_revision")
     factory.fire(revised, "withdraw")
     refused = case(TOWNS[3], "d", State.WAITLISTED)
-    factory.fire(refused, "reject")
     freed = case(TOWNS[4], "e", State.ADMITTED)
-    factory.fire(freed, "withdraw")
+    factory.fire(freed, "withdraw")  # the free place letter names the waitlisted case
+    factory.fire(refused, "reject")
     case(TOWNS[5], "f", State.ATTENDING)
     factory.fire(certified, "certify")
     case(TOWNS[6], "g", State.DRAFT)

@@ -47,6 +47,11 @@ SAMPLE = {
     "date": "23.03.2026",
     "time": "10:00",
     "place": "Köln",
+    "rule": "nach mittlerer Punktzahl, dann Eingangsreihenfolge",
+    "next_ref": "EWS7-0003",
+    "next_town": "Olpe",
+    "next_score": "3,8",
+    "dashboard_link": "https://ews.example.org/programm?durchgang=7",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

@@ -41,6 +41,9 @@ PageUrl = Callable[[World], str]
 OWNED_PAGES: dict[str, PageUrl] = {
     "/faelle/<int:case_id>": lambda w: f"/faelle/{w.submitted.id}",
     "/faelle/<int:case_id>/aktion": lambda w: f"/faelle/{w.draft(APPLICANT).id}/aktion",
+    "/faelle/<int:case_id>/aktion/<name>/bestaetigen": (
+        lambda w: f"/faelle/{w.draft(APPLICANT).id}/aktion/withdraw/bestaetigen"
+    ),
     "/bewerbungen/<int:case_id>/bearbeiten": lambda w: f"/bewerbungen/{w.draft(APPLICANT).id}/bearbeiten",
     "/bewerbungen/<int:case_id>/praxisprojekt": lambda w: f"/bewerbungen/{w.attending.id}/praxisprojekt",
     "/bewerbungen/zertifikate/<serial>.pdf": lambda w: f"/bewerbungen/zertifikate/{w.certificate.serial}.pdf",
@@ -50,6 +53,9 @@ OWNED_PAGES: dict[str, PageUrl] = {
         f"/programm/faelle/{w.attending.id}/praxisprojekt"
     ),
     "/programm/faelle/<int:case_id>/zertifikate": lambda w: f"/programm/faelle/{w.certified.id}/zertifikate",
+    "/programm/faelle/<int:case_id>/zertifikate/<int:certificate_id>/widerrufen": lambda w: (
+        f"/programm/faelle/{w.certified.id}/zertifikate/{w.certificate.id}/widerrufen"
+    ),
     "/programm/durchgaenge/<int:number>/bearbeiten": lambda w: (
         f"/programm/durchgaenge/{w.cohort.number}/bearbeiten"
     ),

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Case, Cohort, Review
 from ews_cases.models.review import CRITERIA
-from ews_cases.services.admission import RankedCase, rank_of, ranking
+from ews_cases.services import cohorts
+from ews_cases.services.admission import (
+    RankedCase,
+    free_place,
+    mean_score,
+    next_on_waitlist,
+    rank_of,
+    ranking,
+)
 from ews_cases.services.reviews import record_review
-from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS, Factory
+from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS, SYSTEM, Factory
 from workflows import State
 
 ALL_FIVES = dict.fromkeys(CRITERIA, 5)
@@ -84,3 +94,56 @@ def test_rank_of_one_case_is_its_entry_in_the_cohort_ranking(session: Session, f
     assert rank_of(session, first) == entries[first.id]
     assert (rank_of(session, first).rank, rank_of(session, second).rank) == (1, 2)
     assert rank_of(session, admitted) is None
+
+
+def test_ties_go_to_the_earlier_submission_before_the_case_number(session: Session, factory: Factory) -> None:
+    cohort = factory.cohort(capacity=5)
+    first_started = factory.case(cohort, FINNENTROP)  # the lower case number …
+    later_started = factory.case(cohort, ATTENDORN)
+    start = factory.now
+    factory.now = start - timedelta(hours=2)
+    factory.fire(later_started, "submit")  # … but submitted later
+    factory.now = start - timedelta(hours=1)
+    factory.fire(first_started, "submit")
+    factory.now = start
+    for case in (first_started, later_started):
+        for _ in range(2):
+            record_review(session, case, factory.user("reviewer"), scores=ALL_FOURS, recommendation="admit")
+
+    assert first_started.number < later_started.number
+    assert [e.case.id for e in ranking(session, cohort)] == [later_started.id, first_started.id]
+
+
+def test_the_next_on_the_waitlist_is_the_best_ranked_waitlisted_case(
+    session: Session, factory: Factory
+) -> None:
+    cohort = factory.cohort(capacity=1)
+    admitted = reviewed(factory, cohort, FINNENTROP, ALL_THREES, ALL_THREES)
+    factory.fire(admitted, "admit")
+    assert next_on_waitlist(session, cohort) is None
+    undecided = reviewed(factory, cohort, ATTENDORN, ALL_FIVES, ALL_FIVES)  # ranks first, not waitlisted
+    weaker = reviewed(factory, cohort, OLPE_KREIS, ALL_THREES, ALL_THREES)
+    better = reviewed(factory, cohort, BONN, ALL_FOURS, ALL_FOURS)
+    for case in (weaker, better):
+        factory.fire(case, "waitlist")
+
+    proposed = next_on_waitlist(session, cohort)
+    assert (proposed.case.id, proposed.rank, float(proposed.score)) == (better.id, 2, 4.0)
+    assert undecided.state == State.REVIEWED
+    assert free_place(session, cohort) is None  # the one place is taken
+
+    factory.fire(admitted, "withdraw")
+    place = free_place(session, cohort)
+    assert (place.places_left, place.proposed.case.id) == (1, better.id)
+
+    factory.fire(better, "admit")
+    assert free_place(session, cohort) is None
+    cohorts.update_cohort(session, SYSTEM, cohort, {"capacity": 2})  # a raised capacity frees one again
+    assert free_place(session, cohort).proposed.case.id == weaker.id
+
+
+def test_mean_score_is_the_rankings_figure(session: Session, factory: Factory) -> None:
+    cohort = factory.cohort()
+    case = reviewed(factory, cohort, FINNENTROP, TWENTY_UNEVENLY, ALL_FIVES)
+    assert float(mean_score(session, case)) == float(rank_of(session, case).score) == 4.5
+    assert mean_score(session, factory.case(cohort, ATTENDORN)) is None

@@ -342,28 +342,65 @@ def test_certificate_list_shows_serials_holders_and_verification_links(office, s
     assert certificate.issued_at.astimezone(BERLIN).strftime("%d.%m.%Y") in page
 
 
-def test_revoking_a_certificate_needs_a_reason(office, session, certified):
+def test_the_certificate_list_links_each_pdf_and_a_revocation_in_danger_style(office, session, certified):
+    first, second = certificates_of(session, certified)
+    page = office.get(f"/programm/faelle/{certified.id}/zertifikate").get_data(as_text=True)
+    for certificate in (first, second):
+        assert f'href="/bewerbungen/zertifikate/{certificate.serial}.pdf"' in page
+        assert re.search(
+            rf'class="btn btn-outline-danger btn-sm" data-revoke="{certificate.serial}"\s*'
+            rf'href="/programm/faelle/{certified.id}/zertifikate/{certificate.id}/widerrufen"',
+            page,
+        )
+    assert "<textarea" not in page  # the reason is asked on the confirmation page
+    assert office.get(f"/bewerbungen/zertifikate/{first.serial}.pdf").data.startswith(b"%PDF")
+
+
+def test_revoking_a_certificate_is_confirmed_with_a_reason(office, session, certified):
     first, _second = certificates_of(session, certified)
     url = f"/programm/faelle/{certified.id}/zertifikate"
-    response = post_form(office, url, {"certificate": first.id, "reason": ""})
+    confirm = f"{url}/{first.id}/widerrufen"
+    response = office.get(confirm)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    text = text_of(response)
+    assert f"Das Zertifikat {first.serial} von {first.holder_name}" in text
+    assert "Der Widerruf ist endgültig und kann nicht rückgängig gemacht werden." in text
+    assert "Niemand: Es wird keine E-Mail versandt." in text
+    assert 'class="btn btn-danger" type="submit" data-confirm="revoke"' in html
+
+    # Without the confirmation nothing changes: the confirmation page is shown.
+    response = post_form(office, url, {"certificate": first.id, "reason": "Tippfehler"}, form_page=confirm)
+    assert response.status_code == 200
+    assert "Der Widerruf ist endgültig" in text_of(response)
+    assert certificates_of(session, certified)[0].revoked_at is None
+
+    confirmed = {"certificate": first.id, "confirmed": "ja"}
+    response = post_form(office, url, {**confirmed, "reason": ""}, form_page=confirm)
     assert response.status_code == 422
     assert "Bitte begründen Sie den Widerruf." in text_of(response)
     assert certificates_of(session, certified)[0].revoked_at is None
 
-    response = post_form(office, url, {"certificate": first.id, "reason": "Name falsch geschrieben"})
+    response = post_form(office, url, {**confirmed, "reason": "Name falsch geschrieben"}, form_page=confirm)
     assert response.status_code == 303
     revoked, untouched = certificates_of(session, certified)
     assert revoked.revoked_reason == "Name falsch geschrieben"
     assert revoked.revoked_at is not None
     assert untouched.revoked_at is None
     page = text_of(office.get(url))
-    assert f"Zertifikat {first.serial} widerrufen." in page
+    assert (
+        f"Das Zertifikat {first.serial} von {first.holder_name} wurde widerrufen. Die Prüfseite weist es "
+        "jetzt als ungültig aus." in page
+    )
     assert "Name falsch geschrieben" in page
     assert audit_count(session, "certificate.revoked") == 1
 
-    # A second revocation is refused with the service's words.
-    post_form(office, url, {"certificate": first.id, "reason": "nochmal"})
+    # A second revocation is refused with the service's words; its confirmation page is not offered.
+    post_form(office, url, {**confirmed, "reason": "nochmal"}, form_page=url)
     assert "ist bereits widerrufen" in text_of(office.get(url))
+    response = office.get(confirm)
+    assert response.status_code == 303
+    assert "ist bereits widerrufen" in text_of(office.get(response.headers["Location"]))
 
 
 def test_a_certificate_of_another_case_is_not_found(office, session, factory, certified):
@@ -545,6 +582,7 @@ OFFICE_PAGES = [
     "/programm/faelle/{case}/anwesenheit",
     "/programm/faelle/{case}/praxisprojekt",
     "/programm/faelle/{case}/zertifikate",
+    "/programm/faelle/{case}/zertifikate/1/widerrufen",
 ]
 
 
