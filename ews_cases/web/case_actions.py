@@ -21,7 +21,12 @@ from ews_cases.errors import DomainError
 from ews_cases.i18n.translate import _
 from ews_cases.models import Case
 from ews_cases.services.admission import RANKING_RULE
-from ews_cases.services.transitions import apply_transition, preview_transition
+from ews_cases.services.transitions import (
+    Preview,
+    apply_transition,
+    preview_transition,
+    transition_option,
+)
 from ews_cases.web.access import my_actor, readable_case
 from ews_cases.web.forms import TransitionForm
 from ews_cases.web.views import asks_confirmation, local_path, web
@@ -49,13 +54,13 @@ def confirmation_page(
     name: str,
     form: TransitionForm,
     *,
+    preview: Preview | None = None,
     refusals: Sequence[Refusal] = (),
     version_seen: int | None = None,
     status: int = 200,
 ) -> Any:
     """The confirmation page of transition `name` with `form` (what was typed is kept)."""
-    actor = my_actor()
-    preview = preview_transition(db_session(), case, actor, name)
+    preview = preview or preview_transition(db_session(), case, my_actor(), name)
     decision = preview.decision
     if decision.refusals and decision.refusals[0].kind is RefusalKind.FORBIDDEN:
         abort(403)
@@ -95,7 +100,8 @@ def confirm_transition(case_id: int, name: str) -> Any:
         for refusal in preview.decision.refusals:
             flash(refusal.render(_), "danger")
         return redirect(url_for("web.case_page", case_id=case.id), 303)
-    return confirmation_page(case, name, form, version_seen=request.args.get("version", type=int))
+    version_seen = request.args.get("version", type=int)
+    return confirmation_page(case, name, form, preview=preview, version_seen=version_seen)
 
 
 @web.post("/faelle/<int:case_id>/aktion")
@@ -111,15 +117,16 @@ def case_transition(case_id: int) -> Response | tuple[Any, int]:
             abort(400)  # the CSRF token or a hidden field the page fills in
         return confirmation_page(case, form.name.data, form, status=422)  # a reason too long
     name = form.name.data
-    preview = preview_transition(session, case, actor, name)
-    if preview.decision.refusals and preview.decision.refusals[0].kind is RefusalKind.FORBIDDEN:
+    decision = transition_option(session, case, actor, name)
+    if decision.refusals and decision.refusals[0].kind is RefusalKind.FORBIDDEN:
         abort(403)  # SPEC §2: a write by a role that may not act (e.g. an auditor) is a 403
     if (
-        not _refused_outright(preview.decision)
-        and asks_confirmation(preview.decision, actor)
+        not _refused_outright(decision)
+        and asks_confirmation(decision, actor)
         and form.confirmed.data != CONFIRMED
     ):
-        return confirmation_page(case, name, form, version_seen=form.version.data)  # nothing changes
+        # Nothing changes: the confirmation page, with what was typed.
+        return confirmation_page(case, name, form, version_seen=form.version.data)
     try:
         apply_transition(
             session,
