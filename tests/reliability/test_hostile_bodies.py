@@ -200,8 +200,6 @@ class FormField:
     limit: int
     #: The page's URL and the other fields of a post that would be valid (aimed at arranged data).
     target: Callable[[World], tuple[str, dict[str, Any]]]
-    #: Whether the page shows the typed text again (the case page's reason boxes start empty).
-    keeps_text: bool = True
 
 
 def new_case(world: World) -> tuple[str, dict[str, Any]]:
@@ -238,7 +236,7 @@ FORM_FIELDS = {
     "review comment": FormField(
         "reviewer", "comment", 5000, lambda w: (f"/gutachten/{w.submitted.id}", {"recommendation": "admit"})
     ),
-    "transition reason": FormField("coordinator", "reason", 5000, reviewed, keeps_text=False),
+    "transition reason": FormField("coordinator", "reason", 5000, reviewed),
     "project reason": FormField("coordinator", "reason", 5000, submitted_project),
     "revocation reason": FormField(
         "coordinator",
@@ -262,6 +260,5 @@ def test_form_fields_too_long_are_422_next_to_the_field(client, db, session, fac
     shown = [html.unescape(m).strip() for m in FEEDBACK.findall(page)]
     assert (response.status_code, response.mimetype) == (422, "text/html"), (response.status_code, shown)
     assert any(re.search(TOO_LONG, message) for message in shown), shown
-    if spec.keeps_text:
-        assert typed in page, "what was typed is lost"
+    assert typed in page, "what was typed is lost"
     assert Snapshot.take(db) == before
