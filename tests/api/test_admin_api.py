@@ -146,7 +146,12 @@ def test_more_tokens_and_revocation(client, session, tokens):
     )
     assert response.status_code == 201, response.get_json()
     second = response.get_json()
-    assert set(second) == {"id", "token"}
+    assert (second["name"], second["status"], second["expires_at"], second["user"]) == (
+        "laptop",
+        "active",
+        None,
+        created["id"],
+    )
     assert second["token"] != created["token"]
     assert works(client, second["token"]) == 200
 
@@ -192,15 +197,19 @@ def test_deactivating_a_user_stops_their_tokens_and_is_audited(client, session, 
     assert response.status_code == 200
     assert response.get_json()["active"] is False
     assert_problem(client.get("/api/v1/workflow", headers=bearer(created["token"])), 401)
-    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.updated")).one()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.deactivated")).one()
     session.commit()
-    assert event.data == {"user": created["id"], "changes": {"active": {"old": True, "new": False}}}
+    assert event.data == {"user": created["id"]}
 
     # Deactivating twice records nothing new; reactivating brings the tokens back.
     assert client.patch(url, json={"active": False}, headers=bearer(tokens["admin"])).status_code == 200
-    assert actions(session).count("user.updated") == 1
-    assert client.patch(url, json={"active": True}, headers=bearer(tokens["admin"])).status_code == 200
+    assert actions(session).count("user.deactivated") == 1
+    response = client.patch(url, json={"active": True, "reason": "zurück"}, headers=bearer(tokens["admin"]))
+    assert response.status_code == 200
     assert works(client, created["token"]) == 200
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.reactivated")).one()
+    session.commit()
+    assert event.data == {"user": created["id"], "reason": "zurück"}
 
 
 def test_admins_cannot_lock_themselves_out(client, session, tokens):
@@ -213,7 +222,10 @@ def test_admins_cannot_lock_themselves_out(client, session, tokens):
     assert works(client, tokens["admin"]) == 200
 
 
-@pytest.mark.parametrize("body", [{}, {"active": "vielleicht"}, {"active": False, "role": "admin"}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"reason": "nur ein Grund"}, {"active": "vielleicht"}, {"role": "king"}, {"active": False, "email": "x"}],
+)
 def test_invalid_user_patches_are_422(client, session, tokens, body):
     user = session.scalar(select(User.id).where(User.role == "reviewer"))
     session.commit()
