@@ -114,6 +114,7 @@ def new_user() -> Any:
     session = db_session()
     form = NewUserForm()
     form.fill_choices(session)
+    status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
         try:
             user = create_user(
@@ -121,20 +122,21 @@ def new_user() -> Any:
                 my_actor(),
                 email=form.email.data,
                 name=form.name.data,
-                role=form.role.data,
+                role=form.role.data or "",
                 municipality_ags=form.municipality_ags(),
             )
             session.commit()
         except ValidationFailed as error:
             session.rollback()
             form.show_errors(error.errors)
-        except DomainError as error:
+        except DomainError as error:  # the address has an account already: said next to it
             session.rollback()
             form.email.errors = [*form.email.errors, error.render(_)]
+            status = error.status
         else:
             flash(_("Zugang für {name} angelegt.", name=user.name), "success")
             return see_other("admin.user", user_id=user.id)
-    return render_template("admin/new_user.html", form=form), (422 if form.errors else 200)
+    return render_template("admin/new_user.html", form=form), status
 
 
 # -- one person ---------------------------------------------------------------------------------------------
