@@ -84,7 +84,10 @@ class AccessFields(ServiceErrors, FlaskForm):
 
 
 class AccessForm(AccessFields):
-    reason = TextAreaField(N_("Begründung"), validators=[Optional(), Length(max=2000)])
+    # Own ids: the account page also shows the activity form's reason (ids must be unique on a page).
+    reason = TextAreaField(
+        N_("Begründung"), validators=[Optional(), Length(max=2000)], id="rolle-begruendung"
+    )
 
 
 class NewUserForm(AccessFields):
@@ -98,7 +101,9 @@ class NewUserForm(AccessFields):
 class ActivityForm(ServiceErrors, FlaskForm):
     """Deactivate or reactivate, with an optional reason."""
 
-    reason = TextAreaField(N_("Begründung"), validators=[Optional(), Length(max=2000)])
+    reason = TextAreaField(
+        N_("Begründung"), validators=[Optional(), Length(max=2000)], id="status-begruendung"
+    )
 
 
 class TokenForm(ServiceErrors, FlaskForm):
