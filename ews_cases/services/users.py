@@ -16,7 +16,7 @@ from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import USER_ROLES, ApiToken, Municipality, User, utcnow
 from ews_cases.services.validation import EMAIL_RE
-from workflows import Actor, Role
+from workflows import BERLIN, Actor, Role
 
 _hasher = PasswordHasher()
 
@@ -98,6 +98,10 @@ def create_user(
     return user
 
 
+#: The latest expiry a token may have: any later moment is as good as none (leave the date out for that).
+LATEST_TOKEN_EXPIRY = datetime(2099, 12, 31, 23, 59, 59, 999_999, tzinfo=BERLIN)
+
+
 def issue_token(
     session: Session, actor: Actor, user: User, *, name: str = "", expires_at: datetime | None = None
 ) -> str:
@@ -106,6 +110,8 @@ def issue_token(
     require_admin(actor)
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed({"expires_at": [_("Das Ablaufdatum muss in der Zukunft liegen.")]})
+    if expires_at is not None and expires_at > LATEST_TOKEN_EXPIRY:  # and every moment stays storable
+        raise ValidationFailed({"expires_at": [_("Ein Token kann höchstens bis zum 31.12.2099 gelten.")]})
     token = secrets.token_urlsafe(32)
     record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name, expires_at=expires_at)
     session.add(record)

@@ -407,6 +407,11 @@ def test_tokens_with_an_expiry_date_or_moment(client, session, tokens):
         ("2099-01-01T00:00:00", "Bitte einen Zeitpunkt mit Zeitzone angeben."),
         ("nächsten Dienstag", "Bitte ein Datum (2027-06-30) oder einen Zeitpunkt angeben."),
         ("2099-02-30", "Bitte ein Datum (2027-06-30) oder einen Zeitpunkt angeben."),
+        ("2100-01-01", "Ein Token kann höchstens bis zum 31.12.2099 gelten."),
+        (
+            "9999-12-31T23:00:00-02:00",
+            "Ein Token kann höchstens bis zum 31.12.2099 gelten.",
+        ),  # beyond datetime
     ],
 )
 def test_past_or_unreadable_expiry_is_422(client, session, tokens, expires_at, message):
