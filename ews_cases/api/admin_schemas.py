@@ -15,7 +15,7 @@ from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, Strin
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
-from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from ews_cases.i18n.translate import _
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
 from ews_cases.services.accounts import TOKEN_STATUSES, USER_STATUSES
@@ -103,7 +103,9 @@ class TokenIn(Schema):
 
 
 class TokenQuery(Schema):
-    user = Integer(load_default=None, validate=Range(1), metadata={"description": "Only this user's tokens"})
+    user = Integer(
+        load_default=None, validate=Range(1, MAX_ID), metadata={"description": "Only this user's tokens (id)"}
+    )
     limit = Integer(load_default=DEFAULT_LIMIT, validate=Range(1, MAX_LIMIT))
     cursor = String(load_default=None, metadata={"description": "next_cursor of the previous page"})
 

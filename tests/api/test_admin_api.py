@@ -435,6 +435,7 @@ def test_all_tokens_and_one_users(client, tokens):
     assert all("token" not in t for t in everything["items"])
     mine = client.get(f"/api/v1/tokens?user={created['id']}", headers=headers).get_json()["items"]
     assert [t["id"] for t in mine] == [created["token_id"]]
+    assert_problem(client.get(f"/api/v1/tokens?user={2**80}", headers=headers), 422, "user")  # not a 500
     page = client.get("/api/v1/tokens?limit=4", headers=headers).get_json()
     rest = client.get(
         "/api/v1/tokens", query_string={"cursor": page["next_cursor"]}, headers=headers
