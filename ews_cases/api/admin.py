@@ -1,110 +1,41 @@
-"""Users and API tokens, managed by admins (SPEC §2); every change is audited by the services."""
+"""Users and API tokens, managed by admins (SPEC §2, §10); every change is audited by the services."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range
 from flask import Response
-from sqlalchemy import select
 
+from ews_cases.api.admin_schemas import (
+    NewTokenOut,
+    NewUserOut,
+    TokenIn,
+    TokenList,
+    TokenPage,
+    TokenQuery,
+    UserCreateIn,
+    UserOut,
+    UserPage,
+    UserPatchIn,
+    UserQuery,
+    token_data,
+    user_data,
+)
 from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
-from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from ews_cases.api.pagination import paginate
 from ews_cases.db.request_session import db_session
-from ews_cases.models import USER_ROLES, ApiToken, User
-from ews_cases.services.accounts import create_account, get_user, new_token, revoke_api_token, set_user_active
-
-
-class UserQuery(Schema):
-    role = String(load_default=None, validate=OneOf(USER_ROLES))
-    limit = Integer(load_default=DEFAULT_LIMIT, validate=Range(1, MAX_LIMIT))
-    cursor = String(load_default=None, metadata={"description": "next_cursor of the previous page"})
-
-
-class UserCreateIn(Schema):
-    email = String(required=True, validate=Length(max=254))
-    name = String(required=True, validate=Length(max=200))
-    role = String(required=True, metadata={"enum": list(USER_ROLES)})
-    municipality = String(
-        load_default=None,
-        allow_none=True,
-        validate=Length(max=8),
-        metadata={"description": "AGS: required for applicants, a reviewer's affiliation"},
-    )
-    password = String(
-        load_default=None, allow_none=True, validate=Length(max=200), metadata={"description": "Web login"}
-    )
-    token_name = String(load_default="api", validate=Length(max=100))
-
-
-class UserPatchIn(Schema):
-    active = Boolean(required=True)
-
-
-class TokenIn(Schema):
-    name = String(load_default="", validate=Length(max=100))
-
-
-class UserOut(Schema):
-    id = Integer()
-    email = String()
-    name = String()
-    role = String()
-    municipality = String(allow_none=True)
-    active = Boolean()
-    created_at = AwareDateTime()
-
-
-class NewTokenOut(Schema):
-    id = Integer()
-    token = String(metadata={"description": "The bearer token; shown only this once"})
-
-
-class NewUserOut(UserOut):
-    token = String(metadata={"description": "The user's first bearer token; shown only this once"})
-    token_id = Integer()
-
-
-class UserPage(Schema):
-    items = List(Nested(UserOut))
-    next_cursor = String(allow_none=True)
-
-
-class TokenOut(Schema):
-    id = Integer()
-    name = String()
-    created_at = AwareDateTime()
-    last_used_at = AwareDateTime(allow_none=True)
-    revoked_at = AwareDateTime(allow_none=True)
-
-
-class TokenList(Schema):
-    items = List(Nested(TokenOut))
-
-
-def user_data(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "municipality": user.municipality_ags,
-        "active": user.active,
-        "created_at": user.created_at,
-    }
-
-
-def token_data(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "created_at": token.created_at,
-        "last_used_at": token.last_used_at,
-        "revoked_at": token.revoked_at,
-    }
+from ews_cases.models import ApiToken, User
+from ews_cases.services.accounts import (
+    change_access,
+    create_account,
+    find_tokens,
+    find_users,
+    get_user,
+    new_token,
+    revoke_api_token,
+    set_user_active,
+)
 
 
 @api.get("/users")
@@ -112,10 +43,11 @@ def token_data(token: ApiToken) -> dict[str, Any]:
 @api.input(UserQuery, location="query", arg_name="query")
 @api.output(UserPage)
 def list_users(query: dict[str, Any]) -> dict[str, Any]:
-    """All users, oldest first, optionally of one role."""
-    stmt = select(User)
-    if query["role"] is not None:
-        stmt = stmt.where(User.role == query["role"])
+    """Users, oldest first: all, or those matching a text (name or email), a role, a municipality (name or
+    AGS) and a status (`active`, `inactive`)."""
+    stmt = find_users(
+        text=query["q"], role=query["role"], municipality=query["municipality"], status=query["status"]
+    )
     return paginate(db_session(), stmt, User.id, query, user_data)
 
 
@@ -156,9 +88,23 @@ def get_user_endpoint(user_id: int) -> dict[str, Any]:
 @api.output(UserOut)
 @api.doc(responses=[403, 404, 409, 422])
 def patch_user(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    """Deactivate (`{"active": false}`) or reactivate a user; a deactivated user's tokens stop working."""
+    """Change the role and/or municipality (`{"role": "reviewer", "municipality": "05966012"}`), deactivate
+    (`{"active": false}`: web sessions end, tokens are refused at once) or reactivate; optionally with a
+    `reason` for the audit trail. Nobody changes their own role or deactivates themselves, and the last
+    active admin stays (409)."""
     session = db_session()
-    user = set_user_active(session, current_actor(), get_user(session, user_id), data["active"])
+    actor, user = current_actor(), get_user(session, user_id)
+    if "role" in data or "municipality" in data:
+        change_access(
+            session,
+            actor,
+            user,
+            role=data.get("role", user.role),
+            municipality_ags=data.get("municipality", user.municipality_ags),
+            reason=data["reason"],
+        )
+    if "active" in data:
+        set_user_active(session, actor, user, data["active"], reason=data["reason"])
     session.commit()
     return user_data(user)
 
@@ -168,10 +114,10 @@ def patch_user(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
 @api.output(TokenList)
 @api.doc(responses=[404])
 def list_tokens(user_id: int) -> dict[str, Any]:
-    """The user's API tokens (never the secrets), oldest first."""
+    """The user's API tokens (never the secrets) with their status, oldest first."""
     session = db_session()
     user = get_user(session, user_id)
-    tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    tokens = session.scalars(find_tokens(user.id).order_by(ApiToken.id))
     return {"items": [token_data(t) for t in tokens]}
 
 
@@ -181,11 +127,22 @@ def list_tokens(user_id: int) -> dict[str, Any]:
 @api.output(NewTokenOut, status_code=201)
 @api.doc(responses=[403, 404, 422])
 def create_token(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    """Issue another API token for a user; the answer shows it this once."""
+    """Issue another API token for a user, optionally expiring (`expires_at`, a date or a moment in the
+    future); the answer shows the secret this once."""
     session = db_session()
-    issued = new_token(session, current_actor(), get_user(session, user_id), name=data["name"])
+    user = get_user(session, user_id)
+    issued = new_token(session, current_actor(), user, name=data["name"], expires=data["expires_at"])
     session.commit()
-    return {"id": issued.record.id, "token": issued.secret}
+    return {**token_data(issued.record), "token": issued.secret}
+
+
+@api.get("/tokens")
+@allow("admin")
+@api.input(TokenQuery, location="query", arg_name="query")
+@api.output(TokenPage)
+def list_all_tokens(query: dict[str, Any]) -> dict[str, Any]:
+    """Every API token (never the secrets) with its status, oldest first; `?user=` for one user's."""
+    return paginate(db_session(), find_tokens(query["user"]), ApiToken.id, query, token_data)
 
 
 @api.delete("/tokens/<int:token_id>")

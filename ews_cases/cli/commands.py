@@ -341,5 +341,9 @@ def contacts_import(file: Path) -> None:
     click.echo(f"added {len(result.added)}, skipped {len(result.skipped)}")
 
 
+# The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to
+# the groups above; imported last because they import those groups.
+from ews_cases.cli import accounts  # noqa: E402, F401
+
 if __name__ == "__main__":
     main()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ColumnElement, ForeignKey, String, and_, or_
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ews_cases.models.base import Base, utcnow
@@ -36,6 +38,8 @@ class User(Base):
         String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
     )
     reminders_opted_out_at: Mapped[datetime | None]
+    #: Web sessions opened before this moment are over (set on deactivation; a reactivation does not revive them).
+    sessions_ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
@@ -60,6 +64,24 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    #: The token is refused from this moment on; None: until revoked.
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @hybrid_method
+    def valid_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`; the same rule in Python and in SQL (`user_for_token`)."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @valid_at.inplace.expression
+    @classmethod
+    def _valid_at_expression(cls, now: Any) -> ColumnElement[bool]:
+        return and_(cls.revoked_at.is_(None), or_(cls.expires_at.is_(None), cls.expires_at > now))
+
+    def status_at(self, now: datetime) -> str:
+        """`revoked`, `expired` or `active` (the API, the pages and the command line show it)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.valid_at(now) else "expired"

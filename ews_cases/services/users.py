@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +16,7 @@ from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import USER_ROLES, ApiToken, Municipality, User, utcnow
 from ews_cases.services.validation import EMAIL_RE
-from workflows import Actor, Role
+from workflows import BERLIN, Actor, Role
 
 _hasher = PasswordHasher()
 
@@ -42,6 +43,20 @@ def require_admin(actor: Actor) -> None:
         raise Forbidden(N_("Nur Administratorinnen und Administratoren verwalten Zugänge."))
 
 
+def access_errors(session: Session, role: str, municipality_ags: str | None) -> dict[str, list[str]]:
+    """What is wrong with a role and municipality (an applicant's, a reviewer's affiliation): field → messages."""
+    errors: dict[str, list[str]] = {}
+    if role not in USER_ROLES:
+        errors["role"] = [_("Erlaubt sind: {roles}.", roles=", ".join(USER_ROLES))]
+    if municipality_ags is not None and session.get(Municipality, municipality_ags) is None:
+        errors["municipality"] = [
+            _("Zum Schlüssel {ags} ist keine Kommune in NRW bekannt.", ags=municipality_ags)
+        ]
+    if role == "applicant" and municipality_ags is None:
+        errors["municipality"] = [_("Antragstellende müssen einer Kommune zugeordnet sein.")]
+    return errors
+
+
 def create_user(
     session: Session,
     actor: Actor,
@@ -60,14 +75,7 @@ def create_user(
         errors["email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
     if not name.strip():
         errors["name"] = [_("Bitte einen Namen angeben.")]
-    if role not in USER_ROLES:
-        errors["role"] = [_("Erlaubt sind: {roles}.", roles=", ".join(USER_ROLES))]
-    if municipality_ags is not None and session.get(Municipality, municipality_ags) is None:
-        errors["municipality"] = [
-            _("Zum Schlüssel {ags} ist keine Kommune in NRW bekannt.", ags=municipality_ags)
-        ]
-    if role == "applicant" and municipality_ags is None:
-        errors["municipality"] = [_("Antragstellende müssen einer Kommune zugeordnet sein.")]
+    errors.update(access_errors(session, role, municipality_ags))
     if errors:
         raise ValidationFailed(errors)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -90,15 +98,29 @@ def create_user(
     return user
 
 
-def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -> str:
-    """Create an API token for `user` and return it; only its hash is stored."""
+#: The latest expiry a token may have: any later moment is as good as none (leave the date out for that).
+LATEST_TOKEN_EXPIRY = datetime(2099, 12, 31, 23, 59, 59, 999_999, tzinfo=BERLIN)
+
+
+def issue_token(
+    session: Session, actor: Actor, user: User, *, name: str = "", expires_at: datetime | None = None
+) -> str:
+    """Create an API token for `user` and return it; only its hash is stored. It is refused from
+    `expires_at` on (None: until revoked), which must lie in the future."""
     require_admin(actor)
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed({"expires_at": [_("Das Ablaufdatum muss in der Zukunft liegen.")]})
+    if expires_at is not None and expires_at > LATEST_TOKEN_EXPIRY:  # and every moment stays storable
+        raise ValidationFailed({"expires_at": [_("Ein Token kann höchstens bis zum 31.12.2099 gelten.")]})
     token = secrets.token_urlsafe(32)
-    record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name)
+    record = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name, expires_at=expires_at)
     session.add(record)
     session.flush()
     chain.append(
-        session, actor=actor, action="token.created", data={"token": record.id, "user": user.id, "name": name}
+        session,
+        actor=actor,
+        action="token.created",
+        data={"token": record.id, "user": user.id, "name": name, "expires_at": expires_at},
     )
     return token
 
@@ -114,17 +136,20 @@ def revoke_token(session: Session, actor: Actor, token: ApiToken) -> None:
 
 
 #: Built once: every API request runs it. The user's municipality is loaded when asked for (applicants'
-#: requests do; a user without one never needs the query), not joined into every request.
+#: requests do; a user without one never needs the query), not joined into every request. One round trip:
+#: revocation, expiry and deactivation are all in this one statement.
 _USER_FOR_TOKEN = (
     select(User)
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(
-        ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.active.is_(True)
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.valid_at(bindparam("now")),
+        User.active.is_(True),
     )
     .options(lazyload(User.municipality))
 )
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None for unknown, revoked or deactivated."""
-    return session.scalar(_USER_FOR_TOKEN, {"token_hash": hash_token(token)})
+    """The active user a bearer token belongs to, or None for unknown, revoked, expired or deactivated."""
+    return session.scalar(_USER_FOR_TOKEN, {"token_hash": hash_token(token), "now": utcnow()})

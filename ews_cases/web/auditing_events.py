@@ -43,6 +43,9 @@ ACTION_LABELS = {
     "contact.opted_out": N_("Kontakt hat Erinnerungen abbestellt"),
     "user.created": N_("Konto angelegt"),
     "user.updated": N_("Konto geändert"),
+    "user.role_changed": N_("Rolle oder Zuordnung geändert"),
+    "user.deactivated": N_("Zugang deaktiviert"),
+    "user.reactivated": N_("Zugang reaktiviert"),
     "user.opted_out": N_("Erinnerungen abbestellt"),
     "user.password_changed": N_("Passwort geändert"),
     "token.created": N_("API-Token erstellt"),
@@ -63,6 +66,8 @@ CHANGE_LABELS = {
     "report": N_("Bericht"),
     "status": N_("Status"),
     "active": N_("Aktiv"),
+    "role": N_("Rolle"),
+    "municipality": N_("Kommune / Zugehörigkeit"),
 }
 MEMBER_FIELDS = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
 #: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.

@@ -73,8 +73,10 @@ def _session_expired(user: User) -> bool:
     logged_in_at, last_seen_at = session.get(LOGGED_IN_AT), session.get(LAST_SEEN_AT)
     if not isinstance(logged_in_at, int | float) or not isinstance(last_seen_at, int | float):
         return True  # a session without the stamps was not opened by the login page
+    ended = user.sessions_ended_at  # a deactivation ends sessions for good, a reactivation revives none
     return (
-        now - logged_in_at > settings.session_lifetime_hours * 3600
+        (ended is not None and logged_in_at <= ended.timestamp())
+        or now - logged_in_at > settings.session_lifetime_hours * 3600
         or now - last_seen_at > settings.session_idle_minutes * 60
         or not hmac.compare_digest(str(session.get(PASSWORD_MARK, "")), password_mark(user))
     )

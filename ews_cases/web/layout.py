@@ -22,7 +22,7 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("office.outbox", N_("E-Mail-Versand")),
     ],
     "auditor": [("auditing.log", N_("Protokoll")), ("auditing.chain", N_("Prüfkette"))],
-    "admin": [],
+    "admin": [("admin.users", N_("Zugänge"))],
 }
 COMMON = [("web.help_page", N_("Hilfe"))]
 ROLE_LABELS = {

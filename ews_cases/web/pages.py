@@ -9,9 +9,10 @@ from ews_cases.web import (
     case_actions,  # noqa: F401 - adds its routes to `web`
     office_participation,  # noqa: F401 - adds its routes to `office`
 )
+from ews_cases.web.admin import admin
 from ews_cases.web.applicant import applicant
 from ews_cases.web.auditing import auditing
 from ews_cases.web.office import office
 from ews_cases.web.reviewer import reviewer
 
-BLUEPRINTS: list[Blueprint] = [applicant, reviewer, office, auditing]
+BLUEPRINTS: list[Blueprint] = [applicant, reviewer, office, auditing, admin]

@@ -36,7 +36,7 @@ HOME = {
     "reviewer": "reviewer.queue",
     "coordinator": "office.dashboard",
     "auditor": "auditing.log",
-    "admin": "web.help_page",
+    "admin": "admin.users",
 }
 
 

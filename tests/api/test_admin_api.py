@@ -5,10 +5,12 @@ The test session is committed before every request: on SQLite an open transactio
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from datetime import timedelta
 
-from ews_cases.models import ApiToken, AuditEvent, User
+import pytest
+from sqlalchemy import select, update
+
+from ews_cases.models import ApiToken, AuditEvent, User, utcnow
 from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
 
@@ -146,7 +148,12 @@ def test_more_tokens_and_revocation(client, session, tokens):
     )
     assert response.status_code == 201, response.get_json()
     second = response.get_json()
-    assert set(second) == {"id", "token"}
+    assert (second["name"], second["status"], second["expires_at"], second["user"]) == (
+        "laptop",
+        "active",
+        None,
+        created["id"],
+    )
     assert second["token"] != created["token"]
     assert works(client, second["token"]) == 200
 
@@ -192,15 +199,19 @@ def test_deactivating_a_user_stops_their_tokens_and_is_audited(client, session, 
     assert response.status_code == 200
     assert response.get_json()["active"] is False
     assert_problem(client.get("/api/v1/workflow", headers=bearer(created["token"])), 401)
-    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.updated")).one()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.deactivated")).one()
     session.commit()
-    assert event.data == {"user": created["id"], "changes": {"active": {"old": True, "new": False}}}
+    assert event.data == {"user": created["id"]}
 
     # Deactivating twice records nothing new; reactivating brings the tokens back.
     assert client.patch(url, json={"active": False}, headers=bearer(tokens["admin"])).status_code == 200
-    assert actions(session).count("user.updated") == 1
-    assert client.patch(url, json={"active": True}, headers=bearer(tokens["admin"])).status_code == 200
+    assert actions(session).count("user.deactivated") == 1
+    response = client.patch(url, json={"active": True, "reason": "zurück"}, headers=bearer(tokens["admin"]))
+    assert response.status_code == 200
     assert works(client, created["token"]) == 200
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.reactivated")).one()
+    session.commit()
+    assert event.data == {"user": created["id"], "reason": "zurück"}
 
 
 def test_admins_cannot_lock_themselves_out(client, session, tokens):
@@ -213,7 +224,16 @@ def test_admins_cannot_lock_themselves_out(client, session, tokens):
     assert works(client, tokens["admin"]) == 200
 
 
-@pytest.mark.parametrize("body", [{}, {"active": "vielleicht"}, {"active": False, "role": "admin"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"reason": "nur ein Grund"},
+        {"active": "vielleicht"},
+        {"role": "king"},
+        {"active": False, "email": "x"},
+    ],
+)
 def test_invalid_user_patches_are_422(client, session, tokens, body):
     user = session.scalar(select(User.id).where(User.role == "reviewer"))
     session.commit()
@@ -262,3 +282,180 @@ def test_the_openapi_document_describes_the_admin_endpoints(client):
     assert {"get", "post"} <= set(paths["/api/v1/users/{user_id}/tokens"])
     assert "delete" in paths["/api/v1/tokens/{token_id}"]
     assert "204" in paths["/api/v1/tokens/{token_id}"]["delete"]["responses"]
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+
+def test_admin_finds_users_by_text_role_municipality_and_status(client, tokens):
+    headers = bearer(tokens["admin"])
+    nora = create(client, tokens["admin"]).get_json()
+    create(client, tokens["admin"], email="anna@attendorn.de", name="Anna Auer", municipality="05966004")
+    client.patch(f"/api/v1/users/{nora['id']}", json={"active": False}, headers=headers)
+
+    def emails(**query: str) -> list[str]:
+        response = client.get("/api/v1/users", query_string=query, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return [u["email"] for u in response.get_json()["items"]]
+
+    assert emails(q="NORA") == ["neu@example.org"]
+    assert emails(q="attendorn.de") == ["anna@attendorn.de"]
+    assert emails(municipality="attendorn", role="reviewer") == ["anna@attendorn.de"]
+    assert "anna@attendorn.de" not in emails(municipality=FINNENTROP)
+    assert "neu@example.org" in emails(municipality=FINNENTROP)
+    assert emails(status="inactive") == ["neu@example.org"]
+    assert "neu@example.org" not in emails(status="active")
+    assert_problem(client.get("/api/v1/users?status=gone", headers=headers), 422, "status")
+
+
+# -- role and municipality --------------------------------------------------------------------------
+
+
+def test_admin_changes_role_and_municipality_audited_with_old_and_new(client, session, tokens):
+    created = create(client, tokens["admin"]).get_json()
+    url = f"/api/v1/users/{created['id']}"
+    response = client.patch(
+        url,
+        json={"role": "applicant", "municipality": "05966004", "reason": "Wechsel"},
+        headers=bearer(tokens["admin"]),
+    )
+    assert response.status_code == 200, response.get_json()
+    assert (response.get_json()["role"], response.get_json()["municipality"]) == ("applicant", "05966004")
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.role_changed")).one()
+    session.commit()
+    assert event.data == {
+        "user": created["id"],
+        "changes": {
+            "role": {"old": "reviewer", "new": "applicant"},
+            "municipality": {"old": FINNENTROP, "new": "05966004"},
+        },
+        "reason": "Wechsel",
+    }
+    # Only the municipality: the role stays; a reviewer's affiliation may be removed.
+    response = client.patch(
+        url, json={"role": "reviewer", "municipality": None}, headers=bearer(tokens["admin"])
+    )
+    assert (response.get_json()["role"], response.get_json()["municipality"]) == ("reviewer", None)
+    body = assert_problem(
+        client.patch(url, json={"role": "applicant"}, headers=bearer(tokens["admin"])), 422, "municipality"
+    )
+    assert body["errors"]["municipality"] == ["Antragstellende müssen einer Kommune zugeordnet sein."]
+    assert actions(session).count("user.role_changed") == 2
+
+
+def test_a_patch_with_role_and_activity_records_each(client, session, tokens):
+    created = create(client, tokens["admin"]).get_json()
+    response = client.patch(
+        f"/api/v1/users/{created['id']}",
+        json={"role": "auditor", "active": False},
+        headers=bearer(tokens["admin"]),
+    )
+    assert response.status_code == 200
+    assert actions(session)[-2:] == ["user.role_changed", "user.deactivated"]
+
+
+def test_nobody_changes_their_own_role(client, session, tokens):
+    me = session.scalar(select(User.id).where(User.role == "admin"))
+    session.commit()
+    body = assert_problem(
+        client.patch(f"/api/v1/users/{me}", json={"role": "auditor"}, headers=bearer(tokens["admin"])), 409
+    )
+    assert body["detail"] == "Sie können Ihre eigene Rolle nicht ändern."
+
+
+# -- token expiry ------------------------------------------------------------------------------------
+
+
+def test_tokens_with_an_expiry_date_or_moment(client, session, tokens):
+    created = create(client, tokens["admin"]).get_json()
+    url = f"/api/v1/users/{created['id']}/tokens"
+    headers = bearer(tokens["admin"])
+    by_date = client.post(url, json={"name": "bis Jahresende", "expires_at": "2099-12-31"}, headers=headers)
+    assert by_date.status_code == 201, by_date.get_json()
+    # Through the end of that day in Europe/Berlin (UTC+1 in winter).
+    assert by_date.get_json()["expires_at"].startswith("2099-12-31T22:59:59")
+    by_moment = client.post(
+        url, json={"name": "Stunde", "expires_at": "2099-06-30T12:00:00+02:00"}, headers=headers
+    )
+    assert by_moment.status_code == 201
+    assert by_moment.get_json()["expires_at"].startswith("2099-06-30T10:00:00")
+    assert works(client, by_date.get_json()["token"]) == 200
+    listed = client.get(url, headers=headers).get_json()["items"]
+    assert [(t["name"], t["status"]) for t in listed] == [
+        ("api", "active"),
+        ("bis Jahresende", "active"),
+        ("Stunde", "active"),
+    ]
+
+    # Time passes the expiry: refused like a revoked token, listed as expired.
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == by_moment.get_json()["id"])
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    assert_problem(client.get("/api/v1/workflow", headers=bearer(by_moment.get_json()["token"])), 401)
+    listed = client.get(url, headers=headers).get_json()["items"]
+    assert listed[-1]["status"] == "expired"
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "message"),
+    [
+        ("2020-01-01", "Das Ablaufdatum muss in der Zukunft liegen."),
+        ("2020-01-01T00:00:00+00:00", "Das Ablaufdatum muss in der Zukunft liegen."),
+        ("2099-01-01T00:00:00", "Bitte einen Zeitpunkt mit Zeitzone angeben."),
+        ("nächsten Dienstag", "Bitte ein Datum (2027-06-30) oder einen Zeitpunkt angeben."),
+        ("2099-02-30", "Bitte ein Datum (2027-06-30) oder einen Zeitpunkt angeben."),
+        ("2100-01-01", "Ein Token kann höchstens bis zum 31.12.2099 gelten."),
+        (
+            "9999-12-31T23:00:00-02:00",
+            "Ein Token kann höchstens bis zum 31.12.2099 gelten.",
+        ),  # beyond datetime
+    ],
+)
+def test_past_or_unreadable_expiry_is_422(client, session, tokens, expires_at, message):
+    created = create(client, tokens["admin"]).get_json()
+    before = actions(session).count("token.created")
+    response = client.post(
+        f"/api/v1/users/{created['id']}/tokens",
+        json={"name": "x", "expires_at": expires_at},
+        headers=bearer(tokens["admin"]),
+    )
+    body = assert_problem(response, 422, "expires_at")
+    assert body["errors"]["expires_at"] == [message]
+    assert actions(session).count("token.created") == before
+
+
+def test_all_tokens_and_one_users(client, tokens):
+    headers = bearer(tokens["admin"])
+    created = create(client, tokens["admin"]).get_json()
+    everything = client.get("/api/v1/tokens?limit=500", headers=headers).get_json()
+    assert len(everything["items"]) == 6  # one per role of the fixture, and the new user's
+    assert all("token" not in t for t in everything["items"])
+    mine = client.get(f"/api/v1/tokens?user={created['id']}", headers=headers).get_json()["items"]
+    assert [t["id"] for t in mine] == [created["token_id"]]
+    assert_problem(client.get(f"/api/v1/tokens?user={2**80}", headers=headers), 422, "user")  # not a 500
+    page = client.get("/api/v1/tokens?limit=4", headers=headers).get_json()
+    rest = client.get(
+        "/api/v1/tokens", query_string={"cursor": page["next_cursor"]}, headers=headers
+    ).get_json()
+    assert [t["id"] for t in page["items"] + rest["items"]] == [t["id"] for t in everything["items"]]
+
+
+def test_the_openapi_document_describes_expiry_and_patch_fields(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    token_in = schemas[
+        document["paths"]["/api/v1/users/{user_id}/tokens"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]["$ref"].rsplit("/", 1)[1]
+    ]
+    assert "expires_at" in token_in["properties"]
+    patch = schemas[
+        document["paths"]["/api/v1/users/{user_id}"]["patch"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]["$ref"].rsplit("/", 1)[1]
+    ]
+    assert {"role", "municipality", "active", "reason"} <= set(patch["properties"])
+    assert "get" in document["paths"]["/api/v1/tokens"]

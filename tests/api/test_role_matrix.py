@@ -337,11 +337,22 @@ MATRIX: tuple[Row, ...] = (
         fixed("/api/v1/users", {"email": "neu@example.org", "name": "Nina Neu", "role": "auditor"}),
     ),
     Row("GET", "/api/v1/users/<int:user_id>", {ADMIN}, 200, user_path()),
-    Row("PATCH", "/api/v1/users/<int:user_id>", {ADMIN}, 200, user_path("", {"active": False})),
+    Row(
+        "PATCH",
+        "/api/v1/users/<int:user_id>",
+        {ADMIN},
+        200,
+        user_path("", {"role": "coordinator", "active": False, "reason": "Wechsel ins Programmbüro"}),
+    ),
     Row("GET", "/api/v1/users/<int:user_id>/tokens", {ADMIN}, 200, user_path("/tokens")),
     Row(
-        "POST", "/api/v1/users/<int:user_id>/tokens", {ADMIN}, 201, user_path("/tokens", {"name": "zweiter"})
+        "POST",
+        "/api/v1/users/<int:user_id>/tokens",
+        {ADMIN},
+        201,
+        user_path("/tokens", {"name": "zweiter", "expires_at": "2099-12-31"}),
     ),
+    Row("GET", "/api/v1/tokens", {ADMIN}, 200, fixed("/api/v1/tokens")),
     Row(
         "DELETE",
         "/api/v1/tokens/<int:token_id>",

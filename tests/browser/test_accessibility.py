@@ -4,13 +4,15 @@ the main navigation with the keyboard alone (SPEC §7: labels, keyboard, works w
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Certificate
-from testkit.factories import ATTENDORN, BONN, FINNENTROP, Factory
+from ews_cases.services.accounts import new_token
+from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
 from tests.browser.conftest import PASSWORD, axe_violations, login
 from workflows import State
 
@@ -23,6 +25,8 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
     attending = factory.case(cohort, FINNENTROP, state=State.ATTENDING)
     submitted = factory.case(cohort, ATTENDORN, state=State.SUBMITTED)
     certified = factory.case(factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED)
+    reviewer = factory.user("reviewer", FINNENTROP)  # whose account page the admin opens
+    new_token(session, SYSTEM, reviewer, name="Fachverfahren", expires=date(2099, 12, 31))
     session.commit()
     code = session.scalars(
         select(Certificate.verification_code).where(Certificate.case_id == certified.id)
@@ -49,6 +53,12 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
             f"/programm/faelle/{certified.id}/zertifikate",
             "/bewerbungen/neu?q=olpe",
             f"/faelle/{submitted.id}",
+        ],
+        ("admin", None): [
+            "/verwaltung",
+            "/verwaltung?q=x&rolle=reviewer&status=inactive",
+            "/verwaltung/zugaenge/neu",
+            f"/verwaltung/zugaenge/{reviewer.id}",
         ],
         ("auditor", None): [
             "/pruefung",

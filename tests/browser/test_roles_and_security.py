@@ -7,10 +7,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ews_cases.models import Case, Certificate
+from ews_cases.models import ApiToken, Case, Certificate, User
 from testkit.factories import FINNENTROP, Factory
 from tests.browser.conftest import PASSWORD, csrf_token, login
 from workflows import State
@@ -21,6 +21,7 @@ NAVIGATION = {
     "reviewer": ["Zu begutachten", "Hilfe"],
     "coordinator": ["Übersicht", "Bewerbungen", "E-Mail-Versand", "Hilfe"],
     "auditor": ["Protokoll", "Prüfkette", "Hilfe"],
+    "admin": ["Zugänge", "Hilfe"],
 }
 #: The start page of each role's own area; every other role is refused there.
 AREAS = {
@@ -28,6 +29,7 @@ AREAS = {
     "reviewer": "/gutachten",
     "coordinator": "/programm",
     "auditor": "/pruefung",
+    "admin": "/verwaltung",
 }
 #: Besides its own: the programme office may read the audit pages, as it may use the audit API.
 ALSO_ALLOWED = {"coordinator": {"auditor"}}
@@ -36,6 +38,7 @@ ROLE_LABELS = {
     "reviewer": "Gutachten",
     "coordinator": "Programmbüro",
     "auditor": "Prüfung",
+    "admin": "Administration",
 }
 
 
@@ -192,6 +195,10 @@ def test_a_forged_post_by_an_auditor_is_refused(page: Page, person, reviewed_cas
         (f"/gutachten/{reviewed_case.id}", {"recommendation": "admit"}),
         (f"/programm/faelle/{reviewed_case.id}/praxisprojekt", {"decision": "approve"}),
         ("/programm/durchgaenge/neu", {"number": "99", "title": "Gefälscht"}),
+        ("/verwaltung/zugaenge/neu", {"name": "Gefälscht", "email": "x@example.org", "role": "admin"}),
+        (f"/verwaltung/zugaenge/{auditor.id}/rolle", {"role": "admin"}),
+        (f"/verwaltung/zugaenge/{auditor.id}/deaktivieren", {}),
+        (f"/verwaltung/zugaenge/{auditor.id}/tokens", {"name": "Hintertür"}),
     ]:
         response = page.request.post(path, form={"csrf_token": token, **form}, max_redirects=0)
         assert response.status == 403, (path, response.status)
@@ -199,6 +206,9 @@ def test_a_forged_post_by_an_auditor_is_refused(page: Page, person, reviewed_cas
     session.commit()
     assert session.get(Case, reviewed_case.id).state == State.REVIEWED.value
     assert session.get(Case, reviewed_case.id).version == reviewed_case.version
+    assert session.get(User, auditor.id).role == "auditor"
+    assert session.scalar(select(func.count(ApiToken.id)).where(ApiToken.user_id == auditor.id)) == 0
+    assert session.scalar(select(func.count(User.id)).where(User.name == "Gefälscht")) == 0
 
 
 # -- CSRF ---------------------------------------------------------------------------------------------------

@@ -64,6 +64,22 @@ OWNED_PAGES: dict[str, PageUrl] = {
     ),
     "/pruefung/faelle/<int:case_id>": lambda w: f"/pruefung/faelle/{w.submitted.id}",
     "/pruefung/export.<any(csv, jsonl):fmt>": lambda w: "/pruefung/export.jsonl",
+    # Accounts and tokens: admins only (an applicant is refused whoever the account belongs to).
+    "/verwaltung/zugaenge/<int:user_id>": lambda w: f"/verwaltung/zugaenge/{w.user.id}",
+    "/verwaltung/zugaenge/<int:user_id>/rolle": lambda w: f"/verwaltung/zugaenge/{w.user.id}/rolle",
+    "/verwaltung/zugaenge/<int:user_id>/deaktivieren": lambda w: (
+        f"/verwaltung/zugaenge/{w.user.id}/deaktivieren"
+    ),
+    "/verwaltung/zugaenge/<int:user_id>/reaktivieren": lambda w: (
+        f"/verwaltung/zugaenge/{w.user.id}/reaktivieren"
+    ),
+    "/verwaltung/zugaenge/<int:user_id>/tokens": lambda w: f"/verwaltung/zugaenge/{w.user.id}/tokens",
+    "/verwaltung/zugaenge/<int:user_id>/zweiter-faktor/zuruecksetzen": lambda w: (
+        f"/verwaltung/zugaenge/{w.user.id}/zweiter-faktor/zuruecksetzen"
+    ),
+    "/verwaltung/tokens/<int:token_id>/widerrufen": lambda w: (
+        f"/verwaltung/tokens/{w.spare_token.id}/widerrufen"
+    ),
 }
 #: Public pages whose argument is a secret (a capability, not an id): a guessed one finds nothing.
 CAPABILITY_PAGES = {

@@ -1,0 +1,133 @@
+"""`ews users list|deactivate|reactivate` and `ews tokens list|revoke`: account administration for operators.
+
+The same services as the admin pages and the API, in one transaction per command; every change is audited
+with a system actor naming the command (`system:cli:users-deactivate`). Refusals are printed in the
+services' (German) words on stderr: exit 1 when the person or token does not exist, 2 when refused.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+from ews_cases.cli.commands import _database, main, users
+from ews_cases.errors import DomainError, NotFound, ValidationFailed
+from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
+from workflows import Actor
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Print a service's refusal and exit non-zero (the transaction has rolled back)."""
+    try:
+        yield
+    except NotFound as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except ValidationFailed as exc:
+        for field, messages in exc.errors.items():
+            click.echo(f"{field}: {'; '.join(messages)}", err=True)
+        sys.exit(2)
+    except DomainError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+def _user_line(user: User) -> str:
+    place = f"  {user.municipality_ags} {user.municipality.name}" if user.municipality else ""
+    status = "active" if user.active else "inactive"
+    return f"{user.id:>6} {user.role:<11} {status:<8} {user.email:<40} {user.name}{place}"
+
+
+@users.command("list")
+@click.option("--role", type=click.Choice(USER_ROLES), default=None)
+@click.option("--search", "text", default=None, help="Part of the name or email address.")
+@click.option(
+    "--municipality", default=None, help="Part of the municipality's name, or the start of its AGS."
+)
+@click.option("--status", type=click.Choice(["active", "inactive"]), default=None)
+def users_list(role: str | None, text: str | None, municipality: str | None, status: str | None) -> None:
+    """List users by name: id, role, status, email, name, municipality."""
+    from ews_cases.services.accounts import find_users
+
+    with _database().transaction() as session:
+        stmt = find_users(text=text, role=role, municipality=municipality, status=status)
+        found = session.scalars(stmt.order_by(User.name, User.id)).all()
+        for user in found:
+            click.echo(_user_line(user))
+    click.echo(f"{len(found)} user(s)", err=True)
+
+
+def _change_activity(email: str, reason: str | None, command: str, active: bool) -> None:
+    from ews_cases.services.accounts import deactivate_user, reactivate_user, user_by_email
+
+    change: Callable[..., User] = reactivate_user if active else deactivate_user
+    with _refusals(), _database().transaction() as session:
+        user = user_by_email(session, email)
+        was_active = user.active
+        change(session, Actor.system(f"cli:{command}"), user, reason=reason)
+        line = _user_line(user)
+    if was_active == active:
+        click.echo(f"unchanged, already {'active' if active else 'inactive'}: {line.strip()}")
+    else:
+        click.echo(f"{'reactivated' if active else 'deactivated'}: {line.strip()}")
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.option("--reason", default=None, help="Recorded in the audit trail.")
+def users_deactivate(email: str, reason: str | None) -> None:
+    """Deactivate a user: their web sessions end and their API tokens are refused at once."""
+    _change_activity(email, reason, "users-deactivate", active=False)
+
+
+@users.command("reactivate")
+@click.argument("email")
+@click.option("--reason", default=None, help="Recorded in the audit trail.")
+def users_reactivate(email: str, reason: str | None) -> None:
+    """Reactivate a deactivated user (they log in anew; their unrevoked, unexpired tokens work again)."""
+    _change_activity(email, reason, "users-reactivate", active=True)
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens."""
+
+
+def _token_line(token: ApiToken, email: str) -> str:
+    expires = token.expires_at.isoformat(timespec="seconds") if token.expires_at else "never"
+    used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+    status = token.status_at(utcnow())
+    return (
+        f"{token.id:>6} {status:<8} {email:<40} {token.name or '-':<20} expires {expires}  last used {used}"
+    )
+
+
+@tokens.command("list")
+@click.option("--user", "email", default=None, help="Only this user's tokens (email address).")
+def tokens_list(email: str | None) -> None:
+    """List API tokens (never the secrets): id, status, user, name, expiry, last use."""
+    from ews_cases.services.accounts import find_tokens, user_by_email
+
+    with _refusals(), _database().transaction() as session:
+        owner = user_by_email(session, email) if email else None
+        found = session.scalars(find_tokens(owner.id if owner else None).order_by(ApiToken.id)).all()
+        for token in found:
+            click.echo(_token_line(token, token.user.email))
+    click.echo(f"{len(found)} token(s)", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke an API token by its id (see `ews tokens list`); it is refused from now on."""
+    from ews_cases.services.accounts import get_token, revoke_api_token
+
+    with _refusals(), _database().transaction() as session:
+        already = get_token(session, token_id).revoked_at is not None
+        token = revoke_api_token(session, Actor.system("cli:tokens-revoke"), token_id)
+        line = _token_line(token, token.user.email)
+    click.echo(f"{'unchanged, already revoked' if already else 'revoked'}: {line.strip()}")
