@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ews_cases.models.base import Base, utcnow
@@ -37,6 +37,11 @@ class User(Base):
     )
     reminders_opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The second factor (TOTP, RFC 6238): the shared secret (base32) once confirmed with a code, and when.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None]
+    #: The time step of the last code accepted: each code is good once (RFC 6238 section 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
 
