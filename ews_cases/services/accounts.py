@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
-from ews_cases.errors import Conflict, NotFound
+from ews_cases.errors import Conflict, NotFound, ValidationFailed
 from ews_cases.i18n.translate import N_
 from ews_cases.models import ApiToken, User
+from ews_cases.services.passwords import check_new_password
 from ews_cases.services.users import create_user, hash_token, issue_token, require_admin, revoke_token
 from workflows import Actor
 
@@ -51,7 +52,12 @@ def create_account(
     password: str | None = None,
     token_name: str = "",
 ) -> tuple[User, IssuedToken]:
-    """A new user together with a first API token."""
+    """A new user together with a first API token; a password given must follow the rules
+    (`check_new_password`: it is one a person chose, unlike the fixed accounts of `ews demo`)."""
+    if password is not None:
+        problems = check_new_password(password, email=email, name=name)
+        if problems:
+            raise ValidationFailed({"password": problems})
     user = create_user(
         session,
         actor,

@@ -15,7 +15,15 @@ import unicodedata
 from functools import cache
 from importlib import resources
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ews_cases.audit import chain
+from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.translate import _
+from ews_cases.models import PasswordResetToken, User, utcnow
+from ews_cases.services.users import check_password, hash_password
+from workflows import Actor
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -132,3 +140,32 @@ def password_hint() -> str:
         "Zeichenfolgen und Ihr Name oder Ihre E-Mail-Adresse werden abgelehnt.",
         minimum=MIN_LENGTH,
     )
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Store a new password (already checked) and void the person's open reset links; the caller audits.
+    The person's other web sessions end with it (their fingerprint of the old hash no longer matches)."""
+    user.password_hash = hash_password(password)
+    session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def change_password(session: Session, actor: Actor, user: User, current: str, new: str) -> None:
+    """The person changes their own password: the current one again, and a new one by the rules."""
+    errors: dict[str, list[str]] = {}
+    if not check_password(user, current):
+        errors["current"] = [_("Das bisherige Passwort stimmt nicht.")]
+    problems = check_new_password(new, email=user.email, name=user.name)
+    if not problems and not errors and check_password(user, new):
+        problems = [_("Das neue Passwort muss sich vom bisherigen unterscheiden.")]
+    if problems:
+        errors["new"] = problems
+    if errors:
+        raise ValidationFailed(errors)
+    set_password(session, user, new)
+    chain.append(session, actor=actor, action="user.password_changed", data={"user": user.id, "at": utcnow()})

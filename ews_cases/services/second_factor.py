@@ -35,7 +35,12 @@ _RECOVERY_LENGTH = 16
 #: A code of the previous or the next 30-second step is accepted too (clocks drift; RFC 6238 section 5.2).
 _DRIFT_STEPS = 1
 
-WRONG_CODE = N_("Der Code stimmt nicht. Bitte geben Sie den aktuellen sechsstelligen Code aus Ihrer App ein.")
+ALREADY_ENROLLED = N_("Für Ihr Konto ist bereits ein zweiter Faktor eingerichtet.")
+NOT_ENROLLED = N_("Für Ihr Konto ist kein zweiter Faktor eingerichtet.")
+WRONG_CODE = N_(
+    "Der Code stimmt nicht oder wurde schon verwendet. Bitte geben Sie den aktuellen sechsstelligen Code aus "
+    "Ihrer App ein."
+)
 
 
 def second_factor_required(user: User) -> bool:
@@ -94,7 +99,7 @@ def enrol_second_factor(
 ) -> list[str]:
     """Confirm an enrolment with a code of the scanned secret; returns the new recovery codes (shown once)."""
     if has_second_factor(user):
-        raise Conflict(N_("Für Ihr Konto ist bereits ein zweiter Faktor eingerichtet."))
+        raise Conflict(ALREADY_ENROLLED)
     now = now or utcnow()
     step = _matching_step(secret, code, now, None)
     if step is None:
@@ -162,7 +167,7 @@ def remaining_recovery_codes(session: Session, user: User) -> int:
 def renew_recovery_codes(session: Session, actor: Actor, user: User, password: str) -> list[str]:
     """New recovery codes for the person (the old ones stop working); asks for the password again."""
     if not has_second_factor(user):
-        raise Conflict(N_("Für Ihr Konto ist kein zweiter Faktor eingerichtet."))
+        raise Conflict(NOT_ENROLLED)
     if not check_password(user, password):
         raise ValidationFailed({"password": [_("Das Passwort stimmt nicht.")]})
     codes = _new_recovery_codes(session, user)
@@ -179,7 +184,7 @@ def _remove_second_factor(session: Session, user: User) -> None:
 def disable_second_factor(session: Session, actor: Actor, user: User, password: str) -> None:
     """The person turns the second factor off (not where the role requires it); asks for the password."""
     if not has_second_factor(user):
-        raise Conflict(N_("Für Ihr Konto ist kein zweiter Faktor eingerichtet."))
+        raise Conflict(NOT_ENROLLED)
     if second_factor_required(user):
         raise Conflict(
             N_("Für Ihre Rolle ist der zweite Faktor vorgeschrieben; Sie können ihn nicht abschalten.")

@@ -73,6 +73,16 @@ def test_admin_creates_a_user_whose_token_works_at_once(client, session, tokens)
     assert actions(session)[-2:] == ["user.created", "token.created"]
 
 
+def test_a_password_given_for_a_new_user_follows_the_password_rules(client, session, tokens):
+    response = create(client, tokens["admin"], password="Nora Neu")  # too short, and her name
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["errors"]["password"] == [
+        "Das Passwort ist zu kurz: mindestens 12 Zeichen, Sie haben 8 eingegeben. "
+        "Am besten eignet sich ein Satz aus mehreren Wörtern."
+    ]
+    assert session.scalar(select(User).where(User.email == "neu@example.org")) is None
+
+
 def test_applicants_must_be_bound_to_a_municipality(client, tokens):
     response = create(client, tokens["admin"], role="applicant", municipality=None)
     body = assert_problem(response, 422, "municipality")
