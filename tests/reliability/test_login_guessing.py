@@ -110,7 +110,9 @@ def test_twenty_wrong_passwords_over_four_workers_lock_after_the_configured_numb
         statuses = list(pool.map(lambda n: try_login(web.base, email, f"falsch-{n}"), range(20)))
     answered_by = web.workers_that_answered("/anmelden")
     print(f"\nstatuses: {Counter(statuses)}; requests per worker pid: {dict(answered_by)}")
-    assert len(answered_by) >= 3, answered_by  # spread over the processes, not one worker's memory
+    # Spread over the processes (usually all four; a worker still loading the app takes none): with counts in
+    # each process's memory, two processes alone would let through up to twice the limit.
+    assert len(answered_by) >= 2, answered_by
     assert statuses.count(401) == PER_ACCOUNT
     assert statuses.count(429) == 20 - PER_ACCOUNT
     assert try_login(web.base, email, PASSWORD) == 429  # locked: the right password waits too
