@@ -136,7 +136,7 @@ def states_permitting(permission: Permission, role: Role | str) -> frozenset[Sta
 
 
 class Effect(StrEnum):
-    """Side effects a transition causes; the service layer turns each into outbox messages or jobs."""
+    """Side effects a transition causes; what each one does: `HANDLERS` in ews_cases/services/effects.py."""
 
     CONFIRM_SUBMISSION = "confirm_submission"
     EXPLAIN_REVISION = "explain_revision"

@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
-from ews_cases.i18n.translate import _
+from ews_cases.i18n.formatting import de_date
 from ews_cases.links import public_link, unsubscribe_link
+from ews_cases.mail.letters import LetterForm, letter_form
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Cohort, Contact, Municipality, ReminderSent, User, utcnow
 from workflows import BERLIN, Actor, State
@@ -61,9 +62,8 @@ def due_offset(cohort: Cohort, now: datetime) -> int | None:
     """The reminder offset whose day is today (from 08:00 Berlin), if the call is still open."""
     if not cohort.is_open(now):
         return None
-    local = now.astimezone(BERLIN)
-    days_left = (cohort.application_deadline - local.date()).days
-    if days_left in cohort.reminder_days and local.time() >= SEND_FROM:
+    days_left = cohort.days_until_deadline(now)
+    if days_left in cohort.reminder_days and now.astimezone(BERLIN).time() >= SEND_FROM:
         return days_left
     return None
 
@@ -103,66 +103,41 @@ def recipients(session: Session, cohort: Cohort) -> Iterator[Recipient]:
 
 
 class ReminderLetter:
-    """The reminder text of one cohort and offset, translated once and filled in per recipient (a campaign
-    reaches every contact of every municipality: translating each sentence per message was most of the
-    scan's time)."""
+    """The reminder of one cohort and offset (templates/mail/deadline_reminder.txt), rendered once per kind
+    of reader and filled in per recipient (a campaign reaches every contact of every municipality:
+    translating each sentence per message was most of the scan's time)."""
 
     def __init__(self, cohort: Cohort, offset: int) -> None:
-        deadline = cohort.application_deadline.strftime("%d.%m.%Y")
-        self.cohort_title = cohort.title
-        self.subject = _(
-            "Erinnerung: Bewerbungsfrist {cohort} endet am {deadline}", cohort=cohort.title, deadline=deadline
-        )
-        # Templates without their values: `_` only translates when it gets no parameters.
-        self.greeting_named = _("Guten Tag {name},")
-        self.greeting = _("Guten Tag,")
-        self.intro_draft = _(
-            "für {town} liegt ein Entwurf einer Bewerbung zur {cohort} vor, der noch nicht eingereicht ist."
-        )
-        self.intro_open = _("Bewerbungen für die {cohort} sind noch bis Ende Juni möglich — auch für {town}.")
-        self.unsubscribe = _("Sie möchten keine Erinnerungen mehr erhalten? Abmelden: {url}")
-        self.middle = "\n\n".join(
-            [
-                _("Die Bewerbungsfrist endet morgen, am {deadline} um 23:59 Uhr.", deadline=deadline)
-                if offset == 1
-                else _(
-                    "Die Bewerbungsfrist endet in {days} Tagen, am {deadline} um 23:59 Uhr.",
-                    deadline=deadline,
-                    days=offset,
-                ),
-                _(
-                    "Für die Bewerbung brauchen Sie: ein Entwicklungsteam aus {size} Mitarbeitenden Ihrer Verwaltung, "
-                    "Angaben zu Motivation, Ausgangslage und Zielen sowie die Unterstützung Ihrer Verwaltungsspitze.",
-                    size=cohort.team_size,
-                ),
-                _(
-                    "Zum Bewerbungsformular: {url}",
-                    url=public_link(f"/bewerbungen/neu?durchgang={cohort.number}"),
-                ),
-                _(
-                    "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien"
-                ),
-            ]
-        )
+        deadline = de_date(cohort.application_deadline)
+        self.data: dict[str, Any] = {
+            "cohort": cohort.title,
+            "deadline": deadline,
+            "days": offset,
+            "size": cohort.team_size,
+            "form_url": public_link(f"/bewerbungen/neu?durchgang={cohort.number}"),
+        }
+        self.forms: dict[tuple[bool, bool], LetterForm] = {}
+
+    def form(self, *, has_draft: bool, named: bool) -> LetterForm:
+        """The letter for contacts with or without a draft, greeted by name or not; rendered on first use."""
+        form = self.forms.get((has_draft, named))
+        if form is None:
+            blanks = ("town", "unsubscribe_url", "name") if named else ("town", "unsubscribe_url")
+            form = letter_form("deadline_reminder", blanks, has_draft=has_draft, **self.data)
+            self.forms[has_draft, named] = form
+        return form
 
     def email(self, recipient: Recipient, dedup_key: str) -> Email:
         unsubscribe = unsubscribe_link(recipient.unsubscribe_token)
-        intro = self.intro_draft if recipient.has_draft else self.intro_open
-        greeting = self.greeting_named.format(name=recipient.name) if recipient.name else self.greeting
-        body = "\n\n".join(
-            [
-                greeting,
-                intro.format(town=recipient.municipality_name, cohort=self.cohort_title),
-                self.middle,
-                self.unsubscribe.format(url=unsubscribe),
-            ]
+        letter = self.form(has_draft=recipient.has_draft, named=bool(recipient.name)).fill(
+            name=recipient.name, town=recipient.municipality_name, unsubscribe_url=unsubscribe
         )
         return Email(
             dedup_key=dedup_key,
             kind="deadline_reminder",
             recipient=recipient.email,
-            subject=self.subject,
-            body=body + "\n",
+            subject=letter.subject,
+            body=letter.body,
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

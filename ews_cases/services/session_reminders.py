@@ -7,8 +7,9 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.i18n.translate import _
+from ews_cases.i18n.formatting import de_date, de_time
 from ews_cases.mail.calendar import KIND_LABELS, ics_attachment
+from ews_cases.mail.letters import render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, CohortSession, utcnow
 from workflows import BERLIN, State
@@ -44,37 +45,24 @@ def run_session_reminders(session: Session, now: datetime | None = None) -> int:
 
 
 def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email: str, offset: int) -> Email:
-    local = event.starts_at.astimezone(BERLIN)
-    when = _("{date} um {time} Uhr", date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"))
-    kind = _(KIND_LABELS[event.kind]) if event.kind in KIND_LABELS else event.kind
-    lead = _("Morgen") if offset == 1 else _("In einer Woche")
-    body = (
-        "\n\n".join(
-            [
-                _("Guten Tag {name},", name=name),
-                _(
-                    "{lead} findet die Veranstaltung „{title}“ ({kind}) der {cohort} statt: am {when} in {place}.",
-                    lead=lead,
-                    title=event.title,
-                    kind=kind,
-                    cohort=case.cohort.title,
-                    when=when,
-                    place=event.location,
-                ),
-                _("Den Termin finden Sie im Anhang als Kalenderdatei."),
-                _(
-                    "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien"
-                ),
-            ]
-        )
-        + "\n"
+    letter = render_letter(
+        "session_reminder",
+        name=name,
+        title=event.title,
+        session_kind=event.kind,
+        session_kind_label=KIND_LABELS.get(event.kind),
+        cohort=case.cohort.title,
+        date=de_date(event.starts_at),
+        time=de_time(event.starts_at),
+        place=event.location,
+        days=offset,
     )
     return Email(
         dedup_key=f"session:{event.id}:d{offset}:member:{member_id}",
         kind="session_reminder",
         recipient=email,
-        subject=_("Erinnerung: {title} am {when}", title=event.title, when=when),
-        body=body,
+        subject=letter.subject,
+        body=letter.body,
         case_id=case.id,
         attachments=(ics_attachment([event], case.cohort.title, f"ews-termin-{event.id}.ics"),),
     )

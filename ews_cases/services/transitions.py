@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.db.engine import TransactionNotes, show_stored
-from ews_cases.mail.letters import queue_effects
 from ews_cases.models import Case
 from ews_cases.models.base import utcnow
+from ews_cases.services.effects import queue_effects
 from ews_cases.services.facts import CaseSubject
 from ews_cases.services.locking import lock_case
 from workflows import WORKFLOW, Actor, Attempt, Decision, Refusal, RefusalKind, State, TransitionRefused
@@ -32,8 +32,9 @@ def apply_transition(
 ) -> Case:
     """Fire transition `name` on `case` in the caller's transaction.
 
-    Checks role, expected version, state and guards; then changes state, bumps the version, appends one
-    audit event and queues the effects' emails. Raises `TransitionRefused` (and changes nothing) otherwise.
+    Checks role, expected version, state and guards; then changes state, bumps the version, runs the handler
+    of each effect (`services/effects.py`: letters to the outbox, certificates after the commit) and appends
+    one audit event. Raises `TransitionRefused` (and changes nothing) otherwise.
     """
     now = now or utcnow()
     case = lock_case(session, case.id)

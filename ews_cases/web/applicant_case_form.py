@@ -55,6 +55,9 @@ def _save_then_submit(save: Callable[[], Case], submit: bool) -> tuple[Case, tup
 
 
 def _after_save(case: Case, refusals: tuple[Refusal, ...] | None) -> Any:
+    """The answer to a saved draft: the form again when the submission was refused, else where to go next."""
+    if refusals:
+        return _render_refused(case, refusals)
     if refusals is None:
         flash(_("Der Entwurf {reference} ist gespeichert.", reference=case.reference), "success")
         return redirect(url_for("applicant.edit_case", case_id=case.id), 303)
@@ -150,8 +153,6 @@ def new_case() -> Any:
         except DomainError as error:
             status = show_domain_error(form, error)
         else:
-            if refusals:
-                return _render_refused(case, refusals)
             return _after_save(case, refusals)
     elif request.method == "POST":
         status = 422
@@ -198,8 +199,6 @@ def edit_case(case_id: int) -> Any:
             status = show_domain_error(form, error)
             stale = isinstance(error, Conflict)
         else:
-            if refusals:
-                return _render_refused(case, refusals)
             return _after_save(case, refusals)
     elif request.method == "POST":
         status = 422

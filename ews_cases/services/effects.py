@@ -1,0 +1,240 @@
+"""What each workflow effect does: `HANDLERS`, one handler per `Effect` (workflows/definition.py).
+
+A handler queues a letter (its text: templates/mail/<effect>.txt) to the outbox or schedules work for after
+the commit; nothing is sent from here. `apply_transition` runs the handlers of a transition's effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from flask_babel import force_locale
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ews_cases.db.after_commit import after_commit
+from ews_cases.links import public_link, verification_link
+from ews_cases.mail.calendar import ics_attachment
+from ews_cases.mail.letters import Letter, render_letter
+from ews_cases.mail.outbox import Email, enqueue_emails
+from ews_cases.models import Case, Certificate, User
+from ews_cases.settings import current_settings
+from workflows import Effect, State, TransitionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    """An email just written to the outbox, as the transition's audit event records it."""
+
+    id: int
+    recipient: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    """One effect of one transition of one case: what its handler works from."""
+
+    session: Session
+    case: Case
+    effect: Effect
+    transition: TransitionSpec
+    from_state: str
+    reason: str | None
+
+    @property
+    def stamp(self) -> str:
+        """The start of the outbox keys: the same transition of the same case version queues nothing twice."""
+        return f"case:{self.case.id}:v{self.case.version}:{self.transition.name}"
+
+
+Handler = Callable[[Occasion], list[QueuedEmail]]
+Recipients = Callable[[Occasion], list[str]]
+
+
+# -- recipients ---------------------------------------------------------------------------------------------
+def applicant_recipients(case: Case, *, with_team: bool = True) -> list[str]:
+    """Contact person and (optionally) team members, each address once, in a stable order."""
+    addresses = [case.contact_email] + ([m.email for m in case.team] if with_team else [])
+    seen: dict[str, None] = {}
+    for address in addresses:
+        if address and address.strip():
+            seen.setdefault(address.strip().lower(), None)
+    return list(seen)
+
+
+def coordinator_recipients(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(User.email).where(User.role == "coordinator", User.active.is_(True)).order_by(User.id)
+        )
+    )
+
+
+def applicants(occasion: Occasion) -> list[str]:
+    """The case's contact person and team."""
+    return applicant_recipients(occasion.case)
+
+
+def contact_person(occasion: Occasion) -> list[str]:
+    return applicant_recipients(occasion.case, with_team=False)
+
+
+def coordinators(occasion: Occasion) -> list[str]:
+    """The programme office: every active coordinator."""
+    return coordinator_recipients(occasion.session)
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+def letter_to(
+    recipients: Recipients,
+    *,
+    only_if: Callable[[Occasion], bool] | None = None,
+    attach: Callable[[Occasion], list[dict[str, Any]]] | None = None,
+) -> Handler:
+    """A handler that queues the effect's letter about the case to `recipients` (if `only_if` holds)."""
+
+    def queue_letter(occasion: Occasion) -> list[QueuedEmail]:
+        if only_if is not None and not only_if(occasion):
+            return []
+        letter = _case_letter(occasion)
+        attachments = attach(occasion) if attach is not None else []
+        kind = occasion.effect.value
+        queued = [
+            _queue(
+                occasion.session,
+                dedup_key=f"{occasion.stamp}:{kind}:{address}",
+                kind=kind,
+                recipient=address,
+                letter=letter,
+                case=occasion.case,
+                attachments=attachments,
+            )
+            for address in recipients(occasion)
+        ]
+        return [q for q in queued if q is not None]
+
+    return queue_letter
+
+
+def withdrawn_after_admission(occasion: Occasion) -> bool:
+    return occasion.from_state == State.ADMITTED
+
+
+def cohort_calendar(occasion: Occasion) -> list[dict[str, Any]]:
+    """The cohort's sessions as an iCalendar file."""
+    cohort = occasion.case.cohort
+    return [ics_attachment(cohort.sessions, cohort.title, f"ews{cohort.number}-termine.ics")]
+
+
+def issue_certificates_after_commit(occasion: Occasion) -> list[QueuedEmail]:
+    """Certificates are made by a task (the PDFs take time), started once the transition is committed."""
+    after_commit(occasion.session, "certificates", case_id=occasion.case.id)
+    return []
+
+
+def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
+    """One email per certificate holder, with their own PDF attached."""
+    session, case = occasion.session, occasion.case
+    certificates = session.scalars(
+        select(Certificate)
+        .where(Certificate.case_id == case.id, Certificate.revoked_at.is_(None))
+        .order_by(Certificate.id)
+    ).all()
+    members = {m.id: m for m in case.team}
+    queued = []
+    for certificate in certificates:
+        member = members.get(certificate.member_id)
+        if member is None or not member.email or not certificate.pdf_path:
+            continue
+        letter = render_letter(
+            occasion.effect.value,
+            cohort=case.cohort.title,
+            serial=certificate.serial,
+            url=verification_link(certificate.verification_code),
+        )
+        queued.append(
+            _queue(
+                session,
+                dedup_key=f"{occasion.stamp}:certificate:{certificate.serial}",
+                kind=occasion.effect.value,
+                recipient=member.email,
+                letter=letter,
+                case=case,
+                attachments=[
+                    {
+                        "filename": f"Zertifikat-{certificate.serial}.pdf",
+                        "content_type": "application/pdf",
+                        "path": certificate.pdf_path,
+                    }
+                ],
+            )
+        )
+    return [q for q in queued if q is not None]
+
+
+#: What each effect does (workflows/definition.py lists them per transition; queue_effects runs them in that order).
+HANDLERS: Mapping[Effect, Handler] = MappingProxyType(
+    {
+        Effect.CONFIRM_SUBMISSION: letter_to(applicants),
+        Effect.EXPLAIN_REVISION: letter_to(applicants),
+        Effect.NOTIFY_COORDINATORS_REVIEWED: letter_to(coordinators),
+        Effect.ANNOUNCE_ADMISSION: letter_to(applicants),
+        Effect.ANNOUNCE_WAITLIST: letter_to(contact_person),
+        Effect.EXPLAIN_REJECTION: letter_to(applicants),
+        Effect.CONFIRM_WITHDRAWAL: letter_to(contact_person),
+        Effect.ANNOUNCE_FREE_PLACE: letter_to(coordinators, only_if=withdrawn_after_admission),
+        Effect.WELCOME_WITH_CALENDAR: letter_to(applicants, attach=cohort_calendar),
+        Effect.EXPLAIN_DROP_OUT: letter_to(applicants),
+        Effect.QUEUE_CERTIFICATES: issue_certificates_after_commit,
+        Effect.SEND_CERTIFICATES: certificates_to_holders,
+    }
+)
+
+
+def queue_effects(
+    session: Session, case: Case, spec: TransitionSpec, from_state: str, reason: str | None
+) -> list[QueuedEmail]:
+    """Run the handler of each of `spec`'s effects, in order; keys make a repeated call a no-op.
+
+    In the programme's language (`EWS_DEFAULT_LOCALE`), not in the language of the page or API client that
+    caused them: they go to the municipalities and the programme office.
+    """
+    queued: list[QueuedEmail] = []
+    with force_locale(current_settings().default_locale):
+        for effect in spec.effects:
+            queued += HANDLERS[effect](Occasion(session, case, effect, spec, from_state, reason))
+    return queued
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _case_letter(occasion: Occasion) -> Letter:
+    """The effect's letter about the case (templates/mail/<effect>.txt)."""
+    case = occasion.case
+    return render_letter(
+        occasion.effect.value,
+        ref=case.reference,
+        town=case.municipality.name,
+        cohort=case.cohort.title,
+        reason=occasion.reason or "",
+        case_link=public_link(f"/faelle/{case.id}"),
+    )
+
+
+def _queue(
+    session: Session,
+    *,
+    dedup_key: str,
+    kind: str,
+    recipient: str,
+    letter: Letter,
+    case: Case,
+    attachments: Sequence[dict[str, Any]] = (),
+) -> QueuedEmail | None:
+    """Queue one email (None if its key was queued before); the row is not read back, to save a query."""
+    email = Email(dedup_key, kind, recipient, letter.subject, letter.body, case.id, tuple(attachments))
+    ids = enqueue_emails(session, [email])
+    return QueuedEmail(ids[0], recipient, kind) if ids else None
