@@ -9,21 +9,18 @@ fingerprint (`web/extensions.password_mark`), ends the person's other sessions.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from flask_babel import force_locale
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.errors import DomainError, ValidationFailed
 from ews_cases.i18n.formatting import de_datetime
-from ews_cases.i18n.translate import N_, _
+from ews_cases.i18n.translate import N_
 from ews_cases.links import public_link
+from ews_cases.mail.letters import render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import PasswordResetToken, User, utcnow
 from ews_cases.services.actors import actor_for
@@ -57,35 +54,6 @@ class ResetLinkInvalid(DomainError):
         self.status = 404 if reason == "unknown" else 410
 
 
-@dataclass(frozen=True, slots=True)
-class Letter:
-    subject: str
-    body: str
-
-
-# The letter as a template (templates/mail/password_reset.txt, in the letter frame of mail/_letter.txt).
-# TODO(lead): when mail/letters.render_letter is on main, call it instead of this copy of its rendering.
-_environment = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    auto_reload=False,
-)
-_environment.globals["_"] = _
-
-
-def _render_letter(kind: str, **data: Any) -> Letter:
-    template = _environment.get_template(f"mail/{kind}.txt")
-    with force_locale(current_settings().default_locale):
-        context = template.new_context(data)
-        body = "".join(template.root_render_func(context))
-        subject = "".join(context.blocks["subject"][0](context))
-    return Letter(subject, body)
-
-
 def reset_link(token: str) -> str:
     return public_link(f"/passwort-vergessen/{token}")
 
@@ -107,7 +75,7 @@ def request_password_reset(session: Session, email: str, *, now: datetime | None
     expires = now + timedelta(minutes=current_settings().password_reset_link_minutes)
     user = _active_user(session, email)
     # Rendered for an unknown address too: the answer takes as long either way.
-    letter = _render_letter(
+    letter = render_letter(
         LETTER_KIND,
         name=user.name if user is not None else "",
         email=user.email if user is not None else email,

@@ -24,6 +24,7 @@ KINDS = {
     "send_certificates",
     "deadline_reminder",
     "session_reminder",
+    "password_reset",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -47,6 +48,9 @@ SAMPLE = {
     "date": "23.03.2026",
     "time": "10:00",
     "place": "Köln",
+    "email": "erika@example.org",
+    "link": "https://ews.example.org/passwort-vergessen/abc",
+    "until": "23.03.2026, 11:00 Uhr",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 
