@@ -17,7 +17,7 @@ from flask_login import login_required, login_user, logout_user
 from ews_cases.db.request_session import db_session
 from ews_cases.http.login_throttle import Counted, Limit, client_address
 from ews_cases.i18n.formatting import de_date, de_time
-from ews_cases.i18n.translate import _
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import User, utcnow
 from ews_cases.services.actors import actor_for
 from ews_cases.services.second_factor import (
@@ -43,7 +43,7 @@ PENDING_USER, PENDING_AT, PENDING_MARK, PENDING_NEXT = (
 )
 #: The code must follow the password within this time.
 SECOND_STEP_MINUTES = 5
-WRONG_LOGIN = "E-Mail-Adresse oder Passwort ist falsch."
+WRONG_LOGIN = N_("E-Mail-Adresse oder Passwort ist falsch.")
 
 
 # -- the limits ------------------------------------------------------------------------------------------
