@@ -10,6 +10,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "development-only-not-secret"
+#: The roles of SPEC §2 (the models' USER_ROLES; settings import nothing of the application).
+ROLES = ("applicant", "reviewer", "coordinator", "auditor", "admin")
+#: Who must use a second factor in production unless EWS_REQUIRE_2FA_ROLES says otherwise.
+PRODUCTION_2FA_ROLES = ("admin", "coordinator", "auditor")
 
 
 class Settings(BaseSettings):
@@ -49,6 +53,20 @@ class Settings(BaseSettings):
     #: A web session ends after this many minutes without a request, and this many hours after the login.
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_lifetime_hours: int = Field(default=12, ge=1, le=7 * 24)
+    #: Login throttling (counted in Redis across all web processes): failed logins per account and per client
+    #: address within the window; at the limit, logins for that account or from that address wait until the
+    #: window (counted from the first failure) is over.
+    login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_address: int = Field(default=10, ge=1, le=10_000)
+    login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: How many reverse proxies in front of `ews web` append to `X-Forwarded-For` (0: none, use the peer
+    #: address). The login limits per client address need the real client's address.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+    #: A password reset link is good once and for this many minutes.
+    password_reset_link_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    #: Roles that must log in to the pages with a second factor (TOTP), comma-separated; unset means
+    #: `admin,coordinator,auditor` in production and none elsewhere. API bearer tokens are not affected.
+    require_2fa_roles: str | None = None
     default_locale: str = "de"
     timezone: str = "Europe/Berlin"
 
@@ -70,9 +88,21 @@ class Settings(BaseSettings):
                 )
         elif not self.secret_key:
             self.secret_key = DEV_SECRET_KEY
+        if self.require_2fa_roles is None:
+            self.require_2fa_roles = ",".join(PRODUCTION_2FA_ROLES) if self.env == "production" else ""
+        unknown = self.second_factor_roles - set(ROLES)
+        if unknown:
+            raise ValueError(
+                f"EWS_REQUIRE_2FA_ROLES names unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}"
+            )
         if self.log_format is None:
             self.log_format = "json" if self.env == "production" else "text"
         return self
+
+    @property
+    def second_factor_roles(self) -> frozenset[str]:
+        """The roles of `EWS_REQUIRE_2FA_ROLES` as a set."""
+        return frozenset(r.strip() for r in (self.require_2fa_roles or "").split(",") if r.strip())
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -66,3 +66,14 @@ def test_refuses_an_applicant_without_municipality_and_an_unknown_ags(database_u
     assert "Kommune" in missing.stderr
     assert "05999999" in unknown.stderr
     assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_chosen_password_follows_the_password_rules(database_url, db, session):
+    weak = ews(database_url, "users", "create", "--email", "c@example.org", "--name", "C", "--role", "auditor",
+               "--password", "passwort1234")  # fmt: skip
+    assert weak.returncode == 2
+    assert "password: Dieses Passwort ist zu verbreitet" in weak.stderr
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+    good = ews(database_url, "users", "create", "--email", "c@example.org", "--name", "C", "--role", "auditor",
+               "--password", "Prüfung mit langem Satz")  # fmt: skip
+    assert good.returncode == 0, good.stderr

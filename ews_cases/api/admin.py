@@ -36,6 +36,7 @@ from ews_cases.services.accounts import (
     revoke_api_token,
     set_user_active,
 )
+from ews_cases.services.second_factor import reset_second_factor
 
 
 @api.get("/users")
@@ -105,6 +106,20 @@ def patch_user(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
         )
     if "active" in data:
         set_user_active(session, actor, user, data["active"], reason=data["reason"])
+    session.commit()
+    return user_data(user)
+
+
+@api.delete("/users/<int:user_id>/second-factor")
+@allow("admin")
+@api.output(UserOut)
+@api.doc(responses=[403, 404])
+def reset_second_factor_endpoint(user_id: int) -> dict[str, Any]:
+    """Reset the person's second factor (lost device): they enrol again at their next login where their role
+    needs one. Audited when there was one; a person without one is answered unchanged."""
+    session = db_session()
+    user = get_user(session, user_id)
+    reset_second_factor(session, current_actor(), user)
     session.commit()
     return user_data(user)
 

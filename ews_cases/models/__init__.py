@@ -5,6 +5,7 @@ from ews_cases.models.base import Base, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import Certificate
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
+from ews_cases.models.credential import PasswordResetToken, RecoveryCode
 from ews_cases.models.municipality import Contact, Municipality
 from ews_cases.models.outbox import OutboxMessage
 from ews_cases.models.participation import ATTENDANCE_STATUSES, PROJECT_STATUSES, Attendance, PracticeProject
@@ -33,7 +34,9 @@ __all__ = [
     "Contact",
     "Municipality",
     "OutboxMessage",
+    "PasswordResetToken",
     "PracticeProject",
+    "RecoveryCode",
     "ReminderSent",
     "Review",
     "TeamMember",

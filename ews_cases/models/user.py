@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ColumnElement, ForeignKey, String, and_, or_
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ColumnElement, ForeignKey, String, and_, or_
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +41,11 @@ class User(Base):
     #: Web sessions opened before this moment are over (set on deactivation; a reactivation does not revive them).
     sessions_ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The second factor (TOTP, RFC 6238): the shared secret (base32) once confirmed with a code, and when.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None]
+    #: The time step of the last code accepted: each code is good once (RFC 6238 section 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
 

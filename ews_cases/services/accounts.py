@@ -7,7 +7,6 @@ global chain in the caller's transaction. The pages, the API and the command lin
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -20,6 +19,7 @@ from ews_cases.errors import Conflict, NotFound, ValidationFailed
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import ApiToken, Municipality, User, utcnow
 from ews_cases.services.municipalities import _escape_like, _folded, matching
+from ews_cases.services.passwords import check_new_password
 from ews_cases.services.users import (
     access_errors,
     create_user,
@@ -118,7 +118,12 @@ def create_account(
     password: str | None = None,
     token_name: str = "",
 ) -> tuple[User, IssuedToken]:
-    """A new user together with a first API token."""
+    """A new user together with a first API token; a password given must follow the rules
+    (`check_new_password`: it is one a person chose, unlike the fixed accounts of `ews demo`)."""
+    if password is not None:
+        problems = check_new_password(password, email=email, name=name)
+        if problems:
+            raise ValidationFailed({"password": problems})
     user = create_user(
         session,
         actor,
@@ -250,9 +255,3 @@ def revoke_api_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
 
 
 # -- second factor ----------------------------------------------------------------------------------------
-
-
-def second_factor_reset() -> Callable[[Session, Actor, User], Any] | None:
-    """The second-factor service's `reset_second_factor(session, actor, user)`, or None while this build
-    has no second factor. The one place the pages and the API ask for it."""
-    return None

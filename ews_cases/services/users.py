@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from ews_cases.audit import chain
@@ -32,6 +34,26 @@ def check_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _dummy_hash() -> str:
+    """An Argon2 hash of a random password, made once per process with the same parameters as real ones."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email address and password, or None.
+
+    An unknown, deactivated or password-less account costs the same Argon2 verification (against a dummy
+    hash) as a wrong password, so the answer's timing does not tell which addresses have accounts.
+    """
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None or not user.active or not user.password_hash:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_dummy_hash(), password)
+        return None
+    return user if check_password(user, password) else None
 
 
 def hash_token(token: str) -> str:

@@ -9,13 +9,15 @@ from ews_cases.settings import Settings
 
 def register_web(app: Flask, settings: Settings) -> None:
     from ews_cases.api.blueprint import api
-    from ews_cases.web import pages
+
+    # Modules that add their pages to the `web` blueprint (login, password, second factor).
+    from ews_cases.web import pages, password_pages, second_factor_pages, signin  # noqa: F401
     from ews_cases.web.extensions import csrf, init_web_extensions
     from ews_cases.web.layout import register_layout
     from ews_cases.web.public import public, unsubscribe_page
     from ews_cases.web.views import web
 
-    init_web_extensions(app, settings.broker_url or settings.redis_url)
+    init_web_extensions(app, settings.redis_url or settings.broker_url)
     csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
     csrf.exempt(unsubscribe_page)  # RFC 8058 one-click unsubscribe comes from mail clients
     register_layout(app)

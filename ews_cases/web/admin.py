@@ -29,8 +29,8 @@ from ews_cases.services.accounts import (
     new_token,
     reactivate_user,
     revoke_api_token,
-    second_factor_reset,
 )
+from ews_cases.services.second_factor import has_second_factor, reset_second_factor
 from ews_cases.services.users import create_user
 from ews_cases.web.access import my_actor, roles_required
 from ews_cases.web.admin_forms import (
@@ -169,7 +169,7 @@ def _user_page(
         confirm=ConfirmForm(),
         tokens=tokens,
         now=utcnow(),
-        second_factor_reset=second_factor_reset() is not None,
+        has_second_factor=has_second_factor(person),
     )
 
 
@@ -285,20 +285,19 @@ def revoke_token(token_id: int) -> Any:
 # -- second factor --------------------------------------------------------------------------------------------
 @admin.post("/zugaenge/<int:user_id>/zweiter-faktor/zuruecksetzen")
 @roles_required("admin")
-def reset_second_factor(user_id: int) -> Any:
-    """Reset the person's second factor (they enrol again at their next login); 404 while this build has
-    no second factor (`services.accounts.second_factor_reset`)."""
-    reset = second_factor_reset()
-    if reset is None:
-        abort(404)
+def reset_second_factor_page(user_id: int) -> Any:
+    """Reset the person's second factor (they enrol again at their next login, where their role needs one)."""
     session = db_session()
     person = _user_or_404(session, user_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        reset(session, my_actor(), person)
+        was_set = reset_second_factor(session, my_actor(), person)
         session.commit()
     except DomainError as error:
         return _refused(session, person, error)
-    flash(_("Der zweite Faktor von {name} ist zurückgesetzt.", name=person.name), "success")
+    if was_set:
+        flash(_("Der zweite Faktor von {name} ist zurückgesetzt.", name=person.name), "success")
+    else:
+        flash(_("{name} hatte keinen zweiten Faktor eingerichtet.", name=person.name), "info")
     return see_other("admin.user", user_id=person.id)

@@ -48,6 +48,13 @@ ACTION_LABELS = {
     "user.reactivated": N_("Zugang reaktiviert"),
     "user.opted_out": N_("Erinnerungen abbestellt"),
     "user.password_changed": N_("Passwort geändert"),
+    "user.password_reset_requested": N_("Link zum Zurücksetzen des Passworts angefordert"),
+    "user.password_reset": N_("Passwort zurückgesetzt"),
+    "user.second_factor_enrolled": N_("Zweiten Faktor eingerichtet"),
+    "user.second_factor_disabled": N_("Zweiten Faktor abgeschaltet"),
+    "user.second_factor_reset": N_("Zweiten Faktor zurückgesetzt"),
+    "user.recovery_code_used": N_("Wiederherstellungscode verwendet"),
+    "user.recovery_codes_renewed": N_("Wiederherstellungscodes erneuert"),
     "token.created": N_("API-Token erstellt"),
     "token.revoked": N_("API-Token widerrufen"),
 }

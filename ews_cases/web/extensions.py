@@ -8,13 +8,12 @@ from datetime import timedelta
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_bootstrap import Bootstrap5
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf import CSRFProtect
 from werkzeug.wrappers import Response
 
 from ews_cases.db.request_session import db_session
+from ews_cases.http.login_throttle import LoginThrottle
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import User, utcnow
 from ews_cases.settings import current_settings
@@ -24,16 +23,6 @@ login_manager.login_view = "web.login"
 login_manager.login_message = N_("Bitte melden Sie sich an.")
 login_manager.login_message_category = "info"
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
-
-
-@limiter.request_filter
-def _api_has_no_rate_limits() -> bool:
-    """The limits guard the pages' login form; API requests skip the limiter's per-request work (it was
-    3 % of a transition's CPU). A limit on an API route needs this filter changed."""
-    return request.blueprint == "api"
-
-
 bootstrap = Bootstrap5()
 
 
@@ -46,16 +35,18 @@ def _load_user(user_id: str) -> User | None:
 
 
 #: What a web session carries besides Flask-Login's user id (seconds since the epoch, and a fingerprint of
-#: the password the session was opened with).
+#: the password and second factor the session was opened with).
 LOGGED_IN_AT, LAST_SEEN_AT, PASSWORD_MARK = "ews_logged_in_at", "ews_last_seen_at", "ews_password_mark"
 SESSION_EXPIRED = N_("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.")
 
 
 def password_mark(user: User) -> str:
-    """Changes with the password (a password change ends the person's other sessions); the session cookie
-    is signed but readable, so it is keyed with the secret key and reveals nothing about the password."""
+    """Changes with the password and with the second factor: changing or resetting the password, enrolling,
+    disabling or an admin's reset of the second factor end the person's other sessions. The session cookie
+    is signed but readable, so the mark is keyed with the secret key and reveals nothing about either."""
     key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hmac.new(key, (user.password_hash or "").encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    credentials = f"{user.password_hash or ''}|{user.totp_secret or ''}"
+    return hmac.new(key, credentials.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def start_session(user: User) -> None:
@@ -100,20 +91,21 @@ def _end_expired_session() -> Response | None:
     return redirect(url_for("web.login", next=target), 303)
 
 
+def login_throttle() -> LoginThrottle:
+    """The app's failed-login counter (ews_cases/http/login_throttle.py)."""
+    return current_app.extensions["ews_login_throttle"]
+
+
 def init_web_extensions(app: Flask, redis_url: str | None) -> None:
+    from ews_cases.web.second_factor_pages import require_second_factor
+
     app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)  # assets from the package, never from a CDN
-    if redis_url and redis_url.startswith("unix://"):
-        redis_url = "redis+unix://" + redis_url.removeprefix("unix://")
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    # Redis down must not turn the login page into a 500: count in this process's memory until it is back.
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     settings = app.extensions["ews"].settings
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_lifetime_hours)
+    app.extensions["ews_login_throttle"] = LoginThrottle(redis_url, str(app.config["SECRET_KEY"]))
     login_manager.init_app(app)
     app.before_request(_end_expired_session)  # before the CSRF check: an expired form post goes to the login
+    app.before_request(require_second_factor)  # roles of EWS_REQUIRE_2FA_ROLES enrol before any other page
     csrf.init_app(app)
-    limiter.init_app(app)
     bootstrap.init_app(app)

@@ -27,11 +27,10 @@ class LoginForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
+    """The password page; the rules for the new one are `services.passwords.check_new_password`."""
+
     current = PasswordField(N_("Bisheriges Passwort"), validators=[DataRequired(N_("Bitte angeben."))])
-    new = PasswordField(
-        N_("Neues Passwort"),
-        validators=[DataRequired(N_("Bitte angeben.")), Length(min=10, message=N_("Mindestens 10 Zeichen."))],
-    )
+    new = PasswordField(N_("Neues Passwort"), validators=[DataRequired(N_("Bitte angeben."))])
     repeat = PasswordField(
         N_("Neues Passwort wiederholen"),
         validators=[EqualTo("new", message=N_("Die beiden Eingaben stimmen nicht überein."))],

@@ -1,31 +1,38 @@
-"""Pages for everyone who logs in: login, logout, password, the start page per role, the case page, help."""
+"""Pages for everyone who logs in: the start page per role, the case page, help. Login, logout and the
+second step are in `signin.py`, the password pages in `password_pages.py`, the second factor in
+`second_factor_pages.py` (all on this blueprint)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from ews_cases.audit import chain
 from ews_cases.db.request_session import db_session
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import CRITERIA, Case, Certificate, PracticeProject, User, utcnow
+from ews_cases.models import CRITERIA, Case, Certificate, PracticeProject
 from ews_cases.services.admission import RANKING_RULE
 from ews_cases.services.figures import figures_of
 from ews_cases.services.participation import attendance_register
 from ews_cases.services.reviews import assessment
 from ews_cases.services.transitions import transition_options
-from ews_cases.services.users import check_password, hash_password
 from ews_cases.web.access import me, my_actor, readable_case
-from ews_cases.web.extensions import limiter, start_session
-from ews_cases.web.forms import LoginForm, PasswordForm
 from ews_cases.web.office import PARTICIPATING, PROJECT_LABELS
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS
-from workflows import STATE_LABELS, WORKFLOW, Actor, Decision, Permission, Role, State, permits
+from workflows import (
+    STATE_LABELS,
+    WORKFLOW,
+    Actor,
+    Decision,
+    Permission,
+    Role,
+    State,
+    permits,
+)
 from workflows.diagram import svg_diagram
 
 web = Blueprint("web", __name__)
@@ -49,67 +56,6 @@ def local_path(target: str) -> bool:
     """Whether `target` is a path on this site. Browsers read `//host`, `/\\host` and `/<tab>/host` as another
     host (they turn backslashes into slashes and drop tabs and newlines), so those are not."""
     return target.startswith("/") and target.isprintable() and not target.replace("\\", "/").startswith("//")
-
-
-def _failed_login(response: Response) -> bool:
-    """Only failed attempts count towards the limit (a successful login redirects)."""
-    return response.status_code != 302
-
-
-@web.route("/anmelden", methods=["GET", "POST"])
-@limiter.limit(
-    "5 per 15 minutes",
-    methods=["POST"],
-    deduct_when=_failed_login,
-    key_func=lambda: f"{request.remote_addr}|{request.form.get('email', '').strip().lower()}",
-)
-def login() -> Any:
-    form = LoginForm()
-    if form.validate_on_submit():
-        user = db_session().scalar(
-            select(User).where(func.lower(User.email) == form.email.data.strip().lower())
-        )
-        if user is not None and user.active and check_password(user, form.password.data):
-            login_user(user)
-            start_session(user)
-            target = request.args.get("next", "")
-            if not local_path(target):
-                target = home_url(user.role)
-            return redirect(target)
-        flash(_("E-Mail-Adresse oder Passwort ist falsch."), "danger")
-        return render_template("web/login.html", form=form), 401
-    return render_template("web/login.html", form=form)
-
-
-@web.post("/abmelden")
-@login_required
-def logout() -> Any:
-    logout_user()
-    flash(_("Sie sind abgemeldet."), "info")
-    return redirect(url_for("web.login"))
-
-
-@web.route("/passwort", methods=["GET", "POST"])
-@login_required
-def change_password() -> Any:
-    form = PasswordForm()
-    if form.validate_on_submit():
-        user = db_session(write=True).get(User, me().id)
-        if user is None or not check_password(user, form.current.data):
-            form.current.errors.append(_("Das bisherige Passwort stimmt nicht."))
-            return render_template("web/password.html", form=form), 422
-        user.password_hash = hash_password(form.new.data)
-        chain.append(
-            db_session(),
-            actor=my_actor(),
-            action="user.password_changed",
-            data={"user": user.id, "at": utcnow()},
-        )
-        db_session().commit()
-        start_session(user)  # this session goes on; the person's other sessions end (extensions.py)
-        flash(_("Ihr Passwort wurde geändert."), "success")
-        return redirect(url_for("web.home"))
-    return render_template("web/password.html", form=form), (422 if form.errors else 200)
 
 
 @web.get("/")

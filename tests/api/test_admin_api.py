@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import select, update
 
 from ews_cases.models import ApiToken, AuditEvent, User, utcnow
+from ews_cases.services.actors import actor_for
+from ews_cases.services.second_factor import enrol_second_factor, has_second_factor, new_totp_secret
 from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
 
@@ -73,6 +76,16 @@ def test_admin_creates_a_user_whose_token_works_at_once(client, session, tokens)
     assert stored.token_hash != body["token"]
     session.commit()
     assert actions(session)[-2:] == ["user.created", "token.created"]
+
+
+def test_a_password_given_for_a_new_user_follows_the_password_rules(client, session, tokens):
+    response = create(client, tokens["admin"], password="Nora Neu")  # too short, and her name
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["errors"]["password"] == [
+        "Das Passwort ist zu kurz: mindestens 12 Zeichen, Sie haben 8 eingegeben. "
+        "Am besten eignet sich ein Satz aus mehreren Wörtern."
+    ]
+    assert session.scalar(select(User).where(User.email == "neu@example.org")) is None
 
 
 def test_applicants_must_be_bound_to_a_municipality(client, tokens):
@@ -459,3 +472,18 @@ def test_the_openapi_document_describes_expiry_and_patch_fields(client):
     ]
     assert {"role", "municipality", "active", "reason"} <= set(patch["properties"])
     assert "get" in document["paths"]["/api/v1/tokens"]
+
+
+def test_an_admin_resets_a_lost_second_factor(client, session, factory, tokens):
+    person = factory.user("coordinator")
+    secret = new_totp_secret()
+    enrol_second_factor(session, actor_for(person), person, secret, pyotp.TOTP(secret).now())
+    session.commit()
+    url = f"/api/v1/users/{person.id}/second-factor"
+    assert_problem(client.delete(url, headers=bearer(tokens["coordinator"])), 403)
+    assert client.delete(url, headers=bearer(tokens["admin"])).status_code == 200
+    session.expire_all()
+    assert not has_second_factor(session.get(User, person.id))
+    assert client.delete(url, headers=bearer(tokens["admin"])).status_code == 200  # nothing left to reset
+    assert actions(session).count("user.second_factor_reset") == 1
+    assert_problem(client.delete("/api/v1/users/999999/second-factor", headers=bearer(tokens["admin"])), 404)

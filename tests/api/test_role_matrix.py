@@ -344,6 +344,7 @@ MATRIX: tuple[Row, ...] = (
         200,
         user_path("", {"role": "coordinator", "active": False, "reason": "Wechsel ins Programmbüro"}),
     ),
+    Row("DELETE", "/api/v1/users/<int:user_id>/second-factor", {ADMIN}, 200, user_path("/second-factor")),
     Row("GET", "/api/v1/users/<int:user_id>/tokens", {ADMIN}, 200, user_path("/tokens")),
     Row(
         "POST",

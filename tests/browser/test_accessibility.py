@@ -32,12 +32,20 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
         select(Certificate.verification_code).where(Certificate.case_id == certified.id)
     ).first()
     pages: dict[tuple[str, str | None] | None, list[str]] = {
-        None: ["/anmelden", "/hilfe", f"/verify/{code}", "/verify/unbekannt"],
+        None: [
+            "/anmelden",
+            "/hilfe",
+            f"/verify/{code}",
+            "/verify/unbekannt",
+            "/passwort-vergessen",
+            "/passwort-vergessen/unbekannt",
+        ],
         ("applicant", FINNENTROP): [
             "/bewerbungen",
             f"/faelle/{attending.id}",
             f"/bewerbungen/{attending.id}/praxisprojekt",
             "/passwort",
+            "/konto/zweiter-faktor",
         ],
         ("applicant", "05966008"): ["/bewerbungen/neu"],  # Drolshagen: no case yet
         ("reviewer", None): ["/gutachten", f"/gutachten/{submitted.id}"],

@@ -273,8 +273,10 @@ def test_five_wrong_passwords_throttle_the_login(page: Page, person):
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Anmelden").click()
     assert answer.value.status == 429
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    expect(page.get_by_text("Zu viele Versuche. Bitte warten Sie einige Minuten.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Zu viele Versuche")
+    # Until when, in German time (Europe/Berlin, as the browser's clock shows it).
+    expect(page.get_by_text(re.compile(r"ist die Anmeldung bis \d\d:\d\d Uhr gesperrt\."))).to_be_visible()
+    expect(page.get_by_role("link", name="Passwort vergessen?")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/anmelden$"))
     expect(page.get_by_role("button", name="Abmelden")).to_have_count(0)
 
@@ -314,3 +316,44 @@ def test_the_confirmation_pages_open_only_for_those_who_may_act(
     session.commit()
     assert session.get(Case, reviewed_case.id).state == State.REVIEWED.value
     assert session.scalar(select(Certificate.revoked_at).where(Certificate.id == certificate_id)) is None
+
+
+# -- one's own account: password and second factor ------------------------------------------------------------
+
+#: Every role's own account pages (issue 13); the login's and the password reset's pages are public.
+ACCOUNT_PAGES = {"/passwort": "Passwort ändern", "/konto/zweiter-faktor": "Zweiten Faktor einrichten"}
+PUBLIC_PAGES = {"/anmelden": "Anmelden", "/passwort-vergessen": "Passwort vergessen"}
+
+
+@pytest.mark.parametrize("role", [*NAVIGATION, "admin"])
+def test_every_role_reaches_its_own_account_pages_from_the_header(page: Page, person, role):
+    user = person(role, FINNENTROP if role == "applicant" else None)
+    login(page, user.email)
+    for path, heading in ACCOUNT_PAGES.items():
+        link = page.get_by_role("banner").locator(f'a[href="{path}"]')
+        expect(link).to_have_count(1)
+        link.click()
+        expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    for path in PUBLIC_PAGES:
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 200, path
+
+
+def test_anonymous_visitors_reach_the_login_and_reset_pages_only(page: Page):
+    for path, heading in PUBLIC_PAGES.items():
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 200, path
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    for path in [*ACCOUNT_PAGES, "/anmelden/code", "/anmelden/wiederherstellungscode"]:
+        page.goto(path)
+        expect(page).to_have_url(re.compile(r"/anmelden(\?next=.*)?$"))
+    page.goto("/anmelden")
+    token = page.locator("input[name=csrf_token]").input_value()  # a valid token: only the login may refuse
+    for path in ("/konto/zweiter-faktor/codes", "/konto/zweiter-faktor/abschalten", "/abmelden"):
+        form = {"csrf_token": token, "off-password": "x", "codes-password": "x"}
+        response = page.request.post(path, form=form, max_redirects=0)
+        assert response.status == 302, (path, response.status)
+        assert "/anmelden" in response.headers["location"], path

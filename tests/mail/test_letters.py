@@ -24,6 +24,7 @@ KINDS = {
     "send_certificates",
     "deadline_reminder",
     "session_reminder",
+    "password_reset",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -52,6 +53,9 @@ SAMPLE = {
     "next_town": "Olpe",
     "next_score": "3,8",
     "dashboard_link": "https://ews.example.org/programm?durchgang=7",
+    "email": "erika@example.org",
+    "link": "https://ews.example.org/passwort-vergessen/abc",
+    "until": "23.03.2026, 11:00 Uhr",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

@@ -85,6 +85,7 @@ OWNED_PAGES: dict[str, PageUrl] = {
 CAPABILITY_PAGES = {
     "/unsubscribe/<token>": "/unsubscribe/q6Vx0p3mYbQe8yWc9sJrTt2uLkAa1BnD",
     "/verify/<code>": "/verify/Zx81mNq4rT6yWb2c",
+    "/passwort-vergessen/<token>": "/passwort-vergessen/m3Qw9zR1bT5yVc8xK2pL7nD4fH6jG0sA1eU3iO5aW9",
 }
 #: Files shipped with the package: (a way out of the folder, which is not found; a file that is served).
 ASSET_PAGES = {
