@@ -18,7 +18,6 @@ from sqlalchemy import event, select
 
 from ews_cases.audit.chain import canonical_json, event_record
 from ews_cases.models import AuditEvent
-from ews_cases.web.auditing_events import field_label, flatten
 from ews_cases.web.auditing_labels import (
     ACTION_LABELS,
     ACTOR_ROLES,
@@ -28,6 +27,7 @@ from ews_cases.web.auditing_labels import (
     SYSTEM_TASKS,
     VALUE_LABELS,
 )
+from ews_cases.web.auditing_values import field_label, flatten
 from tests.web.audit_world import NEW_GOALS, OLD_GOALS, PASSWORD, REFUSED, History, build_history
 from tests.web.helpers import login
 from tests.workers.conftest import smtp_sink  # noqa: F401 - the real SMTP server of the world's emails
