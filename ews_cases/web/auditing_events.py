@@ -19,6 +19,7 @@ from ews_cases.web.auditing_labels import (
     ACTOR_ROLES,
     PROBLEMS,
     SYSTEM_TASKS,
+    VALUE_LABELS,
 )
 from ews_cases.web.auditing_names import Names, as_int, as_str, user_id
 from ews_cases.web.auditing_values import (
@@ -134,8 +135,11 @@ def _emails(queued: Any) -> str:
 
 def _review(c: Context) -> Described:
     scores = c.data.get("scores") if isinstance(c.data.get("scores"), Mapping) else {}
+    # In the review form's order: PostgreSQL's JSONB keeps keys in an order of its own.
+    order = {criterion: n for n, criterion in enumerate(VALUE_LABELS["criterion"])}
     given = ", ".join(
-        f"{label_of('criterion', criterion)} {show(score)}" for criterion, score in scores.items()
+        f"{label_of('criterion', criterion)} {show(scores[criterion])}"
+        for criterion in sorted(scores, key=lambda key: (order.get(key, len(order)), key))
     )
     summary = _(
         "{scores} – Empfehlung: {recommendation}",

@@ -98,7 +98,9 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def labelled(data: Mapping[str, Any], *keys: str) -> list[tuple[str, str]]:
     """The given keys (or all but those said elsewhere) that hold something, labelled and shown."""
-    chosen = keys or tuple(k for k in data if k not in _SAID_ELSEWHERE and k != "changes")
+    chosen = keys or tuple(
+        sorted((k for k in data if k not in _SAID_ELSEWHERE and k != "changes"), key=_position)
+    )
     return [(field_label(k), show(data[k], _last(k))) for k in chosen if data.get(k) not in (None, "", [])]
 
 
@@ -109,7 +111,7 @@ def changes_of(data: Mapping[str, Any]) -> list[Change]:
         return []
     return [
         Change(field_label(key), show(change.get("old"), _last(key)), show(change.get("new"), _last(key)))
-        for key, change in changes.items()
+        for key, change in sorted(changes.items(), key=lambda item: _position(item[0]))
         if isinstance(change, Mapping)
     ]
 
@@ -138,3 +140,16 @@ def count_changed(count: int) -> str:
 def _last(key: str) -> str:
     """The field a flattened key ends in (`team.0.email` → `email`): it decides how the value is shown."""
     return key.rsplit(".", 1)[-1]
+
+
+_ORDER = {key: n for n, key in enumerate(FIELD_LABELS)}
+_MEMBER_ORDER = {key: n for n, key in enumerate(MEMBER_FIELDS)}
+
+
+def _position(key: str) -> tuple[int, int, int, str]:
+    """Fields in the order of the label table (the form's order: contact, team, answers, consent), team
+    members by number: the order a database keeps JSON keys in is its own (PostgreSQL's JSONB)."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "team" and parts[1].isdigit():
+        return _ORDER["team"], int(parts[1]), _MEMBER_ORDER.get(parts[2], len(_MEMBER_ORDER)), key
+    return _ORDER.get(key, len(_ORDER)), 0, 0, key

@@ -300,6 +300,25 @@ def test_edits_read_old_to_new_with_german_field_names(session, auditor_client, 
     assert f"<ins>{NEW_GOALS}</ins>" in row
 
 
+def test_a_new_case_lists_its_content_in_the_forms_order(session, auditor_client, history):
+    """Whatever order the database keeps JSON keys in (PostgreSQL's JSONB has its own)."""
+    created = stored_events(session, case_id=history.case.id, action="case.created")[0]
+    page = page_of(auditor_client, f"/pruefung/faelle/{history.case.id}")
+    labels = re.findall(r'<dt class="col-sm-3">([^<]+)</dt>', event_html(page, created))
+    member = ["Name", "E-Mail", "Funktion"]
+    assert labels == [
+        "Ansprechperson: Name",
+        "Ansprechperson: E-Mail",
+        "Ansprechperson: Telefon",
+        *(f"Entwicklungsteam, Person {n}: {field}" for n in (1, 2) for field in member),
+        "Motivation",
+        "Ausgangslage",
+        "Ziele",
+        "Unterstützung der Verwaltungsspitze",
+        "Einwilligung",
+    ]
+
+
 def test_names_stand_where_the_events_hold_ids(session, auditor_client, history):
     page = page_of(auditor_client, f"/pruefung/faelle/{history.case.id}")
     text = visible_text(page)
