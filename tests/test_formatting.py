@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from ews_cases.i18n import formatting
-from ews_cases.i18n.formatting import de_date, de_datetime, de_number, de_time, de_timestamp
+from ews_cases.i18n.formatting import de_date, de_datetime, de_number, de_time, de_timestamp, iso_ms
+from workflows import BERLIN
 
 LATE_EVENING = datetime(2027, 6, 30, 22, 30, 5, tzinfo=UTC)  # 1 July, 00:30 in Berlin (summer time)
 
@@ -25,6 +26,15 @@ def test_no_value_and_numbers():
     assert de_number(None) == "–"
     assert de_number(Decimal("3.75")) == "3,8"
     assert de_number(4, places=2) == "4,00"
+
+
+def test_time_elements_get_utc_to_the_millisecond():
+    """HTML's `<time datetime>` allows at most three fractional digits; the audit trail has six."""
+    assert iso_ms(LATE_EVENING.replace(microsecond=123_456)) == "2027-06-30T22:30:05.123Z"
+    assert iso_ms(LATE_EVENING.astimezone(BERLIN)) == "2027-06-30T22:30:05.000Z"
+    assert iso_ms(datetime(2027, 6, 30, 22, 30, 5, 999_999)) == "2027-06-30T22:30:05.999Z"  # naive: UTC
+    assert iso_ms(date(2027, 6, 30)) == "2027-06-30"
+    assert iso_ms(None) == ""
 
 
 def test_every_formatter_is_a_template_filter(app):

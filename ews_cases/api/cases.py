@@ -6,7 +6,6 @@ from typing import Any
 
 from apiflask import abort
 from flask import Response, jsonify
-from sqlalchemy import or_, select
 
 from ews_cases.api.auth import allow, current_actor, current_user
 from ews_cases.api.blueprint import api
@@ -30,10 +29,11 @@ from ews_cases.audit.queries import case_history as case_history_records
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
 from ews_cases.i18n.translate import _
-from ews_cases.models import Case, Cohort, Municipality, Review
+from ews_cases.models import Case, Review
+from ews_cases.services.case_search import CaseFilter, select_cases
 from ews_cases.services.cases import CaseInput, MemberInput, case_snapshot, create_case, update_draft
 from ews_cases.services.locking import lock_case
-from ews_cases.services.permissions import can_read_case, visible_cases
+from ews_cases.services.permissions import can_read_case
 from ews_cases.services.reviews import readable_reviews, record_review
 from ews_cases.services.transitions import apply_transition, transition_options
 from workflows import Decision
@@ -109,19 +109,9 @@ def create_case_endpoint(data: dict[str, Any]) -> dict[str, Any]:
 @api.output(CasePage)
 def list_cases(query: dict[str, Any]) -> dict[str, Any]:
     """Cases the caller may read, filtered by cohort, state and a search over reference and municipality."""
-    session = db_session()
-    stmt = select(Case).where(visible_cases(current_actor(), current_user().municipality))
-    if query["cohort"] is not None:
-        stmt = stmt.join(Cohort, Cohort.id == Case.cohort_id).where(Cohort.number == query["cohort"])
-    if query["state"] is not None:
-        stmt = stmt.where(Case.state == query["state"])
-    if query["q"]:
-        needle = query["q"].strip()  # % and _ are searched for as themselves, not as LIKE wildcards
-        matching = select(Municipality.ags).where(Municipality.name.icontains(needle, autoescape=True))
-        stmt = stmt.where(
-            or_(Case.reference.icontains(needle, autoescape=True), Case.municipality_ags.in_(matching))
-        )
-    return paginate(session, stmt, Case.id, query, case_data)
+    filters = CaseFilter(cohort=query["cohort"], state=query["state"], text=query["q"] or "")
+    stmt = select_cases(current_actor(), current_user().municipality, filters)
+    return paginate(db_session(), stmt, Case.id, query, case_data)
 
 
 @api.get("/cases/<int:case_id>")

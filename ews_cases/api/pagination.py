@@ -47,13 +47,17 @@ def paginate(
     key: InstrumentedAttribute[Any],
     query: dict[str, Any],
     serialise: Callable[[Any], dict[str, Any]],
+    *,
+    descending: bool = False,
 ) -> dict[str, Any]:
-    """One page of `stmt` ordered by `key` (an integer id), with the cursor of the next page."""
+    """One page of `stmt` ordered by `key` (an integer id; highest first if `descending`), with the cursor
+    of the next page."""
     after = decode_cursor(query.get("cursor"))
     limit = query["limit"]
     if after is not None:
-        stmt = stmt.where(key > after)
-    rows: Sequence[Any] = session.scalars(stmt.order_by(key).limit(limit + 1)).unique().all()
+        stmt = stmt.where(key < after if descending else key > after)
+    order = key.desc() if descending else key
+    rows: Sequence[Any] = session.scalars(stmt.order_by(order).limit(limit + 1)).unique().all()
     items = rows[:limit]
     next_cursor = encode_cursor(getattr(items[-1], key.key)) if len(rows) > limit else None
     return {"items": [serialise(row) for row in items], "next_cursor": next_cursor}

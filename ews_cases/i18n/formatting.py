@@ -6,7 +6,7 @@ services where they write text (letters, certificates).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from flask import Flask
@@ -41,6 +41,18 @@ def de_timestamp(value: datetime) -> str:
     return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M:%S")
 
 
+def iso_ms(value: date | datetime | None) -> str:
+    """The `datetime` attribute of `<time>`: UTC to the millisecond (`2027-06-30T22:30:05.123Z`), or a day.
+
+    HTML allows at most three fractional digits; the audit trail stores microseconds."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    moment = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def de_number(value: Decimal | float | None, places: int = 1) -> str:
     """3,5 (a dash for no value)."""
     return "–" if value is None else f"{float(value):.{places}f}".replace(".", ",")
@@ -52,6 +64,7 @@ FILTERS = {
     "de_datetime": de_datetime,
     "de_timestamp": de_timestamp,
     "de_number": de_number,
+    "iso_ms": iso_ms,
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
@@ -35,15 +35,15 @@ def pending_reviews(session: Session, reviewer: User) -> list[Case]:
     )
 
 
-def reviews_by(session: Session, reviewer: User) -> list[tuple[Review, Case]]:
-    """The reviews `reviewer` gave, newest first, each with its case."""
-    rows = session.execute(
+def select_reviews_by(reviewer: User) -> Select[tuple[Review, Case]]:
+    """The reviews `reviewer` gave, newest first, each with its case (a statement: the page shows it in
+    pages)."""
+    return (
         select(Review, Case)
         .join(Case, Case.id == Review.case_id)
         .where(Review.reviewer_id == reviewer.id)
         .order_by(Review.created_at.desc(), Review.id.desc())
     )
-    return [(review, case) for review, case in rows]
 
 
 def readable_reviews(session: Session, case: Case, reader: User) -> list[Review]:

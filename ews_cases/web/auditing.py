@@ -1,4 +1,5 @@
-"""Pages of the role `auditor` (prefix `/pruefung`): the global log, exports, a case's timeline, the chain status.
+"""Pages of the role `auditor` (prefix `/pruefung`): the global log, exports, the case list, a case's timeline,
+the chain status.
 
 Every page here only reads: auditors never change anything (SPEC §2), so there are GET links and GET
 filter forms only. Coordinators may read these pages too, as they may use the audit API. How the events are
@@ -17,7 +18,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wtforms import DateField, HiddenField, IntegerField, StringField
-from wtforms.validators import Length, NumberRange, Optional, Regexp
+from wtforms.validators import AnyOf, Length, NumberRange, Optional, Regexp
 
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
 from ews_cases.audit.chain import Break, verify_database, verify_records
@@ -27,16 +28,24 @@ from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.formatting import de_timestamp
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import AuditChainHead, AuditEvent, Case, User, case_chain, utcnow
-from ews_cases.web.access import readable_case, roles_required
-from ews_cases.web.auditing_events import ACTION_LABELS, EventView, chain_case_id, describe, problem_text
-from workflows import BERLIN, STATE_LABELS, WORKFLOW, State
+from ews_cases.models import AuditChainHead, AuditEvent, Case, Cohort, User, case_chain, utcnow
+from ews_cases.services.case_search import CaseFilter, select_cases
+from ews_cases.web.access import me, my_actor, readable_case, roles_required
+from ews_cases.web.auditing_events import EventView, action_label, chain_case_id, describe, problem_text
+from ews_cases.web.auditing_labels import ACTION_LABELS
+from ews_cases.web.paging import paginate_rows
+from workflows import BERLIN, STATE_LABELS, State
 
 auditing = Blueprint("auditing", __name__, url_prefix="/pruefung")
 AUDIT_READERS = ("auditor", "coordinator")
 EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
+CASES_PER_PAGE = 50
+STATE_VALUES = frozenset(s.value for s in State)
 REFERENCE_RE = re.compile(r"^EWS\d+-\d+$", re.IGNORECASE)
+#: `?order=`: oldest first (the default: the order of the hash chain and of a file) or newest first.
+ORDERS = ("oldest", "newest")
+NEWEST_FIRST = "newest"
 
 
 # -- the filter form -------------------------------------------------------------------------------------
@@ -97,6 +106,7 @@ class LogFilterForm(FlaskForm):
         invalid_value_message=N_("Bitte 1 bis 500 angeben."),
     )
     cursor = HiddenField()
+    order = HiddenField(validators=[Optional(), AnyOf(ORDERS, message=N_("Unbekannte Reihenfolge."))])
 
     FILTERS = ("cohort", "case", "actor", "action", "from", "to")
 
@@ -164,13 +174,23 @@ def _actor_label(session: Session, given: str) -> tuple[str | None, str | None]:
     return None, _("Erwartet wird eine E-Mail-Adresse, user:3 oder system:record_review.")
 
 
-def known_actions() -> list[str]:
-    return sorted([*ACTION_LABELS, "transition.*", *(f"transition.{name}" for name in WORKFLOW.specs)])
+def known_actions() -> list[tuple[str, str]]:
+    """The actions the filter suggests, with their German labels."""
+    actions = [(code, action_label(code)) for code in sorted(ACTION_LABELS)]
+    return [("transition.*", _("alle Statuswechsel")), *actions]
+
+
+def newest_first() -> bool:
+    return request.args.get("order") == NEWEST_FIRST
 
 
 @auditing.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"problem_text": problem_text, "chain_case_id": chain_case_id}
+    return {"problem_text": problem_text, "chain_case_id": chain_case_id, "state_label": state_label}
+
+
+def state_label(state: str) -> str:
+    return _(STATE_LABELS[State(state)]) if state in STATE_VALUES else state
 
 
 # -- pages -----------------------------------------------------------------------------------------------
@@ -189,7 +209,14 @@ def log() -> Any:
     if filters is not None:
         query = {"cursor": form.cursor.data or None, "limit": form.limit.data or DEFAULT_LIMIT}
         try:
-            page = paginate(session, select_events(filters), AuditEvent.id, query, lambda e: {"event": e})
+            page = paginate(
+                session,
+                select_events(filters),
+                AuditEvent.id,
+                query,
+                lambda e: {"event": e},
+                descending=form.order.data == NEWEST_FIRST,
+            )
         except ValidationFailed as invalid:
             problems = [m for messages in invalid.errors.values() for m in messages]
         else:
@@ -197,6 +224,7 @@ def log() -> Any:
             next_cursor = page["next_cursor"]
     args = form.filter_args()
     limit = {"limit": str(form.limit.data)} if form.limit.data and form.limit.data != DEFAULT_LIMIT else {}
+    order = {"order": NEWEST_FIRST} if form.order.data == NEWEST_FIRST else {}
     return render_template(
         "auditing/log.html",
         form=form,
@@ -204,8 +232,12 @@ def log() -> Any:
         problems=problems,
         filtered=bool(args),
         continued=bool(form.cursor.data),
-        next_url=url_for("auditing.log", **args, **limit, cursor=next_cursor) if next_cursor else None,
-        first_url=url_for("auditing.log", **args, **limit),
+        newest_first=bool(order),
+        order_args={**args, **limit},
+        next_url=url_for("auditing.log", **args, **limit, **order, cursor=next_cursor)
+        if next_cursor
+        else None,
+        first_url=url_for("auditing.log", **args, **limit, **order),
         export_urls={fmt: url_for("auditing.export", fmt=fmt, **args) for fmt in EXPORT_MEDIA_TYPES},
         known_actions=known_actions(),
     ), (200 if filters is not None and not problems else 422)
@@ -236,10 +268,35 @@ def _export_chunks(fmt: str, filters: AuditFilter | None) -> Iterator[bytes]:
     yield from iter_export(session, fmt, records)
 
 
+@auditing.get("/bewerbungen")
+@roles_required(*AUDIT_READERS)
+def cases() -> str:
+    """Every case, found by reference or municipality, cohort and state; each leads to its timeline."""
+    session = db_session()
+    number = request.args.get("durchgang", type=int)
+    state = request.args.get("status", "")
+    state = state if state in STATE_VALUES else ""
+    text = request.args.get("q", "").strip()[:100]
+    stmt = (
+        select_cases(my_actor(), me().municipality, CaseFilter(cohort=number, state=state or None, text=text))
+        .join(Cohort, Cohort.id == Case.cohort_id)
+        .order_by(Cohort.number.desc(), Case.number)
+    )
+    filters = {k: v for k, v in (("q", text), ("durchgang", number), ("status", state)) if v}
+    return render_template(
+        "auditing/cases.html",
+        page=paginate_rows(session, stmt, CASES_PER_PAGE),
+        filters=filters,
+        cohorts=session.execute(select(Cohort.number, Cohort.title).order_by(Cohort.number.desc())).all(),
+        states=[(s.value, _(STATE_LABELS[s])) for s in State],
+    )
+
+
 @auditing.get("/faelle/<int:case_id>")
 @roles_required(*AUDIT_READERS)
 def timeline(case_id: int) -> str:
-    """Everything that happened to one case, oldest first, and whether its chain verifies."""
+    """Everything that happened to one case, as sentences, oldest first (`?order=newest`: newest first),
+    and whether its chain verifies."""
     session = db_session()
     case = readable_case(case_id)
     heads = dict(
@@ -250,11 +307,13 @@ def timeline(case_id: int) -> str:
         ).all()
     )
     verification = verify_records(iter_records(session, AuditFilter(case_id=case.id)), heads)
-    events = session.scalars(select_events(AuditFilter(case_id=case.id)).order_by(AuditEvent.position))
+    order = AuditEvent.position.desc() if newest_first() else AuditEvent.position
+    events = session.scalars(select_events(AuditFilter(case_id=case.id)).order_by(order))
     return render_template(
         "auditing/timeline.html",
         case=case,
         state_label=_(STATE_LABELS[State(case.state)]),
+        newest_first=newest_first(),
         views=describe(session, events),
         verification=verification,
         first_break=_first(verification.breaks),

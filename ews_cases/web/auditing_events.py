@@ -1,189 +1,398 @@
-"""How the auditor's pages show audit events: German labels for roles, actions, changed fields and chain
-problems, and `describe`, which turns events into `EventView`s (names of people and cases looked up once)."""
+"""How the auditor's pages show audit events: each one as a German sentence ("Gutachten abgegeben von
+Dr. Beispiel: Bedarf 4, …"), its other data as labelled fields, edits as old → new, and the canonical JSON
+its hash covers. The words are in `auditing_labels`; names come from `auditing_names` (once per page)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ews_cases.audit.chain import canonical_json, event_record
 from ews_cases.i18n.formatting import de_timestamp
-from ews_cases.i18n.translate import N_, _
-from ews_cases.models import AuditEvent, Case, User
-from workflows import STATE_LABELS, WORKFLOW, State
-
-ROLE_NAMES = {
-    "applicant": N_("Kommune"),
-    "reviewer": N_("Gutachten"),
-    "coordinator": N_("Programmbüro"),
-    "auditor": N_("Prüfung"),
-    "admin": N_("Administration"),
-    "system": N_("System"),
-}
-ACTION_LABELS = {
-    "case.created": N_("Bewerbung angelegt"),
-    "case.updated": N_("Bewerbung bearbeitet"),
-    "review.recorded": N_("Gutachten abgegeben"),
-    "attendance.recorded": N_("Anwesenheit erfasst"),
-    "project.updated": N_("Praxisprojekt geändert"),
-    "certificate.issued": N_("Zertifikat ausgestellt"),
-    "certificate.revoked": N_("Zertifikat widerrufen"),
-    "email.delivered": N_("E-Mail zugestellt"),
-    "email.failed": N_("E-Mail-Zustellung fehlgeschlagen"),
-    "email.cancelled": N_("E-Mail verworfen"),
-    "reminders.queued": N_("Erinnerungen vorgemerkt"),
-    "cohort.created": N_("Durchgang angelegt"),
-    "cohort.updated": N_("Durchgang geändert"),
-    "session.created": N_("Termin angelegt"),
-    "contact.created": N_("Kontakt angelegt"),
-    "contact.opted_out": N_("Kontakt hat Erinnerungen abbestellt"),
-    "user.created": N_("Konto angelegt"),
-    "user.updated": N_("Konto geändert"),
-    "user.role_changed": N_("Rolle oder Zuordnung geändert"),
-    "user.deactivated": N_("Zugang deaktiviert"),
-    "user.reactivated": N_("Zugang reaktiviert"),
-    "user.opted_out": N_("Erinnerungen abbestellt"),
-    "user.password_changed": N_("Passwort geändert"),
-    "user.password_reset_requested": N_("Link zum Zurücksetzen des Passworts angefordert"),
-    "user.password_reset": N_("Passwort zurückgesetzt"),
-    "user.second_factor_enrolled": N_("Zweiten Faktor eingerichtet"),
-    "user.second_factor_disabled": N_("Zweiten Faktor abgeschaltet"),
-    "user.second_factor_reset": N_("Zweiten Faktor zurückgesetzt"),
-    "user.recovery_code_used": N_("Wiederherstellungscode verwendet"),
-    "user.recovery_codes_renewed": N_("Wiederherstellungscodes erneuert"),
-    "token.created": N_("API-Token erstellt"),
-    "token.revoked": N_("API-Token widerrufen"),
-}
-#: Labels of the keys in `data.changes` (case content is flattened: `answers.goals`, `team.0.name`).
-CHANGE_LABELS = {
-    "contact.name": N_("Ansprechperson: Name"),
-    "contact.email": N_("Ansprechperson: E-Mail"),
-    "contact.phone": N_("Ansprechperson: Telefon"),
-    "answers.motivation": N_("Motivation"),
-    "answers.starting_point": N_("Ausgangslage"),
-    "answers.goals": N_("Ziele"),
-    "answers.leadership_support": N_("Unterstützung der Verwaltungsspitze"),
-    "consent": N_("Einwilligung"),
-    "title": N_("Titel"),
-    "summary": N_("Zusammenfassung"),
-    "report": N_("Bericht"),
-    "status": N_("Status"),
-    "active": N_("Aktiv"),
-    "role": N_("Rolle"),
-    "municipality": N_("Kommune / Zugehörigkeit"),
-}
-MEMBER_FIELDS = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
-#: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.
-PROBLEMS = (
-    ("position ", N_("Position fehlt oder ist doppelt (Lücke oder Abzweigung der Kette).")),
-    ("prev_hash ", N_("Der Verweis auf das vorige Ereignis (prev_hash) stimmt nicht.")),
-    (
-        "hash does not match",
-        N_("Der Hash passt nicht zum Inhalt: Das Ereignis wurde nachträglich verändert."),
-    ),
-    ("event cannot be serialised", N_("Das Ereignis lässt sich nicht prüfen (ungültige Daten).")),
-    ("events missing at the end", N_("Am Ende der Kette fehlen Ereignisse.")),
-    ("chain has a head but no events", N_("Zur Kette sind keine Ereignisse mehr gespeichert.")),
-    ("chain is not contiguous", N_("Die Kette ist nicht zusammenhängend gespeichert.")),
+from ews_cases.i18n.translate import _
+from ews_cases.models import AuditEvent
+from ews_cases.web.auditing_labels import (
+    ACTION_LABELS,
+    ACTOR_ROLES,
+    PROBLEMS,
+    SYSTEM_TASKS,
+    VALUE_LABELS,
+)
+from ews_cases.web.auditing_names import Names, as_int, as_str, user_id
+from ews_cases.web.auditing_values import (
+    Change,
+    changes_of,
+    count_changed,
+    field_label,
+    flatten,
+    label_of,
+    labelled,
+    person_name,
+    session_name,
+    show,
 )
 
-
-# -- how events are shown --------------------------------------------------------------------------------
+#: How many message numbers of a cancellation the page lists (the raw JSON has all).
+_LISTED_MESSAGES = 20
 
 
 @dataclass
 class EventView:
-    """One event as the pages show it: who, when, what, and what changed."""
+    """One event as the pages show it."""
 
     event: AuditEvent
+    sentence: str
+    what: str
     who: str
     role: str
     when: str
-    what: str
     case_reference: str | None
-    from_label: str | None
-    to_label: str | None
-    changes: list[tuple[str, str, str]] = field(default_factory=list)
-    details: list[tuple[str, str]] = field(default_factory=list)
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    canonical: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    """What an action's describer says beyond its label: the sentence's end, fields and changes."""
+
+    summary: str | None = None
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a describer works from: the event, its data (as stored, so checked before use), the names."""
+
+    event: AuditEvent
+    data: Mapping[str, Any]
+    names: Names
+
+    def user(self, key: str = "user") -> str:
+        found = as_int(self.data.get(key))
+        return person_name(self.names, found) if found is not None else "–"
+
+    def municipality(self) -> str:
+        ags = as_str(self.data.get("municipality"))
+        if ags is None:
+            return "–"
+        name = self.names.municipalities.get(ags)
+        return _("{name} ({ags})", name=name, ags=ags) if name else ags
+
+    def state(self, state: str | None) -> str:
+        return label_of("state", state) if state else "–"
+
+
+# -- one describer per action ----------------------------------------------------------------------------
+
+
+def _case_created(c: Context) -> Described:
+    content = {k: v for k, v in c.data.items() if k not in ("reference", "municipality")}
+    return Described(
+        _(
+            "{reference} für {municipality}",
+            reference=show(c.data.get("reference")),
+            municipality=c.municipality(),
+        ),
+        labelled(flatten(content)),
+    )
+
+
+def _case_updated(c: Context) -> Described:
+    changes = changes_of(c.data)
+    return Described(count_changed(len(changes)), [], changes)
+
+
+def _transition(c: Context) -> Described:
+    fields = labelled(c.data, "reason")
+    overridden = c.data.get("overridden")
+    if isinstance(overridden, list) and overridden:
+        fields.append((field_label("overridden"), ", ".join(label_of("guard", code) for code in overridden)))
+    emails = _emails(c.data.get("emails"))
+    if emails:
+        fields.append((field_label("emails"), emails))
+    state_change = _("{old} → {new}", old=c.state(c.event.from_state), new=c.state(c.event.to_state))
+    return Described(state_change, fields)
+
+
+def _emails(queued: Any) -> str:
+    """The emails a transition queued, by letter: "Zulassung an a@…, b@…; Eingangsbestätigung an c@…"."""
+    if not isinstance(queued, list):
+        return ""
+    by_letter: dict[str, list[str]] = {}
+    for email in queued:
+        if isinstance(email, Mapping):
+            by_letter.setdefault(label_of("letter", email.get("kind")), []).append(show(email.get("to")))
+    return "; ".join(
+        _("{letter} an {recipients}", letter=letter, recipients=", ".join(to))
+        for letter, to in by_letter.items()
+    )
+
+
+def _review(c: Context) -> Described:
+    scores = c.data.get("scores") if isinstance(c.data.get("scores"), Mapping) else {}
+    # In the review form's order: PostgreSQL's JSONB keeps keys in an order of its own.
+    order = {criterion: n for n, criterion in enumerate(VALUE_LABELS["criterion"])}
+    given = ", ".join(
+        f"{label_of('criterion', criterion)} {show(scores[criterion])}"
+        for criterion in sorted(scores, key=lambda key: (order.get(key, len(order)), key))
+    )
+    summary = _(
+        "{scores} – Empfehlung: {recommendation}",
+        scores=given or "–",
+        recommendation=label_of("recommendation", c.data.get("recommendation")),
+    )
+    return Described(summary, labelled(c.data, "comment"))
+
+
+def _attendance(c: Context) -> Described:
+    member = as_int(c.data.get("member"))
+    person = c.names.members.get(member) if member is not None else None
+    old, new = c.data.get("old"), c.data.get("new")
+    status = (
+        _("{old} → {new}", old=label_of("attendance", old), new=label_of("attendance", new))
+        if old
+        else label_of("attendance", new)
+    )
+    summary = _(
+        "{person}, {session}: {status}",
+        person=person or (_("Person Nr. {id}", id=member) if member is not None else "–"),
+        session=session_name(c.names, as_int(c.data.get("session"))),
+        status=status,
+    )
+    return Described(summary)
+
+
+def _project(c: Context) -> Described:
+    changes = changes_of(c.data)
+    status = c.data.get("changes", {}).get("status") if isinstance(c.data.get("changes"), Mapping) else None
+    if isinstance(status, Mapping):
+        summary = _(
+            "Status {old} → {new}",
+            old=label_of("status", status.get("old")),
+            new=label_of("status", status.get("new")),
+        )
+    else:
+        summary = count_changed(len(changes))
+    return Described(summary, labelled(c.data, "reason"), changes)
+
+
+def _certificate_issued(c: Context) -> Described:
+    member = as_int(c.data.get("member"))
+    holder = as_str(c.data.get("holder")) or (c.names.members.get(member) if member is not None else None)
+    return Described(_("{serial} für {holder}", serial=show(c.data.get("serial")), holder=holder or "–"))
+
+
+def _certificate_revoked(c: Context) -> Described:
+    serial = as_str(c.data.get("serial"))
+    holder = c.names.certificates.get(serial) if serial else None
+    summary = _("{serial} ({holder})", serial=serial, holder=holder) if holder else show(serial)
+    return Described(summary, labelled(c.data, "reason"))
+
+
+def _email(c: Context) -> Described:
+    summary = _(
+        "{letter} an {recipient}",
+        letter=label_of("letter", c.data.get("kind")),
+        recipient=show(c.data.get("to")),
+    )
+    return Described(summary, labelled(c.data, "attempts", "error", "outbox", "message_id"))
+
+
+def _emails_cancelled(c: Context) -> Described:
+    given = c.data.get("outbox")
+    numbers = [n for n in given if as_int(n) is not None] if isinstance(given, list) else []
+    listed = ", ".join(str(n) for n in numbers[:_LISTED_MESSAGES])
+    if len(numbers) > _LISTED_MESSAGES:
+        listed = _("{numbers} und {more} weitere", numbers=listed, more=len(numbers) - _LISTED_MESSAGES)
+    fields = labelled(c.data, "reason")
+    if listed:
+        fields.append((field_label("outbox"), listed))
+    return Described(_("{count} Nachrichten", count=show(c.data.get("count"))), fields)
+
+
+def _reminders(c: Context) -> Described:
+    summary = _(
+        "Durchgang {number}: {count} Fristerinnerungen, {days} Tage vor Fristende",
+        number=show(c.event.cohort_number),
+        count=show(c.data.get("count")),
+        days=show(c.data.get("offset_days")),
+    )
+    return Described(summary, labelled(c.data, "scan_time"))
+
+
+def _cohort_created(c: Context) -> Described:
+    summary = _(
+        "Durchgang {number} – „{title}“", number=show(c.data.get("number")), title=show(c.data.get("title"))
+    )
+    return Described(summary, labelled({k: v for k, v in c.data.items() if k not in ("number", "title")}))
+
+
+def _cohort_updated(c: Context) -> Described:
+    return Described(_("Durchgang {number}", number=show(c.data.get("number"))), [], changes_of(c.data))
+
+
+def _session_created(c: Context) -> Described:
+    summary = _(
+        "{kind} „{title}“ am {moment} in {location}",
+        kind=label_of("session_kind", c.data.get("kind")),
+        title=show(c.data.get("title")),
+        moment=show(c.data.get("starts_at"), "starts_at"),
+        location=show(c.data.get("location")),
+    )
+    return Described(summary, labelled(c.data, "ends_at"))
+
+
+def _contact(c: Context) -> Described:
+    known = c.names.contacts.get(as_int(c.data.get("contact")) or 0)
+    name = as_str(c.data.get("name")) or (known[0] if known else "–")
+    email = as_str(c.data.get("email")) or (known[1] if known else "–")
+    summary = _("{name} ({email}), {municipality}", name=name, email=email, municipality=c.municipality())
+    return Described(summary)
+
+
+def _user_created(c: Context) -> Described:
+    summary = _(
+        "{name} ({email}), Rolle: {role}",
+        name=c.user(),
+        email=show(c.data.get("email")),
+        role=label_of("role", c.data.get("role")),
+    )
+    fields = [(field_label("municipality"), c.municipality())] if c.data.get("municipality") else []
+    return Described(summary, fields)
+
+
+def _user_changed(c: Context) -> Described:
+    return Described(c.user(), [], changes_of(c.data))
+
+
+def _user_opted_out(c: Context) -> Described:
+    return Described(_("{name} ({email})", name=c.user(), email=show(c.data.get("email"))))
+
+
+def _password(c: Context) -> Described:
+    return Described(_("Konto {name}", name=c.user()))
+
+
+def _token(c: Context) -> Described:
+    token = as_int(c.data.get("token"))
+    name = as_str(c.data.get("name")) or (c.names.tokens.get(token) if token is not None else None)
+    shown = _("„{name}“", name=name) if name else _("Nr. {id}", id=show(token))
+    return Described(_("{token} für {user}", token=shown, user=c.user()))
+
+
+DESCRIBERS: dict[str, Callable[[Context], Described]] = {
+    "case.created": _case_created,
+    "case.updated": _case_updated,
+    "review.recorded": _review,
+    "attendance.recorded": _attendance,
+    "project.updated": _project,
+    "certificate.issued": _certificate_issued,
+    "certificate.revoked": _certificate_revoked,
+    "email.delivered": _email,
+    "email.failed": _email,
+    "email.cancelled": _emails_cancelled,
+    "reminders.queued": _reminders,
+    "cohort.created": _cohort_created,
+    "cohort.updated": _cohort_updated,
+    "session.created": _session_created,
+    "contact.created": _contact,
+    "contact.opted_out": _contact,
+    "user.created": _user_created,
+    "user.role_changed": _user_changed,
+    "user.deactivated": _user_changed,
+    "user.reactivated": _user_changed,
+    "user.opted_out": _user_opted_out,
+    "user.password_changed": _password,
+    "user.password_reset_requested": _password,
+    "user.password_reset": _password,
+    "user.second_factor_enrolled": _password,
+    "user.second_factor_disabled": _password,
+    "user.second_factor_reset": _password,
+    "user.recovery_code_used": _password,
+    "user.recovery_codes_renewed": _password,
+    "token.created": _token,
+    "token.revoked": _token,
+}
+
+
+def _unknown(c: Context) -> Described:
+    """An action without a describer (none of ours: the tests see to that): every field, labelled."""
+    return Described(None, labelled(c.data), changes_of(c.data))
+
+
+def describer(action: str) -> Callable[[Context], Described]:
+    if action.startswith("transition."):
+        return _transition
+    return DESCRIBERS.get(action, _unknown)
+
+
+# -- the events of a page --------------------------------------------------------------------------------
 
 
 def action_label(action: str) -> str:
-    if action.startswith("transition."):
-        spec = WORKFLOW.specs.get(action.removeprefix("transition."))
-        if spec is not None:
-            return _("Übergang: {label}", label=_(spec.label))
     return _(ACTION_LABELS[action]) if action in ACTION_LABELS else action
 
 
-def _state_label(state: str | None) -> str | None:
-    try:
-        return _(STATE_LABELS[State(state)]) if state is not None else None
-    except ValueError:
-        return state
+def _who(event: AuditEvent, names: Names) -> str:
+    found = user_id(event.actor)
+    if found is not None:
+        return person_name(names, found)
+    kind, _sep, task = event.actor.partition(":")
+    if kind == "system":
+        return _(SYSTEM_TASKS[task]) if task in SYSTEM_TASKS else task
+    return event.actor
 
 
-def _user_id(actor: str) -> int | None:
-    kind, _sep, key = actor.partition(":")
-    return int(key) if kind == "user" and key.isdigit() else None
-
-
-def _change_label(key: str) -> str:
-    parts = key.split(".")
-    if len(parts) == 3 and parts[0] == "team" and parts[1].isdigit():
-        member_field = _(MEMBER_FIELDS[parts[2]]) if parts[2] in MEMBER_FIELDS else parts[2]
-        return _("Entwicklungsteam, Person {n}: {field}", n=int(parts[1]) + 1, field=member_field)
-    return _(CHANGE_LABELS[key]) if key in CHANGE_LABELS else key
-
-
-def _value(value: Any) -> str:
-    if value is None or value == "":
-        return "–"
-    if isinstance(value, bool):
-        return _("ja") if value else _("nein")
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+def sentence(event: AuditEvent, what: str, who: str, summary: str | None) -> str:
+    """People: "{what} von {who}: {summary}"; the system: "{what} (automatisch: {task}): {summary}"."""
+    if event.actor_role == "system":
+        if summary:
+            return _("{what} (automatisch: {task}): {summary}", what=what, task=who, summary=summary)
+        return _("{what} (automatisch: {task})", what=what, task=who)
+    if summary:
+        return _("{what} von {who}: {summary}", what=what, who=who, summary=summary)
+    return _("{what} von {who}", what=what, who=who)
 
 
 def describe(session: Session, events: Iterable[AuditEvent]) -> list[EventView]:
-    """Events with names of people and cases looked up once per page (deleted people keep their id)."""
+    """The events as the pages show them; the names they refer to are looked up once for all of them."""
     events = list(events)
-    user_ids = {_user_id(e.actor) for e in events} - {None}
-    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())
-    case_ids = {e.case_id for e in events if e.case_id is not None}
-    references = dict(session.execute(select(Case.id, Case.reference).where(Case.id.in_(case_ids))).all())
+    names = Names.load(session, events)
     views = []
     for event in events:
-        name = names.get(_user_id(event.actor))
-        data = event.data if isinstance(event.data, dict) else {"data": event.data}
-        changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
+        data = event.data if isinstance(event.data, Mapping) else {}
+        described = describer(event.action)(Context(event, data, names))
+        what, who = action_label(event.action), _who(event, names)
         views.append(
             EventView(
                 event=event,
-                who=f"{name} ({event.actor})" if name else event.actor,
-                role=_(ROLE_NAMES[event.actor_role]) if event.actor_role in ROLE_NAMES else event.actor_role,
+                sentence=sentence(event, what, who, described.summary),
+                what=what,
+                who=who,
+                role=_(ACTOR_ROLES[event.actor_role])
+                if event.actor_role in ACTOR_ROLES
+                else event.actor_role,
                 when=de_timestamp(event.occurred_at),
-                what=action_label(event.action),
-                case_reference=references.get(event.case_id) if event.case_id is not None else None,
-                from_label=_state_label(event.from_state),
-                to_label=_state_label(event.to_state),
-                changes=[
-                    (_change_label(key), _value(change.get("old")), _value(change.get("new")))
-                    for key, change in changes.items()
-                    if isinstance(change, dict)
-                ],
-                details=[
-                    (key, _value(value))
-                    for key, value in data.items()
-                    if key != "changes" and value not in (None, "", [], {})
-                ],
+                case_reference=names.cases.get(event.case_id) if event.case_id is not None else None,
+                fields=described.fields,
+                changes=described.changes,
+                canonical=_canonical(event),
             )
         )
     return views
+
+
+def _canonical(event: AuditEvent) -> str:
+    """The bytes the event's hash covers, as text; empty for an event that cannot be serialised (forged)."""
+    try:
+        return canonical_json(event_record(event)).decode("utf-8")
+    except (TypeError, ValueError):
+        return ""
 
 
 def problem_text(problem: str) -> str:

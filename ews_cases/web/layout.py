@@ -21,7 +21,11 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("office.cases", N_("Bewerbungen")),
         ("office.outbox", N_("E-Mail-Versand")),
     ],
-    "auditor": [("auditing.log", N_("Protokoll")), ("auditing.chain", N_("Prüfkette"))],
+    "auditor": [
+        ("auditing.log", N_("Protokoll")),
+        ("auditing.cases", N_("Bewerbungen")),
+        ("auditing.chain", N_("Prüfkette")),
+    ],
     "admin": [("admin.users", N_("Zugänge"))],
 }
 COMMON = [("web.help_page", N_("Hilfe"))]

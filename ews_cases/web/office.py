@@ -41,6 +41,7 @@ from ews_cases.web.office_forms import (
     NewCohortForm,
     SessionForm,
 )
+from ews_cases.web.paging import paginate_rows
 from workflows import BERLIN, STATE_LABELS, State
 
 office = Blueprint("office", __name__, url_prefix="/programm")
@@ -241,22 +242,32 @@ def new_session(number: int) -> Any:
 
 
 # -- outbox ---------------------------------------------------------------------------------------------
+#: What the delivery page shows unless asked otherwise: what still needs someone's attention.
+OUTBOX_OPEN = ("pending", "failed")
+OUTBOX_PER_PAGE = 50
+
+
 @office.get("/e-mails")
 @roles_required("coordinator")
 def outbox() -> str:
-    """Email delivery: status, attempts and the last error of each message, newest first."""
+    """Email delivery, newest first: waiting and failed messages unless other states are asked for
+    (`?status=sent&status=cancelled`), found by recipient or case reference (`?q=`), page by page."""
     session = db_session()
-    status = request.args.get("status", "")
-    status = status if status in OUTBOX_STATUSES else ""
-    page = max(request.args.get("seite", 1, type=int), 1)
-    stmt = select(OutboxMessage, Case.reference).outerjoin(Case, Case.id == OutboxMessage.case_id)
-    if status:
-        stmt = stmt.where(OutboxMessage.status == status)
-    rows = session.execute(
-        stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
-    ).all()
+    chosen = [status for status in request.args.getlist("status") if status in OUTBOX_STATUSES]
+    statuses = chosen or list(OUTBOX_OPEN)
+    text = request.args.get("q", "").strip()[:100]
+    stmt = (
+        select(OutboxMessage, Case.reference)
+        .outerjoin(Case, Case.id == OutboxMessage.case_id)
+        .where(OutboxMessage.status.in_(statuses))
+    )
+    if text:  # % and _ are searched for as themselves, not as LIKE wildcards
+        stmt = stmt.where(
+            or_(
+                OutboxMessage.recipient.icontains(text, autoescape=True),
+                Case.reference.icontains(text, autoescape=True),
+            )
+        )
     totals = dict.fromkeys(OUTBOX_STATUSES, 0)
     totals.update(
         dict(
@@ -265,11 +276,16 @@ def outbox() -> str:
             ).all()
         )
     )
+    page = paginate_rows(
+        session, stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()), OUTBOX_PER_PAGE
+    )
     return render_template(
         "office/outbox.html",
-        messages=rows[:PAGE_SIZE],
-        more=len(rows) > PAGE_SIZE,
         page=page,
-        status=status,
+        statuses=statuses,
+        asked=bool(chosen),
+        shown=", ".join(_(OUTBOX_LABELS[status]) for status in statuses),
+        text=text,
+        filters={k: v for k, v in (("status", chosen), ("q", text)) if v},
         totals=totals,
     )

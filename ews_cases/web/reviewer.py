@@ -9,12 +9,15 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import DomainError, ValidationFailed
 from ews_cases.i18n.translate import _
-from ews_cases.services.reviews import pending_reviews, readable_reviews, record_review, reviews_by
+from ews_cases.services.reviews import pending_reviews, readable_reviews, record_review, select_reviews_by
 from ews_cases.web.access import me, readable_case, roles_required
+from ews_cases.web.paging import paginate_rows
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS, ReviewForm
 from workflows import STATE_LABELS, Permission, State, permits
 
 reviewer = Blueprint("reviewer", __name__, url_prefix="/gutachten")
+#: Past reviews per page: a reviewer of many cohorts has hundreds.
+HISTORY_PER_PAGE = 20
 
 
 @reviewer.context_processor
@@ -28,10 +31,10 @@ def _helpers() -> dict[str, Any]:
 @reviewer.get("")
 @roles_required("reviewer")
 def queue() -> str:
-    """The cases waiting for this reviewer's review, and the reviews they already gave."""
+    """The cases waiting for this reviewer's review, and the reviews they already gave (`?seite=`)."""
     session = db_session()
     waiting = pending_reviews(session, me())
-    mine = reviews_by(session, me())
+    mine = paginate_rows(session, select_reviews_by(me()), HISTORY_PER_PAGE)
     return render_template("reviewer/queue.html", waiting=waiting, mine=mine)
 
 

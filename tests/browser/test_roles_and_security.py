@@ -20,7 +20,7 @@ NAVIGATION = {
     "applicant": ["Meine Bewerbungen", "Neue Bewerbung", "Hilfe"],
     "reviewer": ["Zu begutachten", "Hilfe"],
     "coordinator": ["Übersicht", "Bewerbungen", "E-Mail-Versand", "Hilfe"],
-    "auditor": ["Protokoll", "Prüfkette", "Hilfe"],
+    "auditor": ["Protokoll", "Bewerbungen", "Prüfkette", "Hilfe"],
     "admin": ["Zugänge", "Hilfe"],
 }
 #: The start page of each role's own area; every other role is refused there.

@@ -84,7 +84,7 @@ def test_log_lists_every_event_oldest_first(client, session, auditor, world):
     page = get_page(client, "/pruefung", limit=500)
     assert listed(page) == sequences(session)
     assert world["cases"]["admitted"].reference in page
-    assert "Übergang: Zulassen" in page
+    assert "Zugelassen von Coordinator" in page  # each event as a German sentence
     assert 'id="weitere"' not in page
 
 
@@ -270,11 +270,11 @@ def test_timeline_shows_who_when_what_and_old_and_new_values(client, session, au
     session.commit()
     assert [int(n) for n in re.findall(r'id="ereignis-(\d+)"', page)] == [e.id for e in events]
     edit = page.split(f'id="ereignis-{events[-1].id}"', 1)[1]
-    assert "Bewerbung bearbeitet" in edit
-    row = re.search(r'<tr class="change">(.*?)</tr>', edit, re.S).group(1)
-    assert "Motivation" in row
-    assert "<del>Wir wollen Engagement stärken.</del>" in row
-    assert "<ins>Neue Motivation nach Rücksprache.</ins>" in row
+    assert "Bewerbung bearbeitet von Coordinator" in edit
+    row = re.search(r'<li class="change[^"]*">(.*?)</li>', edit, re.S).group(1)
+    assert "Motivation:" in row
+    assert "„<del>Wir wollen Engagement stärken.</del>“" in row
+    assert "„<ins>Neue Motivation nach Rücksprache.</ins>“" in row
     moment = events[-1].occurred_at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M:%S")
     assert moment in edit
     assert "Programmbüro" in edit  # the role of the person who edited
@@ -286,7 +286,8 @@ def test_timeline_shows_state_changes(client, auditor, world):
     page = get_page(client, f"/pruefung/faelle/{world['cases']['admitted'].id}")
     assert "Eingereicht → Begutachtet" in page
     assert "Begutachtet → Zugelassen" in page
-    assert "system:record_review" in page  # the automatic transition names its task
+    # The automatic transition says what fired it.
+    assert "Begutachtung abgeschlossen (automatisch: Gutachteneingang): Eingereicht → Begutachtet" in page
 
 
 def test_timeline_of_an_unknown_case_is_not_found(client, auditor):
@@ -335,15 +336,17 @@ def post_forms(page: str) -> list[str]:
 def test_auditor_pages_have_no_form_that_changes_anything(client, auditor, world):
     login(client, auditor.email, PASSWORD)
     case = world["cases"]["admitted"]
-    for url in ("/pruefung", "/pruefung?limit=3", f"/pruefung/faelle/{case.id}", "/pruefung/pruefkette"):
+    pages = ("/pruefung", "/pruefung?limit=3", f"/pruefung/faelle/{case.id}", "/pruefung/pruefkette")
+    for url in (*pages, "/pruefung/bewerbungen", "/pruefung/bewerbungen?q=EWS"):
         page = get_page(client, url)
         # Only the header's logout form posts (it ends the auditor's own session).
         assert post_forms(page) == ['<form method="post" action="/abmelden" class="d-inline">'], url
         main = page.split("<main", 1)[1]
         forms = re.findall(r"<form\b[^>]*>", main)
         assert all('method="get"' in f for f in forms), url
-        # The one button in the page's content is the log filter's "Anzeigen" (a GET form).
-        assert re.findall(r"<button[^>]*>([^<]*)</button>", main) == (["Anzeigen"] if forms else []), url
+        # The one button in the page's content is the filter's or the search's (a GET form).
+        buttons = re.findall(r"<button[^>]*>([^<]*)</button>", main)
+        assert buttons == ([("Suchen" if "bewerbungen" in url else "Anzeigen")] if forms else []), url
 
 
 def test_a_forged_transition_by_an_auditor_is_refused_and_changes_nothing(client, session, auditor, world):
@@ -377,6 +380,7 @@ def test_coordinators_may_read_the_auditor_pages(client, session, factory, world
     login(client, coordinator.email, PASSWORD)
     assert client.get("/pruefung").status_code == 200
     assert client.get("/pruefung/pruefkette").status_code == 200
+    assert client.get("/pruefung/bewerbungen").status_code == 200
     assert client.get(f"/pruefung/faelle/{world['cases']['admitted'].id}").status_code == 200
     response = client.get("/pruefung/export.csv")
     assert response.status_code == 200
@@ -389,7 +393,13 @@ def test_other_roles_cannot_open_the_auditor_pages(client, session, factory, wor
     session.commit()
     login(client, user.email, PASSWORD)
     case = world["cases"]["admitted"]
-    for url in ("/pruefung", "/pruefung/export.jsonl", f"/pruefung/faelle/{case.id}", "/pruefung/pruefkette"):
+    for url in (
+        "/pruefung",
+        "/pruefung/export.jsonl",
+        f"/pruefung/faelle/{case.id}",
+        "/pruefung/pruefkette",
+        "/pruefung/bewerbungen",
+    ):
         assert client.get(url).status_code == 403, url
 
 
