@@ -168,6 +168,7 @@ PAGE_ROLES = {
     "auditing": "auditor",
     "applicant": "coordinator",
     "reviewer": "reviewer",
+    "admin": "admin",
 }
 ARGS = re.compile(r"request\.args(?:\.get\(|\[)\s*\"([^\"]+)\"")
 FORM_FROM_ARGS = re.compile(r"(\w+)\(formdata=request\.args\)")
