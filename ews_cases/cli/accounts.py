@@ -7,33 +7,13 @@ services' (German) words on stderr: exit 1 when the person or token does not exi
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import click
 
-from ews_cases.cli.commands import _database, main, users
-from ews_cases.errors import DomainError, NotFound, ValidationFailed
+from ews_cases.cli.commands import _database, main, refusals_printed, users
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
 from workflows import Actor
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Print a service's refusal and exit non-zero (the transaction has rolled back)."""
-    try:
-        yield
-    except NotFound as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    except ValidationFailed as exc:
-        for field, messages in exc.errors.items():
-            click.echo(f"{field}: {'; '.join(messages)}", err=True)
-        sys.exit(2)
-    except DomainError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
 
 
 def _user_line(user: User) -> str:
@@ -65,7 +45,7 @@ def _change_activity(email: str, reason: str | None, command: str, active: bool)
     from ews_cases.services.accounts import deactivate_user, reactivate_user, user_by_email
 
     change: Callable[..., User] = reactivate_user if active else deactivate_user
-    with _refusals(), _database().transaction() as session:
+    with refusals_printed(), _database().transaction() as session:
         user = user_by_email(session, email)
         was_active = user.active
         change(session, Actor.system(f"cli:{command}"), user, reason=reason)
@@ -112,7 +92,7 @@ def tokens_list(email: str | None) -> None:
     """List API tokens (never the secrets): id, status, user, name, expiry, last use."""
     from ews_cases.services.accounts import find_tokens, user_by_email
 
-    with _refusals(), _database().transaction() as session:
+    with refusals_printed(), _database().transaction() as session:
         owner = user_by_email(session, email) if email else None
         found = session.scalars(find_tokens(owner.id if owner else None).order_by(ApiToken.id)).all()
         for token in found:
@@ -126,7 +106,7 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke an API token by its id (see `ews tokens list`); it is refused from now on."""
     from ews_cases.services.accounts import get_token, revoke_api_token
 
-    with _refusals(), _database().transaction() as session:
+    with refusals_printed(), _database().transaction() as session:
         already = get_token(session, token_id).revoked_at is not None
         token = revoke_api_token(session, Actor.system("cli:tokens-revoke"), token_id)
         line = _token_line(token, token.user.email)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,7 @@ import click
 
 from ews_cases.audit import chain
 from ews_cases.db.engine import Database
+from ews_cases.errors import DomainError, NotFound, ValidationFailed
 from ews_cases.settings import get_settings
 from workflows import Actor
 
@@ -195,6 +198,23 @@ def demo() -> None:
     click.echo(summary)
 
 
+@contextmanager
+def refusals_printed() -> Iterator[None]:
+    """Print a service's refusal on stderr and exit (1: not found, 2: refused); the transaction has rolled back."""
+    try:
+        yield
+    except NotFound as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except ValidationFailed as exc:
+        for field, messages in exc.errors.items():
+            click.echo(f"{field}: {'; '.join(messages)}", err=True)
+        sys.exit(2)
+    except DomainError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
 @main.group()
 def users() -> None:
     """People and their access."""
@@ -212,32 +232,23 @@ def users_create(
     email: str, name: str, role: str, municipality_ags: str | None, password: str | None
 ) -> None:
     """Create a user and print a new API token as the last line."""
-    from ews_cases.errors import DomainError, ValidationFailed
     from ews_cases.services.accounts import create_account
 
     if password == "-":
         password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
     actor = Actor.system("cli:users-create")
-    try:
-        with _database().transaction() as session:
-            user, issued = create_account(
-                session,
-                actor,
-                email=email,
-                name=name,
-                role=role,
-                municipality_ags=municipality_ags,
-                password=password,
-                token_name="cli",
-            )
-            token = issued.secret
-    except ValidationFailed as exc:
-        for field, messages in exc.errors.items():
-            click.echo(f"{field}: {'; '.join(messages)}", err=True)
-        sys.exit(2)
-    except DomainError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    with refusals_printed(), _database().transaction() as session:
+        user, issued = create_account(
+            session,
+            actor,
+            email=email,
+            name=name,
+            role=role,
+            municipality_ags=municipality_ags,
+            password=password,
+            token_name="cli",
+        )
+        token = issued.secret
     click.echo(f"user {user.id} <{user.email}> role {user.role}", err=True)
     click.echo(token)
 
