@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     #: A password reset link is good once and for this many minutes.
     password_reset_link_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    #: An invitation link (`/zugang/<token>`) creates an account once, within this many days.
+    invitation_valid_days: int = Field(default=14, ge=1, le=365)
     #: Roles that must log in to the pages with a second factor (TOTP), comma-separated; unset means
     #: `admin,coordinator,auditor` in production and none elsewhere. API bearer tokens are not affected.
     require_2fa_roles: str | None = None

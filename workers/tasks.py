@@ -13,6 +13,7 @@ from ews_cases.db.engine import Database
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
 from ews_cases.services.certificates import issue_case_certificates, issue_due_certificates
 from ews_cases.services.cohorts import start_due_cases
+from ews_cases.services.invitations import expire_invitations as expire_due_invitations
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
 from workflows import Actor
@@ -80,3 +81,10 @@ def issue_certificates(case_id: int) -> int:
 def scan_certificates() -> int:
     """Safety net for a lost signal: every case still in `project_done` gets its certificates."""
     return issue_due_certificates(_db(), Actor.system("issue_certificates"))
+
+
+@shared_task(name="workers.tasks.expire_invitations")
+def expire_invitations(now: str | None = None) -> int:
+    """Mark invitations past their expiry as expired (each audited); a rerun finds none twice."""
+    with _db().transaction() as session:
+        return expire_due_invitations(session, _parse_now(now))

@@ -51,6 +51,7 @@ def register_api(app: APIFlask) -> None:
         cases,
         certificates,
         cohorts,
+        invitations,
         municipalities,
         participation,
         system,

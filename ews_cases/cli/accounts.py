@@ -1,4 +1,5 @@
-"""`ews users list|deactivate|reactivate` and `ews tokens list|revoke`: account administration for operators.
+"""`ews users list|invite|deactivate|reactivate` and `ews tokens list|revoke`: account administration for
+operators.
 
 The same services as the admin pages and the API, in one transaction per command; every change is audited
 with a system actor naming the command (`system:cli:users-deactivate`). Refusals are printed in the
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import click
 
-from ews_cases.cli.commands import _database, main, refusals_printed, users
+from ews_cases.cli.commands import _app_context, _database, main, refusals_printed, users
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
 from workflows import Actor
 
@@ -39,6 +40,35 @@ def users_list(role: str | None, text: str | None, municipality: str | None, sta
         for user in found:
             click.echo(_user_line(user))
     click.echo(f"{len(found)} user(s)", err=True)
+
+
+@users.command("invite")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(USER_ROLES))
+@click.option("--municipality", "municipality_ags", default=None, help="AGS (applicants: required).")
+def users_invite(email: str, name: str, role: str, municipality_ags: str | None) -> None:
+    """Invite a person: an email with a single-use link (EWS_INVITATION_VALID_DAYS) sets their password.
+
+    An address that already has an account is refused (exit 2); an open invitation is renewed.
+    """
+    from ews_cases.services.invitations import invite
+
+    with refusals_printed(), _app_context(), _database().transaction() as session:
+        invitation = invite(
+            session,
+            Actor.system("cli:users-invite"),
+            email=email,
+            name=name,
+            role=role,
+            municipality_ags=municipality_ags,
+        )
+        line = (
+            f"invitation {invitation.id} <{invitation.email}> role {invitation.role}"
+            f"{' ' + invitation.municipality_ags if invitation.municipality_ags else ''}"
+            f" until {invitation.expires_at.isoformat(timespec='minutes')}"
+        )
+    click.echo(f"invited: {line}")
 
 
 def _change_activity(email: str, reason: str | None, command: str, active: bool) -> None:

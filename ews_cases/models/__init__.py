@@ -6,6 +6,12 @@ from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import Certificate
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.models.credential import PasswordResetToken, RecoveryCode
+from ews_cases.models.invitation import (
+    ACCESS_REQUEST_STATUSES,
+    INVITATION_STATUSES,
+    AccessRequest,
+    Invitation,
+)
 from ews_cases.models.municipality import Contact, Municipality
 from ews_cases.models.outbox import OutboxMessage
 from ews_cases.models.participation import ATTENDANCE_STATUSES, PROJECT_STATUSES, Attendance, PracticeProject
@@ -14,14 +20,17 @@ from ews_cases.models.review import CRITERIA, RECOMMENDATIONS, Review
 from ews_cases.models.user import USER_ROLES, ApiToken, User
 
 __all__ = [
+    "ACCESS_REQUEST_STATUSES",
     "ANSWER_FIELDS",
     "ATTENDANCE_STATUSES",
     "CRITERIA",
     "GLOBAL_CHAIN",
+    "INVITATION_STATUSES",
     "PROJECT_STATUSES",
     "RECOMMENDATIONS",
     "SESSION_KINDS",
     "USER_ROLES",
+    "AccessRequest",
     "ApiToken",
     "Attendance",
     "AuditChainHead",
@@ -32,6 +41,7 @@ __all__ = [
     "Cohort",
     "CohortSession",
     "Contact",
+    "Invitation",
     "Municipality",
     "OutboxMessage",
     "PasswordResetToken",

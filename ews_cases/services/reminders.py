@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from ews_cases.links import public_link, unsubscribe_link
 from ews_cases.mail.letters import LetterForm, letter_form
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Cohort, Contact, Municipality, ReminderSent, User, utcnow
+from ews_cases.services.invitations import Invitee, reminder_invitations, valid_until
 from workflows import BERLIN, Actor, State
 
 SEND_FROM = time(8, 0)
@@ -37,6 +38,8 @@ class Recipient:
     municipality_name: str
     unsubscribe_token: str
     has_draft: bool
+    #: A contact's id (None for an applicant's account): a contact without an account gets an invitation.
+    contact_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -77,15 +80,22 @@ def recipients(session: Session, cohort: Cohort) -> Iterator[Recipient]:
     drafts = {ags for ags, state in cases.items() if state == State.DRAFT}
     region = [Municipality.regierungsbezirk == cohort.region] if cohort.region else []
     contacts = session.execute(
-        select(Contact.email, Contact.name, Contact.unsubscribe_token, Municipality.ags, Municipality.name)
+        select(
+            Contact.email,
+            Contact.name,
+            Contact.unsubscribe_token,
+            Municipality.ags,
+            Municipality.name,
+            Contact.id,
+        )
         .join(Municipality, Municipality.ags == Contact.municipality_ags)
         .where(Contact.opted_out_at.is_(None), *region)
         .order_by(Contact.id)
         .execution_options(yield_per=CHUNK)
     )
-    for email, name, token, ags, town in contacts:
+    for email, name, token, ags, town, contact_id in contacts:
         if ags not in submitted:
-            yield Recipient(email.strip().lower(), name, ags, town, token, ags in drafts)
+            yield Recipient(email.strip().lower(), name, ags, town, token, ags in drafts, contact_id)
     if drafts:
         applicants = session.execute(
             select(User.email, User.name, User.unsubscribe_token, Municipality.ags, Municipality.name)
@@ -107,7 +117,8 @@ class ReminderLetter:
     of reader and filled in per recipient (a campaign reaches every contact of every municipality:
     translating each sentence per message was most of the scan's time)."""
 
-    def __init__(self, cohort: Cohort, offset: int) -> None:
+    def __init__(self, cohort: Cohort, offset: int, now: datetime) -> None:
+        self.now = now
         deadline = de_date(cohort.application_deadline)
         self.data: dict[str, Any] = {
             "cohort": cohort.title,
@@ -116,21 +127,25 @@ class ReminderLetter:
             "size": cohort.team_size,
             "form_url": public_link(f"/bewerbungen/neu?durchgang={cohort.number}"),
         }
-        self.forms: dict[tuple[bool, bool], LetterForm] = {}
+        self.forms: dict[tuple[bool, bool, bool], LetterForm] = {}
 
-    def form(self, *, has_draft: bool, named: bool) -> LetterForm:
-        """The letter for contacts with or without a draft, greeted by name or not; rendered on first use."""
-        form = self.forms.get((has_draft, named))
+    def form(self, *, has_draft: bool, named: bool, invited: bool = False) -> LetterForm:
+        """The letter for contacts with or without a draft, greeted by name or not, with a personal
+        invitation link (no account yet) or the form's link; rendered on first use."""
+        form = self.forms.get((has_draft, named, invited))
         if form is None:
-            blanks = ("town", "unsubscribe_url", "name") if named else ("town", "unsubscribe_url")
-            form = letter_form("deadline_reminder", blanks, has_draft=has_draft, **self.data)
-            self.forms[has_draft, named] = form
+            blanks = ["town", "unsubscribe_url"] + ["name"] * named + ["invitation_url"] * invited
+            data = {**self.data, "until": de_date(valid_until(self.now))} if invited else self.data
+            form = letter_form("deadline_reminder", blanks, has_draft=has_draft, **data)
+            self.forms[has_draft, named, invited] = form
         return form
 
-    def email(self, recipient: Recipient, dedup_key: str) -> Email:
+    def email(self, recipient: Recipient, dedup_key: str, invitation_url: str | None = None) -> Email:
         unsubscribe = unsubscribe_link(recipient.unsubscribe_token)
-        letter = self.form(has_draft=recipient.has_draft, named=bool(recipient.name)).fill(
-            name=recipient.name, town=recipient.municipality_name, unsubscribe_url=unsubscribe
+        blanks = {"invitation_url": invitation_url} if invitation_url else {}
+        form = self.form(has_draft=recipient.has_draft, named=bool(recipient.name), invited=bool(blanks))
+        letter = form.fill(
+            name=recipient.name, town=recipient.municipality_name, unsubscribe_url=unsubscribe, **blanks
         )
         return Email(
             dedup_key=dedup_key,
@@ -152,11 +167,24 @@ def _insert_ignoring_duplicates(session: Session) -> Any:
     )
 
 
-def queue_cohort_reminders(session: Session, cohort: Cohort, offset: int) -> int:
-    """Claim (cohort, recipient, offset) rows and queue one email for each claim that is new."""
-    queued = 0
+@dataclass(slots=True)
+class CohortReminders:
+    """What one cohort's scan queued: reminders, and new invitations for contacts without an account."""
+
+    queued: int = 0
+    invitations: int = 0
+
+
+def queue_cohort_reminders(
+    session: Session, cohort: Cohort, offset: int, now: datetime | None = None
+) -> CohortReminders:
+    """Claim (cohort, recipient, offset) rows and queue one email for each claim that is new; a contact
+    without an account gets a personal invitation link in it (one open invitation per contact and cohort)."""
+    now = now or utcnow()
+    done = CohortReminders()
     batch: dict[str, Recipient] = {}
-    letter = ReminderLetter(cohort, offset)
+    letter = ReminderLetter(cohort, offset, now)
+    accounts = set(session.scalars(select(func.lower(User.email)).where(User.active.is_(True))))
     # Beat scans every few minutes all day: skipping known claims up front keeps a rerun cheap. The
     # unique constraint, not this set, is what guarantees "at most once" against concurrent scans.
     claimed_before = set(
@@ -182,7 +210,18 @@ def queue_cohort_reminders(session: Session, cohort: Cohort, offset: int) -> int
         claimed = set(
             session.scalars(_insert_ignoring_duplicates(session).returning(ReminderSent.recipient), rows)
         )
-        enqueue_emails(session, [letter.email(batch[e], _key(cohort, offset, e)) for e in claimed])
+        reached = [batch[email] for email in claimed]
+        invitees = [
+            Invitee(r.contact_id, r.email, r.name, r.municipality_ags)
+            for r in reached
+            if r.contact_id is not None and r.email not in accounts
+        ]
+        links, created = reminder_invitations(session, cohort.id, invitees, now)
+        done.invitations += created
+        emails = [
+            letter.email(r, _key(cohort, offset, r.email), links.get(r.contact_id or 0)) for r in reached
+        ]
+        enqueue_emails(session, emails)
         batch.clear()
         return len(claimed)
 
@@ -191,10 +230,10 @@ def queue_cohort_reminders(session: Session, cohort: Cohort, offset: int) -> int
             continue
         batch.setdefault(recipient.email, recipient)  # one person, one reminder, whatever their roles
         if len(batch) >= CHUNK:
-            queued += flush()
+            done.queued += flush()
     if batch:
-        queued += flush()
-    return queued
+        done.queued += flush()
+    return done
 
 
 def _key(cohort: Cohort, offset: int, email: str) -> str:
@@ -221,14 +260,16 @@ def run_reminder_scan(
         if offset is None:
             continue
         report.offsets[cohort.number] = offset
-        count = queue_cohort_reminders(session, cohort, offset)
-        report.queued[cohort.number] = count
-        if count:
+        done = queue_cohort_reminders(session, cohort, offset, now)
+        report.queued[cohort.number] = done.queued
+        if done.queued:
+            data = {"offset_days": offset, "count": done.queued, "scan_time": now}
             chain.append(
                 session,
                 actor=actor,
                 action="reminders.queued",
                 cohort_number=cohort.number,
-                data={"offset_days": offset, "count": count, "scan_time": now},
+                # New invitations (contacts without an account) are counted here, in the same event.
+                data={**data, "invitations": done.invitations} if done.invitations else data,
             )
     return report

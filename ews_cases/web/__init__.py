@@ -10,8 +10,14 @@ from ews_cases.settings import Settings
 def register_web(app: Flask, settings: Settings) -> None:
     from ews_cases.api.blueprint import api
 
-    # Modules that add their pages to the `web` blueprint (login, password, second factor).
-    from ews_cases.web import pages, password_pages, second_factor_pages, signin  # noqa: F401
+    # Modules that add their pages to the `web` blueprint (login, password, second factor, invitations).
+    from ews_cases.web import (  # noqa: F401
+        invitation_pages,
+        pages,
+        password_pages,
+        second_factor_pages,
+        signin,
+    )
     from ews_cases.web.extensions import csrf, init_web_extensions
     from ews_cases.web.layout import register_layout
     from ews_cases.web.public import public, unsubscribe_page

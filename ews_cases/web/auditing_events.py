@@ -256,14 +256,20 @@ def _contact(c: Context) -> Described:
 
 
 def _user_created(c: Context) -> Described:
+    """Also an invitation sent (its invitee's name) or accepted (the new account)."""
     summary = _(
         "{name} ({email}), Rolle: {role}",
-        name=c.user(),
+        name=c.user() if "user" in c.data else show(c.data.get("name")),
         email=show(c.data.get("email")),
         role=label_of("role", c.data.get("role")),
     )
     fields = [(field_label("municipality"), c.municipality())] if c.data.get("municipality") else []
-    return Described(summary, fields)
+    return Described(summary, fields + labelled(c.data, "expires_at", "renewed"))
+
+
+def _by_address(c: Context) -> Described:
+    """An invitation expired, an access request decided: the address, and a reason or expiry if any."""
+    return Described(show(c.data.get("email")), labelled(c.data, "reason", "expires_at"))
 
 
 def _user_changed(c: Context) -> Described:
@@ -317,6 +323,12 @@ DESCRIBERS: dict[str, Callable[[Context], Described]] = {
     "user.recovery_codes_renewed": _password,
     "token.created": _token,
     "token.revoked": _token,
+    "invitation.sent": _user_created,
+    "invitation.accepted": _user_created,
+    "invitation.expired": _by_address,
+    "access_request.received": _contact,
+    "access_request.confirmed": _by_address,
+    "access_request.declined": _by_address,
 }
 
 

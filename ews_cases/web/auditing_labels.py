@@ -58,6 +58,12 @@ ACTION_LABELS: dict[str, str] = {
     "user.recovery_codes_renewed": N_("Wiederherstellungscodes erneuert"),
     "token.created": N_("API-Token erstellt"),
     "token.revoked": N_("API-Token widerrufen"),
+    "invitation.sent": N_("Einladung verschickt"),
+    "invitation.accepted": N_("Einladung angenommen, Konto angelegt"),
+    "invitation.expired": N_("Einladung abgelaufen"),
+    "access_request.received": N_("Zugang beantragt"),
+    "access_request.confirmed": N_("Zugangsanfrage bestätigt"),
+    "access_request.declined": N_("Zugangsanfrage abgelehnt"),
 }
 
 #: Every key an event's `data` holds, and every key of `data.changes` (case content flattened:
@@ -140,6 +146,11 @@ FIELD_LABELS: dict[str, str] = {
     "active": N_("Aktiv"),
     "at": N_("Zeitpunkt"),
     "token": N_("API-Token"),
+    "invitation": N_("Einladung Nr."),
+    "invitations": N_("Neue Einladungen"),
+    "renewed": N_("Erneuert"),
+    "access_request": N_("Anfrage Nr."),
+    "position": N_("Funktion"),
 }
 #: The fields of one team member (`team.<n>.<field>` in changes, items of `team` in a created case).
 MEMBER_FIELDS: dict[str, str] = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
@@ -160,6 +171,8 @@ LETTER_LABELS: dict[str, str] = {
     "deadline_reminder": N_("Fristerinnerung"),
     "session_reminder": N_("Terminerinnerung"),
     "password_reset": N_("Link zum Zurücksetzen des Passworts"),
+    "invitation": N_("Einladung"),
+    "access_declined": N_("Ablehnung einer Zugangsanfrage"),
 }
 #: Guards a coordinator may override with a reason (`overridden` of a transition).
 GUARD_LABELS: dict[str, str] = {
@@ -196,6 +209,9 @@ SYSTEM_TASKS: dict[str, str] = {
     "demo": N_("Demodaten"),
     "cli:users-create": N_("Befehl „ews users create“"),
     "cli:contacts-import": N_("Befehl „ews contacts import“"),
+    "cli:users-invite": N_("Befehl „ews users invite“"),
+    "expire_invitations": N_("Ablauf von Einladungen"),
+    "access-request": N_("Zugangsanfrage (öffentliches Formular)"),
 }
 
 #: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.

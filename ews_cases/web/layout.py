@@ -20,6 +20,7 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("office.dashboard", N_("Übersicht")),
         ("office.cases", N_("Bewerbungen")),
         ("office.outbox", N_("E-Mail-Versand")),
+        ("office.access", N_("Zugänge")),
     ],
     "auditor": [
         ("auditing.log", N_("Protokoll")),
