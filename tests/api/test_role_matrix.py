@@ -19,12 +19,23 @@ from typing import Any, NamedTuple
 import pytest
 from sqlalchemy import func, select
 
-from ews_cases.models import ApiToken, AuditEvent, Case, Certificate, Cohort, CohortSession, User
+from ews_cases.models import (
+    AccessRequest,
+    ApiToken,
+    AuditEvent,
+    Case,
+    Certificate,
+    Cohort,
+    CohortSession,
+    User,
+)
+from ews_cases.services.access_requests import request_access
 from ews_cases.services.accounts import new_token
 from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM
 from tests.api.test_participation_api import bearer, token_for
 from workflows import State
 
+OLPE = "05966024"
 APPLICANT, REVIEWER, COORDINATOR, AUDITOR, ADMIN = "applicant", "reviewer", "coordinator", "auditor", "admin"
 ROLES = (APPLICANT, REVIEWER, COORDINATOR, AUDITOR, ADMIN)
 ANONYMOUS = "anonymous"
@@ -119,6 +130,19 @@ class World:
         return self._done(self.factory.user(REVIEWER))
 
     @cached_property
+    def access_request(self) -> AccessRequest:
+        """A request for access waiting for the office's decision."""
+        return self._done(
+            request_access(
+                self.session,
+                name="Paula Anfrage",
+                email="paula@olpe.example",
+                municipality_ags=OLPE,
+                position="Büro",
+            )
+        )
+
+    @cached_property
     def spare_token(self) -> ApiToken:
         """A token of `user` that may be revoked (not one the test acts with)."""
         return self._done(new_token(self.session, SYSTEM, self.user, name="spare").record)
@@ -208,6 +232,12 @@ def session_body() -> dict[str, Any]:
         "ends_at": "2027-09-15T16:00:00+02:00",
         "location": "Köln",
     }
+
+
+def invitation(world: World, role: str) -> Call:
+    """An invitation to an address of its own per role (the same address again would be a renewal)."""
+    body = {"email": f"eingeladen.{role}@example.org", "name": "Ina Eingeladen", "role": "applicant"}
+    return Call("/api/v1/invitations", {**body, "municipality": FINNENTROP})
 
 
 def cohort_path(suffix: str = "", json: dict[str, Any] | None = None) -> Build:
@@ -327,6 +357,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/api/v1/audit/export", READERS, 200, fixed("/api/v1/audit/export?format=csv")),
     Row("GET", "/api/v1/audit/verify", READERS, 200, fixed("/api/v1/audit/verify")),
     Row("GET", "/api/v1/outbox", READERS, 200, fixed("/api/v1/outbox")),
+    # -- invitations -----------------------------------------------------------------------------------
+    Row("POST", "/api/v1/invitations", {COORDINATOR, ADMIN}, 201, invitation),
     # -- users and tokens ------------------------------------------------------------------------------
     Row("GET", "/api/v1/users", {ADMIN}, 200, fixed("/api/v1/users")),
     Row(

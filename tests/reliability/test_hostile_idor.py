@@ -80,12 +80,20 @@ OWNED_PAGES: dict[str, PageUrl] = {
     "/verwaltung/tokens/<int:token_id>/widerrufen": lambda w: (
         f"/verwaltung/tokens/{w.spare_token.id}/widerrufen"
     ),
+    # Access requests: the programme office decides (an applicant is refused whatever the request).
+    "/programm/zugaenge/anfragen/<int:request_id>/bestaetigen": lambda w: (
+        f"/programm/zugaenge/anfragen/{w.access_request.id}/bestaetigen"
+    ),
+    "/programm/zugaenge/anfragen/<int:request_id>/ablehnen": lambda w: (
+        f"/programm/zugaenge/anfragen/{w.access_request.id}/ablehnen"
+    ),
 }
 #: Public pages whose argument is a secret (a capability, not an id): a guessed one finds nothing.
 CAPABILITY_PAGES = {
     "/unsubscribe/<token>": "/unsubscribe/q6Vx0p3mYbQe8yWc9sJrTt2uLkAa1BnD",
     "/verify/<code>": "/verify/Zx81mNq4rT6yWb2c",
     "/passwort-vergessen/<token>": "/passwort-vergessen/m3Qw9zR1bT5yVc8xK2pL7nD4fH6jG0sA1eU3iO5aW9",
+    "/zugang/<token>": "/zugang/k7Vb2nQ9wE4rT1yU8iO3pA6sD5fG0hJ2lZ9xC4vB7nM",
 }
 #: Files shipped with the package: (a way out of the folder, which is not found; a file that is served).
 ASSET_PAGES = {

@@ -18,12 +18,18 @@ from sqlalchemy.orm import Session
 
 from ews_cases.mail.delivery import SmtpSender, cancel_pending, deliver_batch
 from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
+from ews_cases.services.access_requests import (
+    confirm_access_request,
+    decline_access_request,
+    request_access,
+)
 from ews_cases.services.accounts import change_access, create_account, revoke_api_token, set_user_active
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
 from ews_cases.services.certificates import issue_missing_certificates, revoke_certificate
 from ews_cases.services.cohorts import add_session, update_cohort
 from ews_cases.services.contacts import add_contact
+from ews_cases.services.invitations import accept_invitation, expire_invitations, invite
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.password_reset import request_password_reset, reset_password
 from ews_cases.services.reminders import run_reminder_scan
@@ -177,6 +183,7 @@ def build_history(
     set_user_active(session, admin, dora, False)
     set_user_active(session, admin, dora, True, reason="Rückkehr")
     _account_security(session, admin, applicant)
+    _access(session, office)
     session.commit()
     assert soon.id
     return History(case, cohort, workshop, auditor, coordinator, reviewers, revoked)
@@ -206,6 +213,28 @@ def _account_security(session, admin, person: User) -> None:
     secret = new_totp_secret()
     enrol_second_factor(session, actor, person, secret, pyotp.TOTP(secret).now())
     reset_second_factor(session, admin, person)
+
+
+def _access(session, office) -> None:
+    """Invitations and access requests: sent, accepted, expired; received, confirmed, declined."""
+    confirmed = request_access(
+        session, name="Olga Olpe", email="olga@olpe.example", municipality_ags="05966024", position="Büro"
+    )
+    declined = request_access(
+        session, name="Bernd Bonn", email="bernd@bonn.example", municipality_ags="05314000", position="Amt"
+    )
+    invitation = confirm_access_request(session, office, confirmed)
+    decline_access_request(session, office, declined, "Die Stadt nimmt bereits teil.")
+    letter = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == "invitation", OutboxMessage.recipient == invitation.email
+        )
+    ).one()
+    token = re.search(r"/zugang/(\S+)", letter.body)
+    assert token is not None
+    accept_invitation(session, token.group(1), NEW_PASSWORD)
+    late = invite(session, office, email="spaet@land.example", name="Sina Spät", role="reviewer")
+    expire_invitations(session, late.expires_at + timedelta(seconds=1))
 
 
 __all__ = ["NEW_GOALS", "OLD_GOALS", "PASSWORD", "REFUSED", "SCORES", "History", "build_history"]
