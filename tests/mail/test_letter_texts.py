@@ -14,9 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ews_cases.models import Case, Certificate, CohortSession, Contact, OutboxMessage, User
+from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
 from ews_cases.services import cohorts
+from ews_cases.services.access_requests import decline_access_request, request_access
 from ews_cases.services.contacts import add_contact
+from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
 from testkit.factories import SYSTEM, complete_content
@@ -70,6 +72,11 @@ def _arrange(session, factory) -> None:
     session.commit()
     run_reminder_scan(session, datetime(2026, 3, 2, 8, 30, tzinfo=UTC))  # 7 days before the deadline
     run_session_reminders(session, datetime(2026, 3, 16, 8, 30, tzinfo=UTC))  # 7 days before the workshop
+    invite(session, SYSTEM, email="gerd@gutachten.example", name="Gerd Gutachter", role="reviewer", now=NOW)
+    declined = request_access(
+        session, name="Bernd Bonn", email="bernd@bonn.example", municipality_ags="05314000", position="Amt"
+    )
+    decline_access_request(session, SYSTEM, declined, "Die Stadt nimmt bereits teil.", now=NOW)
     session.commit()
 
 
@@ -90,6 +97,8 @@ def _placeholders(session) -> dict[str, str]:
         found[token] = f"<contact {n} token>"
     for n, token in enumerate(session.scalars(select(User.unsubscribe_token).order_by(User.id))):
         found[token] = f"<user {n} token>"
+    for n, salt in enumerate(session.scalars(select(Invitation.token_salt).order_by(Invitation.id))):
+        found[link_token(salt)] = f"<invitation {n} token>"
     for n, session_id in enumerate(session.scalars(select(CohortSession.id).order_by(CohortSession.id))):
         found[f"ews-termin-{session_id}.ics"] = f"ews-termin-<session {n}>.ics"
     return found

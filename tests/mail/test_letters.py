@@ -25,6 +25,8 @@ KINDS = {
     "deadline_reminder",
     "session_reminder",
     "password_reset",
+    "invitation",
+    "access_declined",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -56,6 +58,7 @@ SAMPLE = {
     "email": "erika@example.org",
     "link": "https://ews.example.org/passwort-vergessen/abc",
     "until": "23.03.2026, 11:00 Uhr",
+    "role": "applicant",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 
