@@ -21,12 +21,14 @@ from ews_cases.demo.data import (
 )
 from ews_cases.demo.loader import load_demo
 from ews_cases.models import (
+    AccessRequest,
     AuditEvent,
     Base,
     Case,
     Certificate,
     Cohort,
     CohortSession,
+    Invitation,
     Municipality,
     OutboxMessage,
     TeamMember,
@@ -115,6 +117,11 @@ def test_demo_loads_the_programme_history_and_an_open_cohort(loaded, demo):
     assert _states(session) == EXPECTED_STATES
     assert chain.verify_database(session).ok
     assert "bereits" not in summary
+    # /programm/zugaenge shows something: an open invitation and a request for access.
+    [invited] = session.scalars(select(Invitation).where(Invitation.status == "open")).all()
+    assert (invited.email, invited.municipality_ags) == ("einladung.olpe@example.org", "05966024")
+    [asked] = session.scalars(select(AccessRequest).where(AccessRequest.status == "pending")).all()
+    assert asked.municipality_ags == "05958032"
     for email, _name, role, _ags in DEMO_USERS:
         assert email in summary
         assert role in summary

@@ -39,9 +39,11 @@ from ews_cases.i18n.translate import _
 from ews_cases.mail.delivery import cancel_pending
 from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
 from ews_cases.services import cohorts, users
+from ews_cases.services.access_requests import request_access
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case
 from ews_cases.services.certificates import issue_missing_certificates
+from ews_cases.services.invitations import invite
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.reviews import record_review
 from ews_cases.services.transitions import apply_transition
@@ -337,7 +339,28 @@ def load_demo(session: Session) -> str:
     # Those cohorts ended years ago: their emails describe the past and must not go out today.
     cancel_pending(session, Actor.system("demo"), list(historic_mail), "Demodaten: historische Nachricht")
     loader.open_cohort()
+    _access(session, loader.coordinator)
     return _summary(session, loader.users)
+
+
+def _access(session: Session, coordinator: Actor) -> None:
+    """One open invitation and one request for access, so that `/programm/zugaenge` shows both."""
+    invite(
+        session,
+        coordinator,
+        email="einladung.olpe@example.org",
+        name="Oskar Olpe",
+        role="applicant",
+        municipality_ags="05966024",
+    )
+    request_access(
+        session,
+        name="Meike Meschede",
+        email="meike.meschede@example.org",
+        municipality_ags="05958032",
+        position="Stabsstelle Bürgerengagement",
+        message="Wir haben von der Entwicklungswerkstatt auf der Fachtagung gehört und möchten uns bewerben.",
+    )
 
 
 def _summary(session: Session, demo_users: list[User]) -> str:
