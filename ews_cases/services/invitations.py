@@ -172,6 +172,7 @@ def invite(
         invitation = Invitation(token_salt=salt, token_hash=token_hash, created_by=actor.label, email=email)
         session.add(invitation)
     invitation.name, invitation.role, invitation.municipality_ags = name, role, municipality_ags
+    invitation.token_hash = hash_token(link_token(invitation.token_salt))  # new if the secret key was rotated
     invitation.expires_at = valid_until(now)
     session.flush()
     _mail_invitation(session, invitation, now)
@@ -229,15 +230,22 @@ def reminder_invitations(
     if not invitees:
         return {}, 0
     ids = [invitee.contact_id for invitee in invitees]
-    known = dict(
-        session.execute(
-            select(Invitation.contact_id, Invitation.token_salt).where(
-                Invitation.cohort_id == cohort_id,
-                Invitation.status == "open",
-                Invitation.contact_id.in_(ids),
+    known: dict[int, str] = {}
+    for invitation_id, contact_id, salt, token_hash in session.execute(
+        select(Invitation.id, Invitation.contact_id, Invitation.token_salt, Invitation.token_hash).where(
+            Invitation.cohort_id == cohort_id,
+            Invitation.status == "open",
+            Invitation.contact_id.in_(ids),
+        )
+    ).all():
+        known[contact_id] = salt
+        if hash_token(link_token(salt)) != token_hash:  # the secret key was rotated: the link is a new one
+            session.execute(
+                update(Invitation)
+                .where(Invitation.id == invitation_id)
+                .values(token_hash=hash_token(link_token(salt)))
+                .execution_options(synchronize_session=False)
             )
-        ).all()
-    )
     until = valid_until(now)
     if known:
         session.execute(

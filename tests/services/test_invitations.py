@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.models import GLOBAL_CHAIN, AuditEvent, Invitation, OutboxMessage, utcnow
+from ews_cases.services import invitations
 from ews_cases.services.access_requests import (
     confirm_access_request,
     decline_access_request,
@@ -25,6 +26,7 @@ from ews_cases.services.invitations import (
     accept_invitation,
     expire_invitations,
     invite,
+    open_invitation,
 )
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.users import hash_token
@@ -278,3 +280,21 @@ def test_a_contact_without_an_account_gets_one_invitation_link_per_cohort(sessio
         )
         == 2
     )
+
+
+def test_after_a_key_rotation_the_mailed_link_works_until_a_renewal_mails_a_new_one(
+    session, coordinator, monkeypatch, app
+):
+    invite(session, coordinator, email="rot@example.org", name="R", role="reviewer")
+    old = mailed_token(session, "rot@example.org")
+    rotated = app.extensions["ews"].settings.model_copy(update={"secret_key": "k" * 48})
+    monkeypatch.setattr(invitations, "current_settings", lambda: rotated)
+    assert open_invitation(session, old).email == "rot@example.org"  # looked up by its hash alone
+    later = utcnow() + timedelta(seconds=1)
+    invite(session, coordinator, email="rot@example.org", name="R", role="reviewer", now=later)
+    new = mailed_token(session, "rot@example.org")
+    assert new != old
+    with pytest.raises(InvitationInvalid) as unknown:
+        accept_invitation(session, old, PASSWORD)
+    assert unknown.value.reason == "unknown"
+    assert accept_invitation(session, new, PASSWORD).email == "rot@example.org"
