@@ -141,9 +141,7 @@ def invite(
     now = now or utcnow()
     email, name = email.strip().lower(), name.strip()
     municipality_ags = (municipality_ags or "").strip() or None
-    if not may_invite(actor, role):
-        if role == "admin" and actor.role == Role.COORDINATOR:
-            raise Forbidden(N_("Administrationszugänge vergeben nur Administratorinnen und Administratoren."))
+    if actor.role not in (Role.COORDINATOR, Role.ADMIN, Role.SYSTEM):
         raise Forbidden(N_("Einladen dürfen nur das Programmbüro und die Administration."))
     errors: dict[str, list[str]] = {}
     if not EMAIL_RE.match(email) or len(email) > 254:
@@ -155,6 +153,8 @@ def invite(
     errors.update(access_errors(session, role, municipality_ags))
     if errors:
         raise ValidationFailed(errors)
+    if not may_invite(actor, role):
+        raise Forbidden(N_("Administrationszugänge vergeben nur Administratorinnen und Administratoren."))
     account = existing_account(session, email)
     if account is not None:
         raise Conflict(
