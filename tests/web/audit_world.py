@@ -36,7 +36,7 @@ from ews_cases.services.second_factor import (
     reset_second_factor,
     use_recovery_code,
 )
-from ews_cases.services.subscriptions import unsubscribe
+from ews_cases.services.subscriptions import resubscribe, unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
 from testkit.factories import ATTENDORN, FINNENTROP, SYSTEM, Factory
@@ -160,6 +160,8 @@ def build_history(
     run_reminder_scan(session, datetime.combine(today, time(10), BERLIN))
     unsubscribe(session, contact.unsubscribe_token)
     unsubscribe(session, applicant.unsubscribe_token)
+    resubscribe(session, contact.unsubscribe_token)  # the office's contact clicked by mistake
+    resubscribe(session, applicant.unsubscribe_token)
     pending = session.scalars(
         select(OutboxMessage.id).where(
             OutboxMessage.status == "pending", OutboxMessage.kind == "deadline_reminder"
