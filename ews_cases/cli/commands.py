@@ -32,6 +32,7 @@ def _database() -> Database:
 
 
 @click.group()
+@click.version_option(package_name="ews-cases", prog_name="ews", message="%(prog)s %(version)s")
 def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
     from pydantic import ValidationError
