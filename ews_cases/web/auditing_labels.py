@@ -41,6 +41,8 @@ ACTION_LABELS: dict[str, str] = {
     "cohort.created": N_("Durchgang angelegt"),
     "cohort.updated": N_("Durchgang geändert"),
     "session.created": N_("Termin angelegt"),
+    "session.updated": N_("Termin geändert"),
+    "session.cancelled": N_("Termin abgesagt"),
     "contact.created": N_("Kontakt angelegt"),
     "contact.opted_out": N_("Kontakt hat Erinnerungen abbestellt"),
     "contact.opted_in": N_("Kontakt erhält wieder Erinnerungen"),
@@ -134,6 +136,7 @@ FIELD_LABELS: dict[str, str] = {
     "starts_at": N_("Beginn"),
     "ends_at": N_("Ende"),
     "location": N_("Ort"),
+    "sequence": N_("Fassung des Termins"),
     # people, contacts, tokens
     "user": N_("Konto"),
     "email": N_("E-Mail"),
@@ -161,6 +164,7 @@ LETTER_LABELS: dict[str, str] = {
     "send_certificates": N_("Zertifikat"),
     "deadline_reminder": N_("Fristerinnerung"),
     "session_reminder": N_("Terminerinnerung"),
+    "session_changed": N_("Geänderter oder abgesagter Termin"),
     "password_reset": N_("Link zum Zurücksetzen des Passworts"),
 }
 #: Guards a coordinator may override with a reason (`overridden` of a transition).

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, CohortSession, Contact, OutboxMessage, User
-from ews_cases.services import cohorts
+from ews_cases.services import cohorts, session_changes
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
@@ -70,6 +70,8 @@ def _arrange(session, factory) -> None:
     session.commit()
     run_reminder_scan(session, datetime(2026, 3, 2, 8, 30, tzinfo=UTC))  # 7 days before the deadline
     run_session_reminders(session, datetime(2026, 3, 16, 8, 30, tzinfo=UTC))  # 7 days before the workshop
+    workshop = session.scalars(select(CohortSession)).one()
+    session_changes.change_session(session, SYSTEM, workshop, location="Düsseldorf")  # moved: an update
     session.commit()
 
 

@@ -24,6 +24,7 @@ KINDS = {
     "send_certificates",
     "deadline_reminder",
     "session_reminder",
+    "session_changed",
     "password_reset",
 }
 
@@ -56,6 +57,7 @@ SAMPLE = {
     "email": "erika@example.org",
     "link": "https://ews.example.org/passwort-vergessen/abc",
     "until": "23.03.2026, 11:00 Uhr",
+    "cancelled": False,
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

@@ -36,6 +36,7 @@ from ews_cases.services.second_factor import (
     reset_second_factor,
     use_recovery_code,
 )
+from ews_cases.services.session_changes import cancel_session, change_session
 from ews_cases.services.subscriptions import resubscribe, unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
@@ -148,6 +149,21 @@ def build_history(
         deliver_batch(session, mail, sender, now=utcnow() + timedelta(days=1))
     finally:
         sender.close()
+    session.commit()
+
+    # The cohort's workshop moves, an excursion added to it is called off (global chain, emails to the team).
+    change_session(session, office, workshop, location="Bonn")
+    excursion = add_session(
+        session,
+        office,
+        cohort,
+        kind="workshop",
+        title="Exkursion",
+        starts_at=start + timedelta(days=14),
+        ends_at=start + timedelta(days=14, hours=4),
+        location="Dortmund",
+    )
+    cancel_session(session, office, excursion, reason="Zu wenige Anmeldungen.")
     session.commit()
 
     # Outside the case: contacts and their reminders, accounts and tokens, cancelled mail.
