@@ -1,17 +1,13 @@
-"""Public pages without login: certificate verification (HTML and JSON) and unsubscribing from reminders."""
+"""Public pages without login: certificate verification (HTML and JSON); unsubscribing is in tests/web."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from ews_cases.models import AuditEvent, Case, Certificate, Contact, User
+from ews_cases.models import AuditEvent, Case, Certificate
 from ews_cases.services.certificates import revoke_certificate
-from ews_cases.services.contacts import add_contact
-from testkit.factories import FINNENTROP, SYSTEM
+from testkit.factories import FINNENTROP
 from workflows import State
 
 JSON = {"Accept": "application/json"}
@@ -106,89 +102,3 @@ def test_an_unknown_code_is_404(client, certified, code):
     response = client.get(f"/verify/{code}", headers=JSON)
     assert response.status_code == 404
     assert response.get_json() == {"valid": False, "status": "unknown"}
-
-
-# -- /unsubscribe/<token> -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def contact(session, factory) -> Contact:
-    contact = add_contact(session, SYSTEM, FINNENTROP, "Anna Kontakt", "anna@finnentrop.example")
-    session.commit()
-    return contact
-
-
-@pytest.fixture
-def applicant(session, factory) -> User:
-    user = factory.user("applicant", FINNENTROP)
-    session.commit()
-    return user
-
-
-@pytest.mark.parametrize("method", ["GET", "POST"])
-def test_a_contact_unsubscribes_once_and_again_harmlessly(client, session, contact, method):
-    for _ in range(2):
-        response = client.open(f"/unsubscribe/{contact.unsubscribe_token}", method=method)
-        assert response.status_code == 200
-        assert "anna@finnentrop.example erhält keine Erinnerungen" in response.get_data(as_text=True)
-    session.expire_all()
-    assert session.get(Contact, contact.id).opted_out_at is not None
-    assert audit_count(session, "contact.opted_out") == 1
-
-
-@pytest.mark.parametrize("method", ["GET", "POST"])
-def test_an_applicant_unsubscribes_once_and_again_harmlessly(client, session, applicant, method):
-    for _ in range(2):
-        response = client.open(f"/unsubscribe/{applicant.unsubscribe_token}", method=method)
-        assert response.status_code == 200
-        assert f"{applicant.email} erhält keine Erinnerungen" in response.get_data(as_text=True)
-    session.expire_all()
-    assert session.get(User, applicant.id).reminders_opted_out_at is not None
-    assert audit_count(session, "user.opted_out") == 1
-
-
-def test_one_click_post_needs_no_login_and_no_csrf_token(client, session, contact):
-    """RFC 8058: mail programs POST `List-Unsubscribe=One-Click` to the link, without any session."""
-    response = client.post(
-        f"/unsubscribe/{contact.unsubscribe_token}",
-        data={"List-Unsubscribe": "One-Click"},
-        content_type="application/x-www-form-urlencoded",
-    )
-    assert response.status_code == 200
-    session.expire_all()
-    assert session.get(Contact, contact.id).opted_out_at is not None
-
-
-@pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("token", ["ungueltig", "x" * 300])
-def test_an_invalid_token_is_404_and_changes_nothing(client, session, contact, applicant, method, token):
-    before = audit_count(session, "contact.opted_out") + audit_count(session, "user.opted_out")
-    response = client.open(f"/unsubscribe/{token}", method=method)
-    assert response.status_code == 404
-    assert "Dieser Abmeldelink ist ungültig." in response.get_data(as_text=True)
-    assert audit_count(session, "contact.opted_out") + audit_count(session, "user.opted_out") == before
-    session.expire_all()
-    assert session.get(Contact, contact.id).opted_out_at is None
-    assert session.get(User, applicant.id).reminders_opted_out_at is None
-
-
-def test_unsubscribing_works_while_another_transaction_writes(client, session, database, contact):
-    """A worker delivering mail holds the write lock now and then; a click on the link must still work."""
-    other = add_contact(session, SYSTEM, "05966004", "Bernd", "bernd@attendorn.example")
-    session.commit()
-    writing = threading.Event()
-
-    def worker_writes() -> None:
-        with database.transaction() as s:
-            s.execute(update(Contact).where(Contact.id == other.id).values(name="Bernd B."))
-            writing.set()
-            time.sleep(0.5)
-
-    thread = threading.Thread(target=worker_writes)
-    thread.start()
-    writing.wait(5)
-    response = client.get(f"/unsubscribe/{contact.unsubscribe_token}")
-    thread.join()
-    assert response.status_code == 200
-    session.expire_all()
-    assert session.get(Contact, contact.id).opted_out_at is not None

@@ -44,12 +44,12 @@ def list_audit_events(query: dict[str, Any]) -> dict[str, Any]:
     return paginate(db_session(), stmt, AuditEvent.id, query, event_record)
 
 
-def _export_chunks(fmt: str) -> Iterator[bytes]:
+def _export_chunks(fmt: str, dialect: str) -> Iterator[bytes]:
     """The export, run while the response streams. Flask tears the request's context down when the view
     returns and sets it up again around the stream, so the DB session must be opened here, inside the
     stream: then the second teardown closes it (ending the read transaction) when the stream ends or the
     client goes away."""
-    yield from iter_export(db_session(), fmt)
+    yield from iter_export(db_session(), fmt, dialect=dialect)
 
 
 @api.get("/audit/export")
@@ -70,9 +70,15 @@ def _export_chunks(fmt: str) -> Iterator[bytes]:
     }
 )
 def export_audit(query: dict[str, Any]) -> Response:
-    """The full audit trail as JSON Lines or CSV, streamed (memory stays flat for any size)."""
+    """The full audit trail as JSON Lines or CSV, streamed (memory stays flat for any size).
+
+    CSV comes in two dialects (`dialect`): `rfc4180`, the default for tools (commas, UTF-8 without BOM), and
+    `excel-de` for Excel in a German locale (UTF-8 with BOM, semicolons, CRLF).
+    """
     fmt = query["format"]
-    response = Response(stream_with_context(_export_chunks(fmt)), mimetype=EXPORT_MEDIA_TYPES[fmt])
+    response = Response(
+        stream_with_context(_export_chunks(fmt, query["dialect"])), mimetype=EXPORT_MEDIA_TYPES[fmt]
+    )
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     response.headers["Content-Disposition"] = f"attachment; filename=ews-audit-{stamp}.{fmt}"
     return response

@@ -8,6 +8,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 
 from ews_cases.api.case_schemas import AuditEventOut
 from ews_cases.api.pagination import MAX_ID, PageQuery
+from ews_cases.i18n.spreadsheets import CSV_DIALECTS, FOR_TOOLS
 
 EXPORT_FORMATS = ("jsonl", "csv")
 
@@ -46,6 +47,15 @@ class AuditPage(Schema):
 
 class ExportQuery(Schema):
     format = String(load_default="jsonl", validate=OneOf(EXPORT_FORMATS))
+    dialect = String(
+        load_default=FOR_TOOLS,
+        validate=OneOf(tuple(CSV_DIALECTS)),
+        metadata={
+            "description": "CSV only. `rfc4180` (default here, for tools): comma-separated UTF-8 without BOM. "
+            "`excel-de`: UTF-8 with BOM, `;` separators and CRLF line ends, which Excel in a German locale "
+            "opens as it is (the default of the auditors' web pages)."
+        },
+    )
 
 
 class BreakOut(Schema):

@@ -112,6 +112,17 @@ class SessionIn(Schema):
     location = String(load_default="", validate=Length(max=200))
 
 
+class SessionChangeIn(Schema):
+    title = String(validate=Length(1, 200))
+    starts_at = AwareDateTime()
+    ends_at = AwareDateTime()
+    location = String(validate=Length(1, 200))
+
+
+class SessionCancelIn(Schema):
+    reason = String(required=True, validate=Length(1, 5000))
+
+
 class SessionOut(Schema):
     id = Integer()
     cohort = Integer()
@@ -120,6 +131,10 @@ class SessionOut(Schema):
     starts_at = AwareDateTime()
     ends_at = AwareDateTime()
     location = String()
+    sequence = Integer(
+        metadata={"description": "iCalendar SEQUENCE: raised with every change sent to invitees"}
+    )
+    cancelled_at = AwareDateTime(allow_none=True)
 
 
 class SessionList(Schema):
@@ -152,4 +167,6 @@ def session_data(event: CohortSession, cohort_number: int) -> dict[str, Any]:
         "starts_at": event.starts_at.astimezone(UTC),
         "ends_at": event.ends_at.astimezone(UTC),
         "location": event.location,
+        "sequence": event.sequence,
+        "cancelled_at": event.cancelled_at.astimezone(UTC) if event.cancelled_at else None,
     }

@@ -15,6 +15,8 @@ from ews_cases.api.cohort_schemas import (
     CohortFieldsIn,
     CohortOut,
     CohortPage,
+    SessionCancelIn,
+    SessionChangeIn,
     SessionIn,
     SessionList,
     SessionOut,
@@ -26,6 +28,7 @@ from ews_cases.db.request_session import db_session
 from ews_cases.models import Cohort, CohortSession, utcnow
 from ews_cases.services.cohorts import add_session, create_cohort, get_cohort, update_cohort
 from ews_cases.services.figures import cohort_figures
+from ews_cases.services.session_changes import cancel_session, change_session, get_session
 
 EVERYONE = sorted(ALL_ROLES)
 
@@ -123,5 +126,41 @@ def create_session(number: int, data: dict[str, Any]) -> dict[str, Any]:
     """Add a dated session (kind `fachtagung`, `workshop` or `abschluss`) to a cohort."""
     session = db_session()
     event = add_session(session, current_actor(), get_cohort(session, number), **data)
+    session.commit()
+    return session_data(event, number)
+
+
+@api.patch("/cohorts/<int:number>/sessions/<int:session_id>")
+@allow("coordinator")
+@api.input(SessionChangeIn, arg_name="data")
+@api.output(SessionOut)
+@api.doc(responses=[403, 404, 409, 422])
+def patch_session(number: int, session_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Move a session: change its `title`, `starts_at`, `ends_at` or `location`.
+
+    Every team member of a case that received the cohort's sessions gets an email with an iCalendar update
+    (METHOD:REQUEST, the same UID, a higher SEQUENCE); audited as `session.updated`. A cancelled session is a 409.
+    """
+    session = db_session()
+    event = change_session(session, current_actor(), get_session(session, number, session_id), **data)
+    session.commit()
+    return session_data(event, number)
+
+
+@api.post("/cohorts/<int:number>/sessions/<int:session_id>/cancel")
+@allow("coordinator")
+@api.input(SessionCancelIn, arg_name="data")
+@api.output(SessionOut)
+@api.doc(responses=[403, 404, 409, 422])
+def cancel_session_endpoint(number: int, session_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Call a session off with a `reason`.
+
+    Its invitees get an email with an iCalendar cancellation (METHOD:CANCEL, STATUS:CANCELLED, the same UID);
+    audited as `session.cancelled`. Cancelling twice is a 409.
+    """
+    session = db_session()
+    event = cancel_session(
+        session, current_actor(), get_session(session, number, session_id), reason=data["reason"]
+    )
     session.commit()
     return session_data(event, number)

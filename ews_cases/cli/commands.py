@@ -32,6 +32,7 @@ def _database() -> Database:
 
 
 @click.group()
+@click.version_option(package_name="ews-cases", prog_name="ews", message="%(prog)s %(version)s")
 def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
     from pydantic import ValidationError
@@ -285,18 +286,25 @@ def audit_verify(export: Path | None) -> None:
 @audit_group.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option(
+    "--dialect",
+    type=click.Choice(["rfc4180", "excel-de"]),
+    default="rfc4180",
+    show_default=True,
+    help="CSV only: comma-separated for tools, or UTF-8 with BOM and semicolons for Excel in a German locale.",
+)
+@click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: stdout"
 )
-def audit_export(fmt: str, output: Path | None) -> None:
+def audit_export(fmt: str, dialect: str, output: Path | None) -> None:
     """Export every audit event (ordered by chain and position), streamed."""
     from ews_cases.audit.export import write_export
 
     with _database().transaction() as session:
         if output is None:
-            write_export(session, fmt, sys.stdout.buffer)
+            write_export(session, fmt, sys.stdout.buffer, dialect=dialect)
         else:
             with output.open("wb") as handle:
-                write_export(session, fmt, handle)
+                write_export(session, fmt, handle, dialect=dialect)
 
 
 CONTACT_COLUMNS = ("ags", "name", "email")

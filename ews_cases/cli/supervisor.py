@@ -1,4 +1,8 @@
-"""`ews run`: web, worker and beat as child processes on the embedded defaults, stopped together."""
+"""`ews run`: web, worker and beat as child processes on the embedded defaults, stopped together.
+
+What the person at the console reads (what runs where) is German, like every user-facing text; the log lines
+(`ews.run`, and those of the children) are English, like every log.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from ews_cases.i18n.translate import _
 from ews_cases.observability.logs import configure_logging
 from ews_cases.settings import Settings
 
@@ -40,7 +45,7 @@ def run_all(settings: Settings) -> int:
         url, server = start_embedded_redis(settings.data_dir)
         keep_alive.append(server)
         env["EWS_REDIS_URL"] = url
-        print(f"Redis (embedded): {url}", flush=True)
+        print(_("Redis (eingebettet): {url}", url=url), flush=True)
     if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
         from ews_cases.cli.mail_sink import start_mail_sink
 
@@ -48,14 +53,17 @@ def run_all(settings: Settings) -> int:
         sink = start_mail_sink(folder, port=settings.smtp_port)
         keep_alive.append(sink)
         env["EWS_SMTP_HOST"], env["EWS_SMTP_PORT"] = "127.0.0.1", str(settings.smtp_port)
-        print(f"Mail (local sink): every message is stored in {folder}", flush=True)
+        print(
+            _("E-Mail (lokale Ablage): jede Nachricht wird in {folder} gespeichert", folder=folder),
+            flush=True,
+        )
 
     children = {
         "web": _child(["web", "--workers", "2"], env),
         "worker": _child(["worker", "--concurrency", "2"], env),
         "beat": _child(["beat"], env),
     }
-    print(f"EWS Cases läuft: {settings.public_url} (Strg-C beendet)", flush=True)
+    print(_("EWS Cases läuft: {url} (Strg-C beendet)", url=settings.public_url), flush=True)
 
     stopping = False
 
@@ -80,7 +88,7 @@ def run_all(settings: Settings) -> int:
                 stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("EWS Cases beendet.", flush=True)
+    print(_("EWS Cases beendet."), flush=True)
     return exit_code
 
 

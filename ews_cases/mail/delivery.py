@@ -137,8 +137,11 @@ def _attachment_part(attachment: dict[str, Any]) -> MIMEBase:
         if "path" in attachment
         else base64.b64decode(attachment["content_b64"])
     )
-    maintype, _, subtype = attachment.get("content_type", "application/octet-stream").partition("/")
-    part = MIMEBase(maintype, subtype or "octet-stream")
+    # "text/calendar; charset=utf-8; method=REQUEST": the parameters go into the part's Content-Type.
+    content_type, *parameters = attachment.get("content_type", "application/octet-stream").split(";")
+    maintype, _, subtype = content_type.strip().partition("/")
+    params = dict(p.strip().partition("=")[::2] for p in parameters if "=" in p)
+    part = MIMEBase(maintype, subtype or "octet-stream", **params)
     del part["MIME-Version"]
     part.set_payload(data)
     encoders.encode_base64(part)

@@ -81,5 +81,8 @@ class CohortSession(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     location: Mapped[str] = mapped_column(String(200))
+    #: iCalendar SEQUENCE: raised with every change its invitees are told about (moved, cancelled).
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    cancelled_at: Mapped[datetime | None]
 
     cohort: Mapped[Cohort] = relationship(back_populates="sessions")

@@ -184,9 +184,10 @@ def proposed_for_free_place(occasion: Occasion) -> dict[str, Any]:
 
 
 def cohort_calendar(occasion: Occasion) -> list[dict[str, Any]]:
-    """The cohort's sessions as an iCalendar file."""
+    """The cohort's sessions (those not cancelled) as an iCalendar file."""
     cohort = occasion.case.cohort
-    return [ics_attachment(cohort.sessions, cohort.title, f"ews{cohort.number}-termine.ics")]
+    held = [s for s in cohort.sessions if s.cancelled_at is None]
+    return [ics_attachment(held, cohort.title, f"ews{cohort.number}-termine.ics")]
 
 
 def issue_certificates_after_commit(occasion: Occasion) -> list[QueuedEmail]:

@@ -11,12 +11,17 @@ from ews_cases.models import Attendance, Case, CohortSession, TeamMember
 
 
 def attendance_shares(session: Session, case: Case) -> dict[int, Decimal]:
-    """Share of the cohort's workshops each team member attended (present), by member id."""
+    """Share of the cohort's workshops each team member attended (present), by member id; a cancelled
+    workshop counts for nobody."""
     workshops = (
         session.scalar(
             select(func.count())
             .select_from(CohortSession)
-            .where(CohortSession.cohort_id == case.cohort_id, CohortSession.kind == "workshop")
+            .where(
+                CohortSession.cohort_id == case.cohort_id,
+                CohortSession.kind == "workshop",
+                CohortSession.cancelled_at.is_(None),
+            )
         )
         or 0
     )
@@ -31,6 +36,7 @@ def attendance_shares(session: Session, case: Case) -> dict[int, Decimal]:
                 Attendance.member_id.in_(member_ids),
                 Attendance.status == "present",
                 CohortSession.kind == "workshop",
+                CohortSession.cancelled_at.is_(None),
             )
             .group_by(Attendance.member_id)
         ).all()

@@ -210,7 +210,7 @@ def queue_cohort_reminders(
         claimed = set(
             session.scalars(_insert_ignoring_duplicates(session).returning(ReminderSent.recipient), rows)
         )
-        reached = [batch[email] for email in claimed]
+        reached = [r for email, r in batch.items() if email in claimed]  # in scan order: reproducible ids
         invitees = [
             Invitee(r.contact_id, r.email, r.name, r.municipality_ags)
             for r in reached

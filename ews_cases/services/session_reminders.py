@@ -30,7 +30,9 @@ def run_session_reminders(session: Session, now: datetime | None = None) -> int:
         start = datetime.combine(day, time.min, BERLIN)
         events = session.scalars(
             select(CohortSession).where(
-                CohortSession.starts_at >= start, CohortSession.starts_at < start + timedelta(days=1)
+                CohortSession.starts_at >= start,
+                CohortSession.starts_at < start + timedelta(days=1),
+                CohortSession.cancelled_at.is_(None),
             )
         ).all()
         for event in events:

@@ -25,7 +25,9 @@ def register_web(app: Flask, settings: Settings) -> None:
 
     init_web_extensions(app, settings.redis_url or settings.broker_url)
     csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
-    csrf.exempt(unsubscribe_page)  # RFC 8058 one-click unsubscribe comes from mail clients
+    csrf.exempt(
+        unsubscribe_page
+    )  # checks CSRF itself, except for the RFC 8058 one-click body of mail clients
     register_layout(app)
     app.register_blueprint(web)
     for blueprint in pages.BLUEPRINTS:

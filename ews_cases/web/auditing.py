@@ -27,6 +27,7 @@ from ews_cases.audit.queries import AuditFilter, iter_records, select_events
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.formatting import de_timestamp
+from ews_cases.i18n.spreadsheets import CSV_DIALECTS, FOR_PEOPLE, UNKNOWN_DIALECT
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import AuditChainHead, AuditEvent, Case, Cohort, User, case_chain, utcnow
 from ews_cases.services.case_search import CaseFilter, select_cases
@@ -238,7 +239,10 @@ def log() -> Any:
         if next_cursor
         else None,
         first_url=url_for("auditing.log", **args, **limit, **order),
-        export_urls={fmt: url_for("auditing.export", fmt=fmt, **args) for fmt in EXPORT_MEDIA_TYPES},
+        export_urls={
+            **{fmt: url_for("auditing.export", fmt=fmt, **args) for fmt in EXPORT_MEDIA_TYPES},
+            "csv_rfc4180": url_for("auditing.export", fmt="csv", dialect="rfc4180", **args),
+        },
         known_actions=known_actions(),
     ), (200 if filters is not None and not problems else 422)
 
@@ -246,26 +250,31 @@ def log() -> Any:
 @auditing.get("/export.<any(csv, jsonl):fmt>")
 @roles_required(*AUDIT_READERS)
 def export(fmt: str) -> Any:
-    """The log as CSV or JSON Lines, streamed; with filters only the matching events (in chain order)."""
+    """The log as CSV or JSON Lines, streamed; with filters only the matching events (in chain order). CSV is
+    for Excel in a German locale unless `?dialect=rfc4180` asks for the comma-separated form for tools."""
+    dialect = request.args.get("dialect", FOR_PEOPLE)
+    if dialect not in CSV_DIALECTS:
+        return Response(_(UNKNOWN_DIALECT), status=400, mimetype="text/plain")
     form = LogFilterForm(formdata=request.args)
     filters = _read_filters(db_session(), form)
     if filters is None:
         return redirect(url_for("auditing.log", **request.args)), 303
     whole = not form.filter_args()
     response = Response(
-        stream_with_context(_export_chunks(fmt, None if whole else filters)), mimetype=EXPORT_MEDIA_TYPES[fmt]
+        stream_with_context(_export_chunks(fmt, None if whole else filters, dialect)),
+        mimetype=EXPORT_MEDIA_TYPES[fmt],
     )
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     response.headers["Content-Disposition"] = f"attachment; filename=ews-audit-{stamp}.{fmt}"
     return response
 
 
-def _export_chunks(fmt: str, filters: AuditFilter | None) -> Iterator[bytes]:
+def _export_chunks(fmt: str, filters: AuditFilter | None, dialect: str) -> Iterator[bytes]:
     """Runs while the response streams: Flask 3.1 tears the view's request context down when it returns
     and pushes it again around the stream, so the DB session is opened here (see `api.audit`)."""
     session = db_session()
     records = iter_records(session, filters) if filters is not None else None
-    yield from iter_export(session, fmt, records)
+    yield from iter_export(session, fmt, records, dialect=dialect)
 
 
 @auditing.get("/bewerbungen")

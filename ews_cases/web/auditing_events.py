@@ -247,6 +247,24 @@ def _session_created(c: Context) -> Described:
     return Described(summary, labelled(c.data, "ends_at"))
 
 
+def _session_updated(c: Context) -> Described:
+    summary = _(
+        "{session}, Fassung {sequence}",
+        session=session_name(c.names, as_int(c.data.get("session"))),
+        sequence=show(c.data.get("sequence")),
+    )
+    return Described(summary, labelled(c.data, "emails"), changes_of(c.data))
+
+
+def _session_cancelled(c: Context) -> Described:
+    summary = _(
+        "„{title}“ am {moment}",
+        title=show(c.data.get("title")),
+        moment=show(c.data.get("starts_at"), "starts_at"),
+    )
+    return Described(summary, labelled(c.data, "reason", "emails"))
+
+
 def _contact(c: Context) -> Described:
     known = c.names.contacts.get(as_int(c.data.get("contact")) or 0)
     name = as_str(c.data.get("name")) or (known[0] if known else "–")
@@ -306,13 +324,17 @@ DESCRIBERS: dict[str, Callable[[Context], Described]] = {
     "cohort.created": _cohort_created,
     "cohort.updated": _cohort_updated,
     "session.created": _session_created,
+    "session.updated": _session_updated,
+    "session.cancelled": _session_cancelled,
     "contact.created": _contact,
     "contact.opted_out": _contact,
+    "contact.opted_in": _contact,
     "user.created": _user_created,
     "user.role_changed": _user_changed,
     "user.deactivated": _user_changed,
     "user.reactivated": _user_changed,
     "user.opted_out": _user_opted_out,
+    "user.opted_in": _user_opted_out,
     "user.password_changed": _password,
     "user.password_reset_requested": _password,
     "user.password_reset": _password,

@@ -248,3 +248,21 @@ class RevocationForm(ServiceErrors, FlaskForm):
     reason = TextAreaField(N_("Begründung des Widerrufs"), validators=[Length(max=5000)])
     #: Set by the confirmation page: the revocation is final.
     confirmed = HiddenField()
+
+
+class SessionChangeForm(SessionForm):
+    """Move a session: title, times and place (its kind stays)."""
+
+    kind = None  # type: ignore[assignment]
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "title": self.title.data or "",
+            "starts_at": self.starts_at.data,
+            "ends_at": self.ends_at.data,
+            "location": self.location.data or "",
+        }
+
+
+class SessionCancelForm(ServiceErrors, FlaskForm):
+    reason = TextAreaField(N_("Grund der Absage"), validators=[Length(max=5000)])

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
+from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Case, Certificate
-from ews_cases.services.subscriptions import unsubscribe
+from ews_cases.services.subscriptions import resubscribe, subscription, unsubscribe
+from ews_cases.web.extensions import csrf
 
 public = Blueprint("public", __name__)
 
@@ -58,13 +61,59 @@ def verify_certificate(code: str) -> Response | tuple[Any, int]:
     return Response(render_template("public/verify.html", status=status))
 
 
+#: RFC 8058: the one-click POST a mail client sends carries exactly this field and value, nothing else.
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+FORM_EXPIRED = N_(
+    "Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."
+)
+NO_CHOICE = N_("Bitte wählen Sie, ob Sie Erinnerungen abbestellen oder wieder erhalten möchten.")
+
+
+def is_one_click_unsubscribe() -> bool:
+    """Whether this request is an RFC 8058 one-click unsubscribe: a POST whose form body is exactly
+    `List-Unsubscribe=One-Click`. Only this shape skips the CSRF check (mail clients have no session);
+    anything else posted to the page is a form post that must carry the page's CSRF token."""
+    return (
+        request.method == "POST"
+        and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+        and not request.args
+        and not request.files
+        and list(request.form.keys()) == [ONE_CLICK_FIELD]
+        and request.form.getlist(ONE_CLICK_FIELD) == [ONE_CLICK_VALUE]
+    )
+
+
 @public.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe_page(token: str) -> Response | tuple[str, int]:
-    """GET (the link in the email) and POST (RFC 8058 one-click) both opt out; repeating is harmless."""
-    session = db_session(write=True)  # also on GET: the link in the email changes data
+    """GET and HEAD (link scanners, the person opening the link) only show the page with its buttons; the
+    page's form POST opts out or back in, and the RFC 8058 one-click POST from the mail client opts out."""
+    if request.method in ("GET", "HEAD"):  # Flask routes HEAD to GET views; it must not change data either
+        try:
+            state = subscription(db_session(), token)
+        except NotFound:
+            return render_template("public/unsubscribe.html", subscription=None), 404
+        return Response(render_template("public/unsubscribe.html", subscription=state, changed=False))
+    one_click = is_one_click_unsubscribe()
+    choice = "unsubscribe" if one_click else request.form.get("choice", "")
+    problem = None
+    if not one_click:
+        try:
+            csrf.protect()  # the view is exempt from the automatic check only for the one-click shape above
+        except CSRFError:
+            problem = _(FORM_EXPIRED)
+    if problem is None and choice not in ("unsubscribe", "resubscribe"):
+        problem = _(NO_CHOICE)
+    if problem is not None:
+        try:
+            state = subscription(db_session(), token)
+        except NotFound:
+            return render_template("public/unsubscribe.html", subscription=None), 404
+        page = render_template("public/unsubscribe.html", subscription=state, changed=False, problem=problem)
+        return page, 400
+    session = db_session(write=True)
     try:
-        result = unsubscribe(session, token)
+        state = (unsubscribe if choice == "unsubscribe" else resubscribe)(session, token)
     except NotFound:
-        return render_template("public/unsubscribe.html", email=None), 404
+        return render_template("public/unsubscribe.html", subscription=None), 404
     session.commit()
-    return Response(render_template("public/unsubscribe.html", email=result.email))
+    return Response(render_template("public/unsubscribe.html", subscription=state, changed=True))

@@ -250,6 +250,25 @@ def test_csv_export_holds_the_same_events(client, session, tokens, world):
         assert row["case_id"] == ("" if record["case_id"] is None else str(record["case_id"]))
 
 
+def test_csv_export_for_a_german_excel_has_bom_semicolons_and_the_same_rows(client, session, tokens, world):
+    tools = client.get("/api/v1/audit/export?format=csv", headers=bearer(tokens["auditor"])).get_data()
+    assert not tools.startswith(b"\xef\xbb\xbf")  # rfc4180 is the API's default
+    response = client.get(
+        "/api/v1/audit/export?format=csv&dialect=excel-de", headers=bearer(tokens["auditor"])
+    )
+    assert response.status_code == 200
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    excel = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert excel == list(csv.reader(io.StringIO(tools.decode("utf-8"), newline="")))
+    assert (
+        client.get(
+            "/api/v1/audit/export?format=csv&dialect=excel", headers=bearer(tokens["auditor"])
+        ).status_code
+        == 422
+    )
+
+
 def test_unknown_export_format_is_422(client, tokens):
     response = client.get("/api/v1/audit/export?format=xml", headers=bearer(tokens["auditor"]))
     assert_problem(response, 422, "format")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ews_cases.models import AuditEvent, Cohort
+from ews_cases.models import AuditEvent, Cohort, OutboxMessage
 from testkit.factories import ATTENDORN, FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, token_for
 from workflows import State
@@ -393,3 +393,47 @@ def test_the_openapi_document_describes_the_cohort_endpoints(client):
     assert {"get", "post"} <= set(paths["/api/v1/cohorts"])
     assert {"get", "patch"} <= set(paths["/api/v1/cohorts/{number}"])
     assert {"get", "post"} <= set(paths["/api/v1/cohorts/{number}/sessions"])
+
+
+# -- moving and cancelling a session ---------------------------------------------------------------------
+
+
+def test_a_session_is_moved_and_cancelled_through_the_api(client, session, factory, tokens):
+    cohort = factory.cohort()
+    workshop = factory.workshop(cohort)
+    attending = factory.case(cohort, ATTENDORN, state=State.ATTENDING)
+    session.commit()
+    url = f"/api/v1/cohorts/{cohort.number}/sessions/{workshop.id}"
+    headers = bearer(tokens["coordinator"])
+
+    refused = client.patch(url, json={"starts_at": "2027-09-15T10:00:00"}, headers=headers)  # no offset
+    assert_problem(refused, 422, "starts_at")
+    moved = client.patch(url, json={"location": "Münster"}, headers=headers)
+    assert moved.status_code == 200, moved.get_json()
+    assert (moved.get_json()["location"], moved.get_json()["sequence"]) == ("Münster", 1)
+    assert moved.get_json()["cancelled_at"] is None
+    assert len(events(session, "session.updated")) == 1
+
+    assert_problem(client.post(f"{url}/cancel", json={}, headers=headers), 422, "reason")
+    cancelled = client.post(f"{url}/cancel", json={"reason": "Raum fehlt."}, headers=headers)
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["sequence"] == 2
+    assert cancelled.get_json()["cancelled_at"] is not None
+    assert_problem(client.post(f"{url}/cancel", json={"reason": "Nochmal."}, headers=headers), 409)
+    assert_problem(client.patch(url, json={"location": "Bonn"}, headers=headers), 409)
+    assert len(events(session, "session.cancelled")) == 1
+    listed = client.get(f"/api/v1/cohorts/{cohort.number}/sessions", headers=headers).get_json()["items"]
+    assert [(s["id"], s["sequence"]) for s in listed] == [(workshop.id, 2)]
+    assert (
+        client.patch(
+            f"/api/v1/cohorts/{cohort.number + 1}/sessions/{workshop.id}",
+            json={"location": "X"},
+            headers=headers,
+        ).status_code
+        == 404
+    )
+    kinds = session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.kind == "session_changed")
+    ).all()
+    session.commit()
+    assert sorted(kinds) == sorted([m.email for m in attending.team] * 2)  # the update and the cancellation

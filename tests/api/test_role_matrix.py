@@ -244,6 +244,16 @@ def cohort_path(suffix: str = "", json: dict[str, Any] | None = None) -> Build:
     return lambda world, role: Call(f"/api/v1/cohorts/{world.cohort.number}{suffix}", json)
 
 
+def session_path(suffix: str = "", json: dict[str, Any] | None = None) -> Build:
+    """A session of the world's cohort (its first: the Fachtagung)."""
+
+    def build(world: World, role: str) -> Call:
+        event = min(world.cohort.sessions, key=lambda s: s.id)
+        return Call(f"/api/v1/cohorts/{world.cohort.number}/sessions/{event.id}{suffix}", json)
+
+    return build
+
+
 def user_path(suffix: str = "", json: dict[str, Any] | None = None) -> Build:
     return lambda world, role: Call(f"/api/v1/users/{world.user.id}{suffix}", json)
 
@@ -295,6 +305,20 @@ MATRIX: tuple[Row, ...] = (
         {COORDINATOR},
         201,
         cohort_path("/sessions", session_body()),
+    ),
+    Row(
+        "PATCH",
+        "/api/v1/cohorts/<int:number>/sessions/<int:session_id>",
+        {COORDINATOR},
+        200,
+        session_path("", {"location": "Düsseldorf"}),
+    ),
+    Row(
+        "POST",
+        "/api/v1/cohorts/<int:number>/sessions/<int:session_id>/cancel",
+        {COORDINATOR},
+        200,
+        session_path("/cancel", {"reason": "Die Referentin ist erkrankt."}),
     ),
     # -- cases -----------------------------------------------------------------------------------------
     Row("GET", "/api/v1/cases", CASE_READERS, 200, fixed("/api/v1/cases")),

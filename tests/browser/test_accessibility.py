@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.models import Certificate
 from ews_cases.services.accounts import new_token
+from ews_cases.services.contacts import add_contact
 from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
 from tests.browser.conftest import PASSWORD, axe_violations, login
 from workflows import State
@@ -21,11 +22,12 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
     person, new_page, session: Session, factory: Factory
 ):
     cohort = factory.cohort(7, title="7. Entwicklungswerkstatt")
-    factory.workshop(cohort)
+    workshop = factory.workshop(cohort)
     attending = factory.case(cohort, FINNENTROP, state=State.ATTENDING)
     submitted = factory.case(cohort, ATTENDORN, state=State.SUBMITTED)
     certified = factory.case(factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED)
     reviewer = factory.user("reviewer", FINNENTROP)  # whose account page the admin opens
+    contact = add_contact(session, SYSTEM, ATTENDORN, "Anna Kontakt", "anna@attendorn.example")
     new_token(session, SYSTEM, reviewer, name="Fachverfahren", expires=date(2099, 12, 31))
     session.commit()
     code = session.scalars(
@@ -37,6 +39,7 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
             "/hilfe",
             f"/verify/{code}",
             "/verify/unbekannt",
+            f"/unsubscribe/{contact.unsubscribe_token}",
             "/passwort-vergessen",
             "/passwort-vergessen/unbekannt",
         ],
@@ -57,6 +60,7 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
             "/programm/durchgaenge/neu",
             "/programm/durchgaenge/7/bearbeiten",
             "/programm/durchgaenge/7/termine/neu",
+            f"/programm/durchgaenge/7/termine/{workshop.id}",
             f"/programm/faelle/{attending.id}/anwesenheit",
             f"/programm/faelle/{attending.id}/praxisprojekt",
             f"/programm/faelle/{certified.id}/zertifikate",

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
-from ews_cases.services import cohorts
+from ews_cases.services import cohorts, session_changes
 from ews_cases.services.access_requests import decline_access_request, request_access
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import invite, link_token
@@ -77,6 +77,8 @@ def _arrange(session, factory) -> None:
         session, name="Bernd Bonn", email="bernd@bonn.example", municipality_ags="05314000", position="Amt"
     )
     decline_access_request(session, SYSTEM, declined, "Die Stadt nimmt bereits teil.", now=NOW)
+    workshop = session.scalars(select(CohortSession)).one()
+    session_changes.change_session(session, SYSTEM, workshop, location="Düsseldorf")  # moved: an update
     session.commit()
 
 

@@ -24,6 +24,7 @@ KINDS = {
     "send_certificates",
     "deadline_reminder",
     "session_reminder",
+    "session_changed",
     "password_reset",
     "invitation",
     "access_declined",
@@ -59,6 +60,7 @@ SAMPLE = {
     "link": "https://ews.example.org/passwort-vergessen/abc",
     "until": "23.03.2026, 11:00 Uhr",
     "role": "applicant",
+    "cancelled": False,
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

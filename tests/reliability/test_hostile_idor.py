@@ -62,8 +62,18 @@ OWNED_PAGES: dict[str, PageUrl] = {
     "/programm/durchgaenge/<int:number>/termine/neu": (
         lambda w: f"/programm/durchgaenge/{w.cohort.number}/termine/neu"
     ),
+    "/programm/durchgaenge/<int:number>/termine/<int:session_id>": (
+        lambda w: f"/programm/durchgaenge/{w.cohort.number}/termine/{w.cohort.sessions[0].id}"
+    ),
+    "/programm/durchgaenge/<int:number>/termine/<int:session_id>/absagen": (
+        lambda w: f"/programm/durchgaenge/{w.cohort.number}/termine/{w.cohort.sessions[0].id}/absagen"
+    ),
     "/pruefung/faelle/<int:case_id>": lambda w: f"/pruefung/faelle/{w.submitted.id}",
     "/pruefung/export.<any(csv, jsonl):fmt>": lambda w: "/pruefung/export.jsonl",
+    "/programm/bewerbungen/export.<any(csv, xlsx):fmt>": lambda w: "/programm/bewerbungen/export.csv",
+    "/programm/durchgaenge/<int:number>/anwesenheit.<any(csv, xlsx):fmt>": lambda w: (
+        f"/programm/durchgaenge/{w.cohort.number}/anwesenheit.csv"
+    ),
     # Accounts and tokens: admins only (an applicant is refused whoever the account belongs to).
     "/verwaltung/zugaenge/<int:user_id>": lambda w: f"/verwaltung/zugaenge/{w.user.id}",
     "/verwaltung/zugaenge/<int:user_id>/rolle": lambda w: f"/verwaltung/zugaenge/{w.user.id}/rolle",

@@ -42,7 +42,8 @@ from ews_cases.services.second_factor import (
     reset_second_factor,
     use_recovery_code,
 )
-from ews_cases.services.subscriptions import unsubscribe
+from ews_cases.services.session_changes import cancel_session, change_session
+from ews_cases.services.subscriptions import resubscribe, unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
 from testkit.factories import ATTENDORN, FINNENTROP, SYSTEM, Factory
@@ -156,6 +157,21 @@ def build_history(
         sender.close()
     session.commit()
 
+    # The cohort's workshop moves, an excursion added to it is called off (global chain, emails to the team).
+    change_session(session, office, workshop, location="Bonn")
+    excursion = add_session(
+        session,
+        office,
+        cohort,
+        kind="workshop",
+        title="Exkursion",
+        starts_at=start + timedelta(days=14),
+        ends_at=start + timedelta(days=14, hours=4),
+        location="Dortmund",
+    )
+    cancel_session(session, office, excursion, reason="Zu wenige Anmeldungen.")
+    session.commit()
+
     # Outside the case: contacts and their reminders, accounts and tokens, cancelled mail.
     soon = factory.cohort(
         title="8. Entwicklungswerkstatt",
@@ -166,6 +182,8 @@ def build_history(
     run_reminder_scan(session, datetime.combine(today, time(10), BERLIN))
     unsubscribe(session, contact.unsubscribe_token)
     unsubscribe(session, applicant.unsubscribe_token)
+    resubscribe(session, contact.unsubscribe_token)  # the office's contact clicked by mistake
+    resubscribe(session, applicant.unsubscribe_token)
     pending = session.scalars(
         select(OutboxMessage.id).where(
             OutboxMessage.status == "pending", OutboxMessage.kind == "deadline_reminder"

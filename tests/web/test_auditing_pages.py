@@ -226,9 +226,22 @@ def test_export_links_download_csv_and_json_lines_that_verify(client, session, a
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment; filename=ews-audit-")
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    # For people: Excel in a German locale (BOM, semicolons, CRLF); umlauts survive `utf-8-sig`.
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    assert body.split(b"\n", 1)[0].endswith(b"\r")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == count + 1
+    data = CSV_COLUMNS.index("data")
+    assert any(set("äöüÄÖÜß") & set(row[data]) for row in rows[1:])
+    # For tools: the comma-separated form, without BOM.
+    tools_url = re.search(r'id="export-csv-rfc4180" href="([^"]+)"', page).group(1)
+    assert tools_url == "/pruefung/export.csv?dialect=rfc4180"
+    tools = client.get(tools_url).get_data()
+    assert not tools.startswith(b"\xef\xbb\xbf")
+    assert list(csv.reader(io.StringIO(tools.decode("utf-8"), newline=""))) == rows
+    assert client.get("/pruefung/export.csv?dialect=excel-en").status_code == 400
 
     response = client.get(jsonl_url)
     assert response.status_code == 200

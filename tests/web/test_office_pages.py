@@ -579,6 +579,7 @@ OFFICE_PAGES = [
     "/programm/durchgaenge/neu",
     "/programm/durchgaenge/{number}/bearbeiten",
     "/programm/durchgaenge/{number}/termine/neu",
+    "/programm/durchgaenge/{number}/termine/{session}",
     "/programm/faelle/{case}/anwesenheit",
     "/programm/faelle/{case}/praxisprojekt",
     "/programm/faelle/{case}/zertifikate",
@@ -591,12 +592,15 @@ def test_other_roles_are_refused_on_every_office_page(client, session, factory, 
     user = factory.user(role, FINNENTROP if role == "applicant" else None, password=PASSWORD)
     session.commit()
     login(client, user.email, PASSWORD)
-    for template in OFFICE_PAGES:
-        url = template.format(number=attending.cohort.number, case=attending.id)
-        assert client.get(url).status_code == 403, url
     first, _second = attending.team
     workshop = workshops_of(session, attending)[0]
+    for template in OFFICE_PAGES:
+        url = template.format(number=attending.cohort.number, case=attending.id, session=workshop.id)
+        assert client.get(url).status_code == 403, url
+    number = attending.cohort.number
     for url, data in (
+        (f"/programm/durchgaenge/{number}/termine/{workshop.id}", {"location": "gekapert"}),
+        (f"/programm/durchgaenge/{number}/termine/{workshop.id}/absagen", {"reason": "gekapert"}),
         (f"/programm/faelle/{attending.id}/anwesenheit", {f"cell-{first.id}-{workshop.id}": "present"}),
         (f"/programm/faelle/{attending.id}/praxisprojekt", {"decision": "approve"}),
         (f"/programm/durchgaenge/{attending.cohort.number}/bearbeiten", {"title": "gekapert"}),
