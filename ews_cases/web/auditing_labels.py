@@ -171,7 +171,17 @@ RECOMMENDATION_WORDS: dict[str, str] = {
     "reject": N_("ablehnen"),
 }
 #: The coded values of a field: the key's values → their labels.
+#: Why personal data was erased (`services/retention.CATEGORIES` and erasure requests).
+ERASURE_CATEGORY_LABELS = {
+    "request": N_("Löschantrag"),
+    "retention.unsuccessful_case": N_("Aufbewahrungsfrist abgelaufen: Bewerbung ohne Teilnahme"),
+    "retention.participating_case": N_("Aufbewahrungsfrist abgelaufen: Teilnahme"),
+    "retention.email_body": N_("Aufbewahrungsfrist abgelaufen: E-Mail-Inhalt"),
+    "retention.opted_out_contact": N_("Kontakt hat sich abgemeldet"),
+    "retention.inactive_account": N_("Aufbewahrungsfrist abgelaufen: inaktives Konto"),
+}
 VALUE_LABELS: dict[str, dict[str, str]] = {
+    "erasure_category": ERASURE_CATEGORY_LABELS,
     "recommendation": RECOMMENDATION_WORDS,
     "role": ROLE_LABELS,
     "status": PROJECT_LABELS,
@@ -210,4 +220,8 @@ PROBLEMS = (
     ("events missing at the end", N_("Am Ende der Kette fehlen Ereignisse.")),
     ("chain has a head but no events", N_("Zur Kette sind keine Ereignisse mehr gespeichert.")),
     ("chain is not contiguous", N_("Die Kette ist nicht zusammenhängend gespeichert.")),
+    (
+        "personal value",
+        N_("Ein personenbezogener Wert passt nicht mehr zu seinem Prüfwert oder fehlt: er wurde verändert."),
+    ),
 )
