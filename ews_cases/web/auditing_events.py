@@ -327,7 +327,46 @@ def _token(c: Context) -> Described:
     return Described(_("{token} für {user}", token=shown, user=c.user()))
 
 
+def _erased(c: Context) -> Described:
+    summary = _(
+        "{category}, {subject}: {values} Werte",
+        category=label_of("erasure_category", c.data.get("category")),
+        subject=label_of("erasure_subject", c.data.get("subject")),
+        values=show(c.data.get("values")),
+    )
+    fields = [(field_label("reason"), show(c.data.get("reason")))] if c.data.get("reason") else []
+    if c.data.get("cases"):
+        fields.append((field_label("cases"), show(c.data.get("cases"))))
+    return Described(summary, fields)
+
+
+def _legal_hold(c: Context) -> Described:
+    return Described(show(c.data.get("reason")))
+
+
+def _exported(c: Context) -> Described:
+    return Described(show(c.data.get("email")), labelled({k: v for k, v in c.data.items() if k != "email"}))
+
+
+def _converted(c: Context) -> Described:
+    chains = c.data.get("chains") if isinstance(c.data.get("chains"), list) else []
+    listed = "; ".join(
+        f"{show(item.get('chain'))}: {show(item.get('old_head'))} → {show(item.get('new_head'))}"
+        for item in chains
+        if isinstance(item, Mapping)
+    )
+    summary = _("{count} Prüfketten neu berechnet", count=len(chains))
+    return Described(
+        summary, [(field_label("revision"), show(c.data.get("revision"))), (field_label("chains"), listed)]
+    )
+
+
 DESCRIBERS: dict[str, Callable[[Context], Described]] = {
+    "privacy.erased": _erased,
+    "privacy.exported": _exported,
+    "case.legal_hold_set": _legal_hold,
+    "case.legal_hold_lifted": _legal_hold,
+    "audit.converted": _converted,
     "case.created": _case_created,
     "case.updated": _case_updated,
     "review.recorded": _review,

@@ -58,6 +58,11 @@ ACTION_LABELS: dict[str, str] = {
     "user.recovery_codes_renewed": N_("Wiederherstellungscodes erneuert"),
     "token.created": N_("API-Token erstellt"),
     "token.revoked": N_("API-Token widerrufen"),
+    "privacy.erased": N_("Personenbezogene Daten gelöscht"),
+    "privacy.exported": N_("Auskunft über gespeicherte Daten erteilt"),
+    "case.legal_hold_set": N_("Aufbewahrungssperre gesetzt"),
+    "case.legal_hold_lifted": N_("Aufbewahrungssperre aufgehoben"),
+    "audit.converted": N_("Prüfketten auf Prüfwerte für personenbezogene Daten umgestellt"),
 }
 
 #: Every key an event's `data` holds, and every key of `data.changes` (case content flattened:
@@ -140,6 +145,13 @@ FIELD_LABELS: dict[str, str] = {
     "active": N_("Aktiv"),
     "at": N_("Zeitpunkt"),
     "token": N_("API-Token"),
+    # data protection
+    "category": N_("Anlass"),
+    "subject": N_("Betroffen"),
+    "values": N_("Gelöschte Werte"),
+    "cases": N_("Bewerbungen"),
+    "chains": N_("Prüfketten (alter und neuer Endwert)"),
+    "revision": N_("Migration"),
 }
 #: The fields of one team member (`team.<n>.<field>` in changes, items of `team` in a created case).
 MEMBER_FIELDS: dict[str, str] = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
@@ -170,6 +182,11 @@ RECOMMENDATION_WORDS: dict[str, str] = {
     "waitlist": N_("Warteliste"),
     "reject": N_("ablehnen"),
 }
+#: Whom an erasure concerned (`privacy.erased`'s `subject`).
+ERASURE_SUBJECT_LABELS = {
+    "case": N_("eine Bewerbung"),
+    "person": N_("eine Person (alle Angaben zu einer Adresse)"),
+}
 #: The coded values of a field: the key's values → their labels.
 #: Why personal data was erased (`services/retention.CATEGORIES` and erasure requests).
 ERASURE_CATEGORY_LABELS = {
@@ -182,6 +199,7 @@ ERASURE_CATEGORY_LABELS = {
 }
 VALUE_LABELS: dict[str, dict[str, str]] = {
     "erasure_category": ERASURE_CATEGORY_LABELS,
+    "erasure_subject": ERASURE_SUBJECT_LABELS,
     "recommendation": RECOMMENDATION_WORDS,
     "role": ROLE_LABELS,
     "status": PROJECT_LABELS,
