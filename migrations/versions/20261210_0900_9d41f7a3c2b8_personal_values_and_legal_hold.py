@@ -156,7 +156,7 @@ def _rewrite_chains(convert: Callable[[Any, Any], dict[str, Any]], *, record_con
         "request_id": None,
     }
     digest = chain_hash(prev_hash, record)
-    columns = {k: v for k, v in record.items() if k != "cohort"}
+    columns = {k: v for k, v in record.items() if k not in ("cohort", "occurred_at")}
     connection.execute(
         events.insert().values(
             **columns, cohort_number=None, occurred_at=now, prev_hash=prev_hash, hash=digest
