@@ -49,8 +49,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "email.delivered": ("to",),
     "email.failed": ("to", "error"),
     "email.cancelled": ("reason",),
-    "cohort.created": (),
-    "cohort.updated": (),
+    "cohort.created": ("signatory_name",),  # the official who signs the certificates
+    "cohort.updated": ("changes.signatory_name.*",),
     "session.created": (),
     "reminders.queued": (),
     "user.created": ("email",),
@@ -120,7 +120,7 @@ def personal_paths(action: str, data: Any) -> Iterator[tuple[str, ...]]:
     """The paths in `data` whose values are personal non-empty strings (declared, or by default)."""
     patterns = declared(action)
     split = None if patterns is None else [tuple(p.split(".")) for p in patterns]
-    for path, value in _leaves(data, ()):
+    for path, value in leaves(data, ()):
         if not isinstance(value, str) or not value:
             continue
         if split is None:
@@ -130,15 +130,15 @@ def personal_paths(action: str, data: Any) -> Iterator[tuple[str, ...]]:
             yield path
 
 
-def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+def leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
     if isinstance(value, dict):
         if is_commitment(value):
             return
         for key, item in value.items():
-            yield from _leaves(item, (*path, str(key)))
+            yield from leaves(item, (*path, str(key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _leaves(item, (*path, str(index)))
+            yield from leaves(item, (*path, str(index)))
     else:
         yield path, value
 

@@ -273,6 +273,43 @@ def erase_person(
     return erasure
 
 
+def erase_contact(session: Session, contact: Contact, actor: Actor, *, category: str, now: datetime) -> None:
+    """Delete a reminder contact's person: name gone, address replaced by its keyed hash (an opt-out still
+    holds: `contacts` compares new addresses with it), recorded values erased; one event."""
+    values = PersonalValue.__table__.c
+    condition = (values.subject_kind == "contact") & (values.subject_id == contact.id)
+    erased = _erase_values(session, condition, category, None, now)
+    contact.name, contact.email = "", address_fingerprint(contact.email)
+    session.flush()
+    chain.append(
+        session,
+        actor=actor,
+        action="privacy.erased",
+        data={"category": category, "subject": "contact", "contact": contact.id, "values": erased},
+    )
+
+
+def erase_account(session: Session, user: User, actor: Actor, *, category: str, now: datetime) -> None:
+    """Anonymise an account (closed long ago): name and address gone, no password or second factor; its
+    recorded values erased; one event. The id stays, so `user:<id>` in the trail still points somewhere."""
+    values = PersonalValue.__table__.c
+    condition = (values.subject_kind == "user") & (values.subject_id == user.id)
+    erased = _erase_values(session, condition, category, None, now)
+    _anonymise_user(user, now)
+    session.flush()
+    chain.append(
+        session,
+        actor=actor,
+        action="privacy.erased",
+        data={"category": category, "subject": "user", "user": user.id, "values": erased},
+    )
+
+
+def _anonymise_user(user: User, now: datetime) -> None:
+    user.name, user.email = "", f"{address_fingerprint(user.email)}.invalid"
+    user.active, user.password_hash, user.totp_secret, user.sessions_ended_at = False, None, None, now
+
+
 def set_legal_hold(session: Session, case: Case, actor: Actor, reason: str) -> Case:
     """Stop every erasure of the case until the hold is lifted (programme office, with a reason)."""
     if actor.role not in (Role.COORDINATOR, Role.SYSTEM):

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 
 from ews_cases.audit.chain import canonical_json, event_record
-from ews_cases.audit.personal import resolve
+from ews_cases.audit.personal import PERSONAL_LOOKING, leaves, resolve
 from ews_cases.audit.queries import held_values
 from ews_cases.models import AuditEvent
 from ews_cases.web.auditing_labels import (
@@ -38,6 +38,8 @@ from workflows.actors import Role
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Calls that hand `chain.append` an action held in a variable, and the actions they can hand it.
+#: Written by a migration (migrations/versions/*_personal_values_and_legal_hold.py), not by the application.
+MIGRATION_ACTIONS = {"audit.converted"}
 INDIRECT_ACTIONS = {"ews_cases/mail/delivery.py": {"email.delivered", "email.failed"}}
 #: `<time datetime>` as HTML allows it, to the millisecond at most (or a day).
 TIME_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$")
@@ -86,7 +88,7 @@ def test_every_action_the_code_base_can_write_has_a_german_label():
     assert len(found) > 30  # the walk sees the services, the workers and the views
     missing = sorted(found - set(ACTION_LABELS))
     assert not missing, f"actions without a German label in web/auditing_labels.py: {missing}"
-    stale = sorted(set(ACTION_LABELS) - found)
+    stale = sorted(set(ACTION_LABELS) - found - MIGRATION_ACTIONS)
     assert not stale, f"labels of actions nothing writes any more: {stale}"
 
 
@@ -225,6 +227,15 @@ def test_every_key_the_events_carry_has_a_german_label(session, history):
         content = flatten(data) if e.action == "case.created" else {}
         for key in [*content, *(data.get("changes") or {})]:
             assert field_label(key) != key, (e.action, key)
+
+
+def test_no_event_holds_a_personal_looking_value_in_clear(session, history):
+    """Every string under a key that looks personal is a commitment (ews_cases/audit/personal.py): an
+    action whose declaration forgot such a field fails here."""
+    for e in stored_events(session):
+        for path, value in leaves(e.data, ()):
+            looks_personal = any(PERSONAL_LOOKING.search(k) for k in path if not k.isdigit())
+            assert not (looks_personal and isinstance(value, str) and value), (e.action, path)
 
 
 def test_the_timeline_shows_no_english_code_and_the_raw_json_is_reachable(session, auditor_client, history):
