@@ -157,7 +157,7 @@ def _opted_out_contacts(session: Session, now: datetime, report: RetentionReport
     stmt = (
         select(Contact)
         .where(Contact.opted_out_at.is_not(None), ~Contact.email.startswith(ERASED_ADDRESS_PREFIX))
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Contact)
     )
     for contact in list(session.scalars(stmt)):
         erase_contact(session, contact, RETENTION_ACTOR, category=OPTED_OUT_CONTACT, now=now)
@@ -174,7 +174,7 @@ def _inactive_accounts(session: Session, now: datetime, report: RetentionReport)
             User.created_at < cutoff,
             ~User.email.startswith(ERASED_ADDRESS_PREFIX),
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=User)
     )
     for user in list(session.scalars(stmt)):
         erase_account(session, user, RETENTION_ACTOR, category=INACTIVE_ACCOUNT, now=now)
