@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.mail.delivery import SmtpSender, cancel_pending, deliver_batch
 from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
+from ews_cases.services.access_request import export_person
 from ews_cases.services.accounts import change_access, create_account, revoke_api_token, set_user_active
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
@@ -26,6 +27,7 @@ from ews_cases.services.cohorts import add_session, update_cohort
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.password_reset import request_password_reset, reset_password
+from ews_cases.services.privacy import erase_case, lift_legal_hold, set_legal_hold
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.reviews import record_review
 from ews_cases.services.second_factor import (
@@ -39,7 +41,7 @@ from ews_cases.services.second_factor import (
 from ews_cases.services.subscriptions import unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
-from testkit.factories import ATTENDORN, FINNENTROP, SYSTEM, Factory
+from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
 from workflows import BERLIN, Actor
 
 PASSWORD = "Pruefung-Passwort-1"
@@ -166,6 +168,14 @@ def build_history(
         )
     ).all()
     cancel_pending(session, office, list(pending), "Versehentlich vorgemerkt.")
+    # Data protection: a legal hold set and lifted, an access request, and a withdrawn draft erased.
+    set_legal_hold(session, case, office, "Prüfung durch den Landesrechnungshof")
+    lift_legal_hold(session, case, office, "Prüfung abgeschlossen")
+    export_person(session, "carla@attendorn.example", office)
+    gone = create_case(
+        session, office, cohort_number=soon.number, municipality_ags=BONN, content=content(OLD_GOALS)
+    )
+    erase_case(session, gone, office, reason="Antrag der Kommune")
     _user, token = create_account(
         session, admin, email="dora@land.example", name="Dora Daten", role="auditor", token_name="Auswertung"
     )
