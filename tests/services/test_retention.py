@@ -74,3 +74,22 @@ def test_two_retention_runs_at_once_erase_each_case_once(session, factory, rejec
     assert sorted(erasures(session)) == sorted(c.id for c in rejected)
     assert session.scalar(select(func.count()).where(AuditEvent.action == "privacy.erased")) == 2
     assert verify_database(session).ok
+
+
+def test_an_opted_out_contact_is_deleted_and_the_opt_out_still_holds(session, factory):
+    from ews_cases.errors import Conflict
+    from ews_cases.models import Contact
+    from ews_cases.services.contacts import add_contact, opt_out
+
+    office = factory.coordinator()
+    contact = add_contact(session, office, ATTENDORN, "Olga Abgemeldet", "olga@attendorn.example")
+    opt_out(session, contact.unsubscribe_token)
+    report = apply_retention(session, factory.now)
+    session.commit()
+    assert report.erased.get("retention.opted_out_contact") == 1
+    assert "olga" not in repr(session.execute(select(Contact.name, Contact.email)).all()).lower()
+    with pytest.raises(Conflict):
+        add_contact(session, office, ATTENDORN, "Olga Abgemeldet", "olga@attendorn.example")
+    session.rollback()
+    assert apply_retention(session, factory.now).erased.get("retention.opted_out_contact") is None
+    assert verify_database(session).ok
