@@ -3,6 +3,8 @@
 
 Usage: python3 verify_audit_export.py export.jsonl
 Prints OK, or the first broken event of each broken chain and exits 1. Standard library only.
+Personal values appear in `data` as commitments {"$pd": id, "sha256": hex} (docs/audit.md §7); they are
+hashed like any other JSON value, so the check needs no values. `commitment_ok` checks one shown value.
 A chain's events must be consecutive and in position order, as the export writes them; the chains may come
 in any order. A line that is not an audit event (not UTF-8, not a JSON object with chain, position,
 prev_hash and hash) stops the check with exit 1.
@@ -43,6 +45,12 @@ def problem(event: dict, position: int, prev_hash: str) -> str | None:
     if event["hash"] != hashlib.sha256(hashed_bytes).hexdigest():
         return "hash differs from the event's content"
     return None
+
+
+def commitment_ok(commitment: dict, salt_hex: str, value: object) -> bool:
+    """Whether `value` with its salt (as the auditor's page or the API shows them) matches the commitment."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(bytes.fromhex(salt_hex) + canonical).hexdigest() == commitment["sha256"]
 
 
 def main(path: str) -> int:

@@ -79,15 +79,16 @@ def test_exported_jsonl_verifies_and_one_changed_byte_breaks_it(database_url, se
     assert verified.returncode == 0, verified.stdout
     assert run_verifier_script(export).returncode == 0
 
-    # One byte inside `data` of the case's first event: "Wir wollen ..." becomes "Vir wollen ...".
+    # One byte inside `data` of the case's first event: "EWS6-…" becomes "FWS6-…" (the personal values
+    # are commitments in the export; a commitment changed by a byte breaks the hash just the same).
     lines = export.read_bytes().splitlines(keepends=True)
     [index] = [
         i
         for i, line in enumerate(lines)
         if (json.loads(line)["chain"], json.loads(line)["position"]) == (case_chain(history.id), 1)
     ]
-    at = lines[index].index(b'"motivation":"Wir') + len(b'"motivation":"')
-    lines[index] = lines[index][:at] + b"V" + lines[index][at + 1 :]
+    at = lines[index].index(b'"reference":"EWS') + len(b'"reference":"')
+    lines[index] = lines[index][:at] + b"F" + lines[index][at + 1 :]
     export.write_bytes(b"".join(lines))
 
     tampered = ews(database_url, "audit", "verify", str(export))

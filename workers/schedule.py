@@ -13,5 +13,6 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "session-reminders": {"task": "workers.tasks.send_session_reminders", "schedule": crontab(minute="*/30")},
     "start-cohorts": {"task": "workers.tasks.start_cohorts", "schedule": crontab(minute="*/30")},
     "expire-invitations": {"task": "workers.tasks.expire_invitations", "schedule": crontab(minute="*/30")},
+    "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": crontab(minute=17, hour=3)},
     "scan-certificates": {"task": "workers.tasks.scan_certificates", "schedule": timedelta(minutes=2)},
 }

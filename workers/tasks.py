@@ -11,6 +11,7 @@ from flask import current_app
 
 from ews_cases.db.engine import Database
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
+from ews_cases.services import retention
 from ews_cases.services.certificates import issue_case_certificates, issue_due_certificates
 from ews_cases.services.cohorts import start_due_cases
 from ews_cases.services.invitations import expire_invitations as expire_due_invitations
@@ -68,6 +69,13 @@ def send_session_reminders(now: str | None = None) -> int:
 def start_cohorts(now: str | None = None) -> int:
     """Move admitted cases of cohorts whose start date has come to `attending` (one transaction each)."""
     return start_due_cases(_db(), _parse_now(now))
+
+
+@shared_task(name="workers.tasks.apply_retention")
+def apply_retention(now: str | None = None) -> dict[str, int]:
+    """Erase the personal data whose retention period has ended (services/retention.py)."""
+    with _db().transaction() as session:
+        return retention.apply_retention(session, _parse_now(now)).erased
 
 
 @shared_task(name="workers.tasks.issue_certificates")

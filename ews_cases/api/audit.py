@@ -13,7 +13,7 @@ from ews_cases.api.blueprint import api
 from ews_cases.api.pagination import paginate
 from ews_cases.audit.chain import event_record, verify_database
 from ews_cases.audit.export import iter_export
-from ews_cases.audit.queries import AuditFilter, select_events
+from ews_cases.audit.queries import AuditFilter, select_events, with_personal
 from ews_cases.db.request_session import db_session
 from ews_cases.models import AuditEvent, utcnow
 
@@ -40,8 +40,10 @@ def _filters(query: dict[str, Any]) -> AuditFilter:
 def list_audit_events(query: dict[str, Any]) -> dict[str, Any]:
     """The global audit log in sequence order, filtered by cohort, case, actor, action and time
     (`from` inclusive, `to` exclusive)."""
-    stmt = select_events(_filters(query))
-    return paginate(db_session(), stmt, AuditEvent.id, query, event_record)
+    session = db_session()
+    page = paginate(session, select_events(_filters(query)), AuditEvent.id, query, event_record)
+    page["items"] = with_personal(session, page["items"])
+    return page
 
 
 def _export_chunks(fmt: str, dialect: str) -> Iterator[bytes]:

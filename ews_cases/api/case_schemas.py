@@ -170,6 +170,8 @@ class AuditEventOut(Schema):
     request_id = String(allow_none=True)
     prev_hash = String()
     hash = String()
+    #: Commitment id → value and salt, or when and why it was erased (docs/audit.md §7).
+    personal = Dict()
 
 
 class HistoryOut(Schema):

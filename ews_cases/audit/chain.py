@@ -19,9 +19,19 @@ from typing import Any
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from ews_cases.audit import personal
 from ews_cases.context import current_request_id
 from ews_cases.db.engine import TransactionNotes
-from ews_cases.models import GLOBAL_CHAIN, AuditChainHead, AuditEvent, Case, case_chain, utcnow
+from ews_cases.models import (
+    GLOBAL_CHAIN,
+    AuditChainHead,
+    AuditEvent,
+    Case,
+    PersonalValue,
+    TeamMember,
+    case_chain,
+    utcnow,
+)
 from workflows import Actor
 
 GENESIS_HASH = "0" * 64
@@ -115,6 +125,13 @@ _LOCK_HEAD = (
 )
 _MOVE_HEAD = update(_HEADS).where(_HEADS.c.chain == bindparam("head_chain"))
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_VALUES = PersonalValue.__table__
+_INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
+_TEAM_IDS = (
+    select(TeamMember.__table__.c.id)
+    .where(TeamMember.__table__.c.case_id == bindparam("case_id"))
+    .order_by(TeamMember.__table__.c.slot)
+)
 #: The actions appended in a session's open transaction (the metrics count the committed ones).
 APPENDED = TransactionNotes("ews_audit_appended")
 
@@ -134,13 +151,16 @@ def append(
 
     The chain head row is locked first, so concurrent appends to one chain queue up instead of forking.
     Written as plain rows (no ORM object to track and flush: this runs in every change of the system);
-    returns the event as `event_record` gives it.
+    returns the event as `event_record` gives it. Personal values in `data` (`audit.personal`) are stored
+    in `personal_values` and the event holds commitments to them.
     """
     chain = case_chain(case.id) if case is not None else GLOBAL_CHAIN
     connection = session.connection()  # Core statements on the session's connection and transaction
+    case_id = case.id if case is not None else None
+    occurred_at = utcnow()
+    payload = commit_personal(connection, action, jsonable(dict(data or {})), case_id, occurred_at)
     head = connection.execute(_LOCK_HEAD, {"chain": chain}).one_or_none()
     position, prev_hash = head if head is not None else (0, GENESIS_HASH)
-    occurred_at = utcnow()
     record = {
         "chain": chain,
         "position": position + 1,
@@ -152,7 +172,7 @@ def append(
         "action": action,
         "from_state": from_state,
         "to_state": to_state,
-        "data": jsonable(dict(data or {})),
+        "data": payload,
         "request_id": current_request_id.get(),
     }
     digest = chain_hash(prev_hash, record)
@@ -173,6 +193,34 @@ def append(
     ).scalar_one()
     APPENDED.add(session, action)
     return {"sequence": sequence, **record, "prev_hash": prev_hash, "hash": digest}
+
+
+def commit_personal(
+    connection: Any, action: str, data: dict[str, Any], case_id: int | None, now: datetime
+) -> dict[str, Any]:
+    """`data` with its personal values (`audit.personal`) stored in `personal_values` and replaced by
+    commitments; a plain connection, so the conversion migration uses it too."""
+    team: list[int] | None = None
+
+    def team_ids() -> list[int]:
+        nonlocal team
+        if team is None:
+            team = list(connection.execute(_TEAM_IDS, {"case_id": case_id}).scalars())
+        return team
+
+    def store(new: personal.NewValue) -> int:
+        row = {
+            "subject_kind": new.subject.kind,
+            "subject_id": new.subject.id,
+            "case_id": case_id,
+            "field": ".".join(new.path)[:200],
+            "value": new.value_json,
+            "salt": new.salt,
+            "created_at": now,
+        }
+        return int(connection.execute(_INSERT_VALUE, row).scalar_one())
+
+    return personal.commit(action, data, case_id=case_id, team_ids=team_ids, store=store)
 
 
 # -- verification ------------------------------------------------------------------------------------
@@ -289,9 +337,51 @@ def iter_db_records(session: Session, *, batch: int = 5000) -> Iterator[dict[str
 
 
 def verify_database(session: Session) -> Verification:
-    """Verify every chain in the database, including that no chain lost events at its end."""
+    """Verify every chain in the database, including that no chain lost events at its end, and that every
+    personal value still held matches the commitment its event holds (erased ones have nothing to check)."""
     heads = dict(session.execute(select(AuditChainHead.chain, AuditChainHead.hash)).all())
-    return verify_records(iter_db_records(session), heads)
+    committed: dict[int, tuple[str, str, int, int | None]] = {}
+
+    def records() -> Iterator[dict[str, Any]]:
+        for record in iter_db_records(session):
+            for commitment in personal.commitments(record["data"]):
+                where = (record["chain"], record["position"], record.get("sequence"))
+                committed[commitment[personal.PD_KEY]] = (commitment["sha256"], *where)
+            yield record
+
+    result = verify_records(records(), heads)
+    _check_commitments(session, committed, result)
+    return result
+
+
+def _check_commitments(
+    session: Session, committed: Mapping[int, tuple[str, str, int, int | None]], result: Verification
+) -> None:
+    """Add a break for the first event of each chain whose personal value changed or vanished."""
+    problems: dict[str, Break] = {}
+    found: set[int] = set()
+    stmt = select(_VALUES.c.id, _VALUES.c.value, _VALUES.c.salt).execution_options(yield_per=5000)
+    for value_id, value, salt in session.execute(stmt):
+        if value_id not in committed:
+            continue
+        found.add(value_id)
+        sha256, chain, position, sequence = committed[value_id]
+        if value is None and salt is None:
+            continue  # erased: the commitment stays, there is nothing left to compare
+        if value is None or salt is None or personal.commitment_hash(salt, value) != sha256:
+            problem = f"personal value {value_id} does not match its commitment"
+            _keep_first(problems, Break(chain, position, sequence, problem))
+    for value_id in committed.keys() - found:
+        sha256, chain, position, sequence = committed[value_id]
+        _keep_first(problems, Break(chain, position, sequence, f"personal value {value_id} is missing"))
+    broken = {b.chain for b in result.breaks}
+    result.breaks.extend(b for chain, b in sorted(problems.items()) if chain not in broken)
+
+
+def _keep_first(problems: dict[str, Break], found: Break) -> None:
+    known = problems.get(found.chain)
+    if known is None or found.position < known.position:
+        problems[found.chain] = found
 
 
 def verify_jsonl(lines: Iterable[str | bytes]) -> Verification:

@@ -5,7 +5,8 @@ The API and the auditor pages build their queries here; `ews_cases.audit.chain` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from ews_cases.audit.chain import event_record
+from ews_cases.audit import personal
+from ews_cases.audit.chain import event_record, format_time
 from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.translate import _
-from ews_cases.models import AuditEvent
+from ews_cases.models import AuditEvent, PersonalValue
 
 WILDCARD = "*"
 _LIKE_ESCAPE = "\\"
@@ -112,3 +114,59 @@ def case_history(session: Session, case_id: int) -> list[dict[str, Any]]:
     """
     rows = session.connection().execute(_CASE_HISTORY, {"case_id": case_id})
     return [event_record(row) for row in rows]
+
+
+# -- personal values ---------------------------------------------------------------------------------------
+
+_VALUES = PersonalValue.__table__
+
+
+def held_values(session: Session, datas: Iterable[Any]) -> dict[int, personal.Held]:
+    """What `personal_values` holds for every commitment inside the given event `data`s, in one query per
+    thousand ids."""
+    ids = sorted({c[personal.PD_KEY] for data in datas for c in personal.commitments(data)})
+    held: dict[int, personal.Held] = {}
+    for start in range(0, len(ids), 1000):
+        stmt = select(
+            _VALUES.c.id,
+            _VALUES.c.value,
+            _VALUES.c.salt,
+            _VALUES.c.erased_at,
+            _VALUES.c.erasure_category,
+            _VALUES.c.erasure_reason,
+        ).where(_VALUES.c.id.in_(ids[start : start + 1000]))
+        for row in session.connection().execute(stmt):
+            held[row.id] = personal.Held(*row)
+    return held
+
+
+def personal_record(entry: personal.Held | None) -> dict[str, Any]:
+    """One commitment as the API shows it beside the event: value and salt (check: SHA-256 of the salt's
+    bytes ‖ canonical JSON of the value equals the commitment's `sha256`), or when and why it was erased."""
+    if entry is None:
+        return {"erased": True, "erased_at": None, "category": None, "reason": None}
+    if entry.erased:
+        return {
+            "erased": True,
+            "erased_at": format_time(entry.erased_at) if entry.erased_at else None,
+            "category": entry.erasure_category,
+            "reason": entry.erasure_reason,
+        }
+    return {"erased": False, "value": json.loads(entry.value or "null"), "salt": entry.salt}
+
+
+def with_personal(session: Session, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with `personal`: its commitments' ids → `personal_record` (for readers who may see them);
+    `data` stays as hashed, so the records still verify."""
+    held = held_values(session, (r["data"] for r in records))
+    for record in records:
+        record["personal"] = {
+            str(c[personal.PD_KEY]): personal_record(held.get(c[personal.PD_KEY]))
+            for c in personal.commitments(record["data"])
+        }
+    return records
+
+
+def resolved_data(session: Session, data: Any) -> Any:
+    """An event's `data` as readers see it: each commitment replaced by its value (None once erased)."""
+    return personal.resolve(data, held_values(session, [data]), lambda _entry: None)

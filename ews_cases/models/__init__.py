@@ -15,6 +15,7 @@ from ews_cases.models.invitation import (
 from ews_cases.models.municipality import Contact, Municipality
 from ews_cases.models.outbox import OutboxMessage
 from ews_cases.models.participation import ATTENDANCE_STATUSES, PROJECT_STATUSES, Attendance, PracticeProject
+from ews_cases.models.personal import PersonalValue
 from ews_cases.models.reminder import ReminderSent
 from ews_cases.models.review import CRITERIA, RECOMMENDATIONS, Review
 from ews_cases.models.user import USER_ROLES, ApiToken, User
@@ -45,6 +46,7 @@ __all__ = [
     "Municipality",
     "OutboxMessage",
     "PasswordResetToken",
+    "PersonalValue",
     "PracticeProject",
     "RecoveryCode",
     "ReminderSent",

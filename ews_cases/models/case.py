@@ -48,6 +48,12 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None]
+    #: A legal hold (coordinator, with reason) stops every erasure of the case until it is lifted.
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    legal_hold_at: Mapped[datetime | None]
+    #: The case's personal data was erased (the anonymised skeleton stays for statistics), and why.
+    personal_data_erased_at: Mapped[datetime | None]
+    personal_data_erasure_category: Mapped[str | None] = mapped_column(String(60))
 
     cohort: Mapped[Cohort] = relationship(lazy="joined")
     municipality: Mapped[Municipality] = relationship(lazy="joined")

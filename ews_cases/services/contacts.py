@@ -54,7 +54,12 @@ def _checked(name: str, email: str) -> tuple[str, str]:
 
 
 def _exists(session: Session, ags: str, email: str) -> bool:
-    stmt = select(Contact.id).where(Contact.municipality_ags == ags, Contact.email == email)
+    """The address is known for the municipality, or was erased after an opt-out (its keyed hash stays, so
+    the opt-out holds: services/privacy.erase_contact)."""
+    from ews_cases.services.privacy import address_fingerprint  # privacy imports the case services
+
+    known = (email, address_fingerprint(email))
+    stmt = select(Contact.id).where(Contact.municipality_ags == ags, Contact.email.in_(known))
     return session.scalar(stmt) is not None
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ews_cases.audit import personal
 from ews_cases.audit.chain import canonical_json, event_record
-from ews_cases.i18n.formatting import de_timestamp
+from ews_cases.audit.queries import held_values
+from ews_cases.i18n.formatting import de_date, de_timestamp
 from ews_cases.i18n.translate import _
 from ews_cases.models import AuditEvent
 from ews_cases.web.auditing_labels import (
@@ -53,6 +55,46 @@ class EventView:
     fields: list[tuple[str, str]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     canonical: str = ""
+    #: The event's personal values with what an auditor needs to check each against its commitment.
+    personal: list[PersonalShown] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalShown:
+    """One commitment of an event: its id and hash, and the value and salt (or the erasure note)."""
+
+    id: int
+    sha256: str
+    value_json: str | None
+    salt: str | None
+    erased: str | None
+    matches: bool
+
+
+def erasure_note(entry: personal.Held | None) -> str:
+    """ "gelöscht am 12.03.2027 (Grund)" where a value was; the reason, else the category's label."""
+    if entry is None or entry.erased_at is None:
+        return _("gelöscht")
+    reason = entry.erasure_reason or label_of("erasure_category", entry.erasure_category or "")
+    return _("gelöscht am {date} ({reason})", date=de_date(entry.erased_at), reason=reason)
+
+
+def _personal_shown(data: Any, held: Mapping[int, personal.Held]) -> list[PersonalShown]:
+    shown = []
+    for commitment in personal.commitments(data):
+        entry = held.get(commitment[personal.PD_KEY])
+        erased = entry is None or entry.erased
+        shown.append(
+            PersonalShown(
+                id=commitment[personal.PD_KEY],
+                sha256=commitment["sha256"],
+                value_json=None if erased or entry is None else entry.value,
+                salt=None if erased or entry is None else entry.salt,
+                erased=erasure_note(entry) if erased else None,
+                matches=entry is not None and entry.matches(commitment["sha256"]),
+            )
+        )
+    return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +351,46 @@ def _token(c: Context) -> Described:
     return Described(_("{token} für {user}", token=shown, user=c.user()))
 
 
+def _erased(c: Context) -> Described:
+    summary = _(
+        "{category}, {subject}: {values} Werte",
+        category=label_of("erasure_category", c.data.get("category")),
+        subject=label_of("erasure_subject", c.data.get("subject")),
+        values=show(c.data.get("values")),
+    )
+    fields = [(field_label("reason"), show(c.data.get("reason")))] if c.data.get("reason") else []
+    if c.data.get("cases"):
+        fields.append((field_label("cases"), show(c.data.get("cases"))))
+    return Described(summary, fields)
+
+
+def _legal_hold(c: Context) -> Described:
+    return Described(show(c.data.get("reason")))
+
+
+def _exported(c: Context) -> Described:
+    return Described(show(c.data.get("email")), labelled({k: v for k, v in c.data.items() if k != "email"}))
+
+
+def _converted(c: Context) -> Described:
+    chains = c.data.get("chains") if isinstance(c.data.get("chains"), list) else []
+    listed = "; ".join(
+        f"{show(item.get('chain'))}: {show(item.get('old_head'))} → {show(item.get('new_head'))}"
+        for item in chains
+        if isinstance(item, Mapping)
+    )
+    summary = _("{count} Prüfketten neu berechnet", count=len(chains))
+    return Described(
+        summary, [(field_label("revision"), show(c.data.get("revision"))), (field_label("chains"), listed)]
+    )
+
+
 DESCRIBERS: dict[str, Callable[[Context], Described]] = {
+    "privacy.erased": _erased,
+    "privacy.exported": _exported,
+    "case.legal_hold_set": _legal_hold,
+    "case.legal_hold_lifted": _legal_hold,
+    "audit.converted": _converted,
     "case.created": _case_created,
     "case.updated": _case_updated,
     "review.recorded": _review,
@@ -397,9 +478,11 @@ def describe(session: Session, events: Iterable[AuditEvent]) -> list[EventView]:
     """The events as the pages show them; the names they refer to are looked up once for all of them."""
     events = list(events)
     names = Names.load(session, events)
+    held = held_values(session, (event.data for event in events))
     views = []
     for event in events:
         data = event.data if isinstance(event.data, Mapping) else {}
+        data = personal.resolve(data, held, erasure_note)
         described = describer(event.action)(Context(event, data, names))
         what, who = action_label(event.action), _who(event, names)
         views.append(
@@ -416,6 +499,7 @@ def describe(session: Session, events: Iterable[AuditEvent]) -> list[EventView]:
                 fields=described.fields,
                 changes=described.changes,
                 canonical=_canonical(event),
+                personal=_personal_shown(event.data, held),
             )
         )
     return views

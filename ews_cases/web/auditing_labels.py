@@ -68,6 +68,11 @@ ACTION_LABELS: dict[str, str] = {
     "access_request.received": N_("Zugang beantragt"),
     "access_request.confirmed": N_("Zugangsanfrage bestätigt"),
     "access_request.declined": N_("Zugangsanfrage abgelehnt"),
+    "privacy.erased": N_("Personenbezogene Daten gelöscht"),
+    "privacy.exported": N_("Auskunft über gespeicherte Daten erteilt"),
+    "case.legal_hold_set": N_("Aufbewahrungssperre gesetzt"),
+    "case.legal_hold_lifted": N_("Aufbewahrungssperre aufgehoben"),
+    "audit.converted": N_("Prüfketten auf Prüfwerte für personenbezogene Daten umgestellt"),
 }
 
 #: Every key an event's `data` holds, and every key of `data.changes` (case content flattened:
@@ -156,6 +161,13 @@ FIELD_LABELS: dict[str, str] = {
     "renewed": N_("Erneuert"),
     "access_request": N_("Anfrage Nr."),
     "position": N_("Funktion"),
+    # data protection
+    "category": N_("Anlass"),
+    "subject": N_("Betroffen"),
+    "values": N_("Gelöschte Werte"),
+    "cases": N_("Bewerbungen"),
+    "chains": N_("Prüfketten (alter und neuer Endwert)"),
+    "revision": N_("Migration"),
 }
 #: The fields of one team member (`team.<n>.<field>` in changes, items of `team` in a created case).
 MEMBER_FIELDS: dict[str, str] = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
@@ -189,8 +201,24 @@ RECOMMENDATION_WORDS: dict[str, str] = {
     "waitlist": N_("Warteliste"),
     "reject": N_("ablehnen"),
 }
+#: Whom an erasure concerned (`privacy.erased`'s `subject`).
+ERASURE_SUBJECT_LABELS = {
+    "case": N_("eine Bewerbung"),
+    "person": N_("eine Person (alle Angaben zu einer Adresse)"),
+}
 #: The coded values of a field: the key's values → their labels.
+#: Why personal data was erased (`services/retention.CATEGORIES` and erasure requests).
+ERASURE_CATEGORY_LABELS = {
+    "request": N_("Löschantrag"),
+    "retention.unsuccessful_case": N_("Aufbewahrungsfrist abgelaufen: Bewerbung ohne Teilnahme"),
+    "retention.participating_case": N_("Aufbewahrungsfrist abgelaufen: Teilnahme"),
+    "retention.email_body": N_("Aufbewahrungsfrist abgelaufen: E-Mail-Inhalt"),
+    "retention.opted_out_contact": N_("Kontakt hat sich abgemeldet"),
+    "retention.inactive_account": N_("Aufbewahrungsfrist abgelaufen: inaktives Konto"),
+}
 VALUE_LABELS: dict[str, dict[str, str]] = {
+    "erasure_category": ERASURE_CATEGORY_LABELS,
+    "erasure_subject": ERASURE_SUBJECT_LABELS,
     "recommendation": RECOMMENDATION_WORDS,
     "role": ROLE_LABELS,
     "status": PROJECT_LABELS,
@@ -232,4 +260,8 @@ PROBLEMS = (
     ("events missing at the end", N_("Am Ende der Kette fehlen Ereignisse.")),
     ("chain has a head but no events", N_("Zur Kette sind keine Ereignisse mehr gespeichert.")),
     ("chain is not contiguous", N_("Die Kette ist nicht zusammenhängend gespeichert.")),
+    (
+        "personal value",
+        N_("Ein personenbezogener Wert passt nicht mehr zu seinem Prüfwert oder fehlt: er wurde verändert."),
+    ),
 )

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from sqlalchemy import select, update
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import ApiToken, AuditEvent, User, utcnow
 from ews_cases.services.actors import actor_for
 from ews_cases.services.second_factor import enrol_second_factor, has_second_factor, new_totp_secret
@@ -224,7 +225,7 @@ def test_deactivating_a_user_stops_their_tokens_and_is_audited(client, session, 
     assert works(client, created["token"]) == 200
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.reactivated")).one()
     session.commit()
-    assert event.data == {"user": created["id"], "reason": "zurück"}
+    assert resolved_data(session, event.data) == {"user": created["id"], "reason": "zurück"}
 
 
 def test_admins_cannot_lock_themselves_out(client, session, tokens):
@@ -335,8 +336,9 @@ def test_admin_changes_role_and_municipality_audited_with_old_and_new(client, se
     assert response.status_code == 200, response.get_json()
     assert (response.get_json()["role"], response.get_json()["municipality"]) == ("applicant", "05966004")
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.role_changed")).one()
+    recorded = resolved_data(session, event.data)
     session.commit()
-    assert event.data == {
+    assert recorded == {
         "user": created["id"],
         "changes": {
             "role": {"old": "reviewer", "new": "applicant"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -13,7 +14,8 @@ from sqlalchemy import select
 
 from ews_cases.audit.chain import event_record, iter_db_records, verify_jsonl, verify_records
 from ews_cases.audit.export import CSV_COLUMNS
-from ews_cases.audit.queries import AuditFilter, iter_records
+from ews_cases.audit.personal import commitments, value_bytes
+from ews_cases.audit.queries import AuditFilter, held_values, iter_records
 from ews_cases.errors import ValidationFailed
 from ews_cases.models import AuditEvent, case_chain
 from testkit.factories import ATTENDORN, DUESSELDORF, FINNENTROP
@@ -81,7 +83,21 @@ def test_log_lists_events_as_export_records_in_sequence_order(client, session, t
     events = all_events(session)
     page = fetch(client, tokens["auditor"], limit=500)
     assert page["next_cursor"] is None
-    assert page["items"] == [event_record(e) for e in events]
+    # Each record as exported, plus what its commitments stand for (docs/audit.md §7).
+    assert [{k: v for k, v in i.items() if k != "personal"} for i in page["items"]] == [
+        event_record(e) for e in events
+    ]
+    held = held_values(session, (e.data for e in events))
+    for item in page["items"]:
+        for commitment in commitments(item["data"]):
+            shown = item["personal"][str(commitment["$pd"])]
+            assert shown == {
+                "erased": False,
+                "value": json.loads(held[commitment["$pd"]].value),
+                "salt": shown["salt"],
+            }
+            salted = bytes.fromhex(shown["salt"]) + value_bytes(shown["value"])
+            assert hashlib.sha256(salted).hexdigest() == commitment["sha256"]
 
 
 def test_pagination_walks_every_event_exactly_once(client, session, tokens, world):

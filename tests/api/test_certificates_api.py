@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import AuditEvent, Certificate
 from testkit.factories import FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, role_tokens
@@ -179,7 +180,7 @@ def test_coordinator_revokes_with_a_reason_once(client, session, tokens, certifi
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.revoked")).one()
     session.commit()
     assert event.case_id == certified.id
-    assert event.data == {"serial": serial, "reason": "Name falsch geschrieben"}
+    assert resolved_data(session, event.data) == {"serial": serial, "reason": "Name falsch geschrieben"}
     listed = client.get(f"/api/v1/cases/{certified.id}/certificates", headers=bearer(tokens["auditor"]))
     assert next(i for i in listed.get_json()["items"] if i["serial"] == serial)["revoked_at"] is not None
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import AuditEvent, case_chain
 from ews_cases.services.users import issue_token
 from testkit.factories import ATTENDORN, FINNENTROP
@@ -330,5 +331,5 @@ def test_project_changes_are_in_the_case_history(client, session, tokens, attend
         select(AuditEvent).where(AuditEvent.case_id == attending.id, AuditEvent.action == "project.updated")
     ).one()
     session.commit()
-    assert event.data["changes"]["title"] == {"old": "", "new": "Lotsen"}
+    assert resolved_data(session, event.data)["changes"]["title"] == {"old": "", "new": "Lotsen"}
     assert event.actor.startswith("user:")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
+from ews_cases.audit.queries import resolved_data
 from ews_cases.errors import Conflict, Forbidden, ValidationFailed
 from ews_cases.models import Attendance, AuditEvent, Case, Certificate, PracticeProject
 from ews_cases.services.cases import CaseExists, CaseInput, MemberInput, create_case, update_draft
@@ -29,11 +31,20 @@ def count(session: Session, model: type) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
 
-def events(session: Session, action: str, case: Case | None = None) -> list[AuditEvent]:
+def events(session: Session, action: str, case: Case | None = None) -> list[SimpleNamespace]:
+    """The events as readers see them: personal values in place of their commitments."""
     query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
     if case is not None:
         query = query.where(AuditEvent.case_id == case.id)
-    return list(session.scalars(query))
+    return [
+        SimpleNamespace(
+            **{
+                **{c.key: getattr(e, c.key) for c in AuditEvent.__table__.columns},
+                "data": resolved_data(session, e.data),
+            }
+        )
+        for e in session.scalars(query)
+    ]
 
 
 class Unchanged:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.errors import Conflict, Forbidden
 from ews_cases.models import Certificate, OutboxMessage, utcnow
 from ews_cases.services.cases import CaseInput, MemberInput
@@ -143,7 +144,7 @@ def test_submit_outside_the_region_needs_a_coordinator_override_with_reason(sess
     assert case.state == State.SUBMITTED
     assert event.action == "transition.submit"
     assert event.data["overridden"] == ["outside_region"]
-    assert event.data["reason"] == REASON
+    assert resolved_data(session, event.data)["reason"] == REASON
 
     bonn = factory.actor("applicant", BONN)
     first = last_event_id(session)
@@ -294,7 +295,7 @@ def test_reason_is_required(session, factory, name, state):
         assert refusal.refusals[0].code == "reason_missing"
     apply_transition(session, case, name, factory.coordinator(), case.version, f"  {REASON}  ")
     [event] = [e for e in events_since(session, 0) if e.action == f"transition.{name}"]
-    assert event.data["reason"] == REASON
+    assert resolved_data(session, event.data)["reason"] == REASON
 
 
 def test_review_transition_needs_enough_reviews(session, factory):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import AuditEvent, Case, Certificate, OutboxMessage, User, utcnow
 from ews_cases.services import cohorts
 from ews_cases.services.reviews import record_review
@@ -231,7 +232,7 @@ def test_allowed_transition_changes_state_version_audit_and_outbox(session, fact
     assert event.actor_role == role.value
     assert event.data["transition"] == name
     assert event.data["version"] == version + 1
-    assert event.data["reason"] == kwargs["reason"]
+    assert resolved_data(session, event.data)["reason"] == kwargs["reason"]
 
     new = [m for m in messages_for(session, case) if m.id not in old_messages]
     assert sorted(e["id"] for e in event.data["emails"]) == sorted(m.id for m in new)

@@ -32,6 +32,7 @@ from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import accept_invitation, expire_invitations, invite
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.password_reset import request_password_reset, reset_password
+from ews_cases.services.privacy import erase_case, lift_legal_hold, set_legal_hold
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.reviews import record_review
 from ews_cases.services.second_factor import (
@@ -43,10 +44,11 @@ from ews_cases.services.second_factor import (
     use_recovery_code,
 )
 from ews_cases.services.session_changes import cancel_session, change_session
+from ews_cases.services.subject_access import export_person
 from ews_cases.services.subscriptions import resubscribe, unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
-from testkit.factories import ATTENDORN, FINNENTROP, SYSTEM, Factory
+from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
 from workflows import BERLIN, Actor
 
 PASSWORD = "Pruefung-Passwort-1"
@@ -190,6 +192,14 @@ def build_history(
         )
     ).all()
     cancel_pending(session, office, list(pending), "Versehentlich vorgemerkt.")
+    # Data protection: a legal hold set and lifted, an access request, and a withdrawn draft erased.
+    set_legal_hold(session, case, office, "Prüfung durch den Landesrechnungshof")
+    lift_legal_hold(session, case, office, "Prüfung abgeschlossen")
+    export_person(session, "carla@attendorn.example", office)
+    gone = create_case(
+        session, office, cohort_number=soon.number, municipality_ags=BONN, content=content(OLD_GOALS)
+    )
+    erase_case(session, gone, office, reason="Antrag der Kommune")
     _user, token = create_account(
         session, admin, email="dora@land.example", name="Dora Daten", role="auditor", token_name="Auswertung"
     )

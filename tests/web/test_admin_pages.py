@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import ApiToken, AuditEvent, User, utcnow
 from ews_cases.services.accounts import new_token
 from ews_cases.services.actors import actor_for
@@ -301,7 +302,7 @@ def test_a_role_change_is_saved_and_audited_with_old_and_new(admin, session, per
     changed = fresh(session).get(User, person.id)
     assert (changed.role, changed.municipality_ags) == ("applicant", ATTENDORN)
     [event] = events(session, "user.role_changed")
-    assert event.data == {
+    assert resolved_data(session, event.data) == {
         "user": person.id,
         "changes": {
             "role": {"old": "reviewer", "new": "applicant"},
@@ -363,7 +364,7 @@ def test_deactivation_ends_sessions_and_stops_tokens_at_once_and_reactivation_re
     )
     assert response.status_code == 303
     [event] = events(session, "user.deactivated")
-    assert event.data == {"user": person.id, "reason": "ausgeschieden"}
+    assert resolved_data(session, event.data) == {"user": person.id, "reason": "ausgeschieden"}
     gone = theirs.get("/gutachten")
     assert gone.status_code == 302
     assert "/anmelden" in gone.headers["Location"]

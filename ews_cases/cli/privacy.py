@@ -1,0 +1,112 @@
+"""`ews privacy erase|hold|release|export` and `ews retention run`: data protection for the programme office.
+
+The services of `services/privacy.py`, `services/retention.py` and `services/subject_access.py`, one
+transaction per command, audited with a system actor naming the command (`system:cli:privacy-erase`).
+Refusals are printed in German on stderr: exit 1 when the case does not exist, 2 when refused (e.g. a legal
+hold). See docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ews_cases.cli.commands import _app_context, _database, main, refusals_printed
+from workflows import Actor
+
+
+@main.group()
+def privacy() -> None:
+    """Personal data: erasure, legal holds, access requests (docs/privacy.md)."""
+
+
+@privacy.command("erase")
+@click.option("--case", "reference", default=None, help="Erase one case's personal data (its reference).")
+@click.option("--email", "address", default=None, help="Erase what is held about this email address.")
+@click.option("--reason", default=None, help="Why (shown as 'gelöscht am … (reason)'; never name a person).")
+def privacy_erase(reference: str | None, address: str | None, reason: str | None) -> None:
+    """Erase personal data now (Art. 17 request); the audit trail keeps its commitments and verifies."""
+    from ews_cases.services.privacy import erase_case, erase_person, find_case
+
+    if (reference is None) == (address is None):
+        raise click.UsageError("give exactly one of --case REF and --email ADDRESS")
+    actor = Actor.system("cli:privacy-erase")
+    with refusals_printed(), _app_context(), _database().transaction() as session:
+        if reference is not None:
+            case = find_case(session, reference)
+            erasure = erase_case(session, case, actor, reason=reason)
+            if erasure is None:
+                click.echo(f"{case.reference}: already erased, nothing to do")
+                return
+        else:
+            erasure = erase_person(session, address or "", actor, reason=reason)
+    click.echo(
+        f"erased {erasure.values} recorded value(s), blanked {erasure.rows} row(s), cases {erasure.cases}"
+    )
+
+
+def _hold(reference: str, reason: str, lift: bool) -> None:
+    from ews_cases.services.privacy import find_case, lift_legal_hold, set_legal_hold
+
+    change = lift_legal_hold if lift else set_legal_hold
+    with refusals_printed(), _database().transaction() as session:
+        case = change(session, find_case(session, reference), Actor.system("cli:privacy-hold"), reason)
+        click.echo(f"{case.reference}: legal hold {'lifted' if lift else 'set'}")
+
+
+@privacy.command("hold")
+@click.option("--case", "reference", required=True)
+@click.option("--reason", required=True)
+def privacy_hold(reference: str, reason: str) -> None:
+    """Put a case under legal hold: no erasure (retention or request) until it is released."""
+    _hold(reference, reason, lift=False)
+
+
+@privacy.command("release")
+@click.option("--case", "reference", required=True)
+@click.option("--reason", required=True)
+def privacy_release(reference: str, reason: str) -> None:
+    """Lift a case's legal hold."""
+    _hold(reference, reason, lift=True)
+
+
+def _moment(now: str | None) -> datetime | None:
+    if not now:
+        return None
+    moment = datetime.fromisoformat(now)
+    if moment.tzinfo is None:
+        raise click.BadParameter("needs a UTC offset, e.g. 2027-06-23T09:00:00+02:00", param_hint="--now")
+    return moment
+
+
+@privacy.command("export")
+@click.option("--email", "address", required=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def privacy_export(address: str, output: Path) -> None:
+    """Answer an access request (Art. 15): a ZIP with everything held about ADDRESS (JSON + German HTML)."""
+    from ews_cases.services.subject_access import export_person
+
+    with refusals_printed(), _app_context(), _database().transaction() as session:
+        archive = export_person(session, address, Actor.system("cli:privacy-export"))
+    output.write_bytes(archive)
+    click.echo(f"wrote {output} ({len(archive)} bytes)")
+
+
+@main.group()
+def retention() -> None:
+    """Retention rules (docs/privacy.md): erase what is due."""
+
+
+@retention.command("run")
+@click.option("--now", "now", default=None, help="Pretend it is this moment (ISO 8601 with offset).")
+def retention_run(now: str | None) -> None:
+    """Apply every retention rule once; safe to repeat (each subject is erased once, ever)."""
+    from ews_cases.services.retention import apply_retention
+
+    with refusals_printed(), _app_context(), _database().transaction() as session:
+        report = apply_retention(session, _moment(now))
+    for category, count in report.erased.items():
+        click.echo(f"{category}: {count}")
+    click.echo(f"retention at {report.now.isoformat()}: {report.total} erased, {report.held} held")
