@@ -63,18 +63,28 @@ class PageFindings:
 
 def check_in_browser(page: Page, label: str, findings: PageFindings) -> None:
     """Width and axe-core on the page the browser shows now (already loaded at the phone's width)."""
+    menu = page.locator("details.nav-menu > summary")
+    if menu.count() and menu.is_visible():
+        _check_width(page, f"{label} (menu closed)", findings)
+        menu.click()  # the open menu must fit too, and axe-core checks its links
+        label = f"{label} (menu open)"
+    _check_width(page, label, findings)
+    for v in axe_violations(page):
+        targets = [n["target"] for n in v["nodes"]][:5]
+        findings.problems.append(f"{label}: axe {v['impact']} {v['id']} ({v['help']}) at {targets}")
+
+
+def _check_width(page: Page, label: str, findings: PageFindings) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     if width > PHONE["width"]:
         wide = page.evaluate(
             """(limit) => [...document.querySelectorAll('body *')]
-                 .filter(el => el.getBoundingClientRect().right > limit + 0.5 && !el.closest('.table-scroll'))
+                 .filter(el => el.checkVisibility() && el.getBoundingClientRect().right > limit + 0.5
+                               && !el.parentElement.closest('.table-scroll'))
                  .slice(0, 4).map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''))""",
             PHONE["width"],
         )
         findings.problems.append(f"{label}: {width} px wide at {PHONE['width']} px (widest: {wide})")
-    for v in axe_violations(page):
-        targets = [n["target"] for n in v["nodes"]][:5]
-        findings.problems.append(f"{label}: axe {v['impact']} {v['id']} ({v['help']}) at {targets}")
 
 
 def nu_errors(documents: Mapping[str, bytes]) -> list[str]:

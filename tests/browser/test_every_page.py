@@ -251,6 +251,8 @@ def test_every_page_is_valid_accessible_and_fits_a_phone(
     ctx.close()
 
     missing = page_endpoints(app) - visited
-    assert not missing, f"GET pages the sweep does not visit (add them, or to page_checks.NOT_PAGES): {missing}"
+    assert not missing, (
+        f"GET pages the sweep does not visit (add them, or to page_checks.NOT_PAGES): {missing}"
+    )
     problems = findings.problems + nu_errors(findings.html)
     assert not problems, f"{len(problems)} problems on {len(findings.html)} pages:\n" + "\n".join(problems)
