@@ -67,6 +67,8 @@ def check_in_browser(page: Page, label: str, findings: PageFindings) -> None:
     if menu.count() and menu.is_visible():
         _check_width(page, f"{label} (menu closed)", findings)
         menu.click()  # the open menu must fit too, and axe-core checks its links
+        # The button's hover colours fade in (Bootstrap's transition): check the colours it ends with.
+        page.evaluate("Promise.all(document.getAnimations().map(a => a.finished))")
         label = f"{label} (menu open)"
     _check_width(page, label, findings)
     for v in axe_violations(page):

@@ -47,7 +47,9 @@ class Visitor:
     paths: list[tuple[str, int]]
 
 
-def _arrange(session: Session, factory: Factory, person) -> list[Visitor]:
+def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, int], list[Visitor]]:
+    """A case in every state, a certificate, an API token, a contact and a password reset link; who visits
+    what (and the case ids by state)."""
     open_cohort = factory.cohort(7, title="7. Entwicklungswerkstatt", capacity=3)
     factory.workshop(open_cohort)
     case = {
@@ -81,7 +83,7 @@ def _arrange(session: Session, factory: Factory, person) -> list[Visitor]:
 
     case_pages = [(f"/faelle/{c.id}", 200) for c in case.values()]
     c = {state: c.id for state, c in case.items()}
-    return [
+    return c, [
         Visitor(
             "anonymous",
             None,
@@ -133,7 +135,7 @@ def _arrange(session: Session, factory: Factory, person) -> list[Visitor]:
             ],
         ),
         Visitor("applicant certified", "applicant", BONN, [(f"/faelle/{c[State.CERTIFIED]}", 200)]),
-        Visitor("applicant without a case", "applicant", DUISBURG, [("/bewerbungen/neu", 200)]),
+        Visitor("applicant without a case", "applicant", DUESSELDORF, [("/bewerbungen/neu", 200)]),
         Visitor(
             "reviewer",
             "reviewer",
@@ -204,7 +206,7 @@ def _arrange(session: Session, factory: Factory, person) -> list[Visitor]:
 def test_every_page_is_valid_accessible_and_fits_a_phone(
     browser: Browser, live_url: str, app: Flask, session: Session, factory: Factory, person
 ):
-    visitors = _arrange(session, factory, person)
+    case_ids, visitors = _arrange(session, factory, person)
     findings = PageFindings()
     visited: set[str] = set()
 
@@ -233,6 +235,43 @@ def test_every_page_is_valid_accessible_and_fits_a_phone(
         for path, status in visitor.paths:
             visit(page, visitor.label, path, status)
         ctx.close()
+
+    def sent(page, label: str, button: str, status: int) -> None:
+        """The page a form's answer shows (refusals and one-time results are pages people see too)."""
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name=button).click()
+        response = navigation.value
+        name = f"{label} {page.url.removeprefix(live_url)} after {button!r}"
+        if response is None or response.status != status:
+            findings.problems.append(f"{name}: status {response and response.status}, expected {status}")
+        findings.html[name] = response.body() if response is not None else b""
+        check_in_browser(page, name, findings)
+
+    ctx = context()
+    page = ctx.new_page()
+    login(page, person("coordinator").email)
+    page.goto(f"/faelle/{case_ids[State.REVIEWED]}/aktion/reject/bestaetigen")
+    sent(page, "coordinator", "Ablehnen", 422)  # no reason given
+    page.goto("/programm/durchgaenge/neu")
+    sent(page, "coordinator", "Speichern", 422)
+    page.goto("/konto/zweiter-faktor")
+    secret = page.locator("#totp-schluessel").inner_text().replace(" ", "")
+    page.get_by_label("Sechsstelliger Code aus Ihrer App").fill(pyotp.TOTP(secret).now())
+    sent(page, "coordinator", "Einrichten", 200)  # the recovery codes, shown once
+    ctx.close()
+    ctx = context()
+    page = ctx.new_page()
+    login(page, person("admin").email)
+    page.goto(f"/verwaltung/zugaenge/{person('reviewer').id}")
+    page.get_by_label("Bezeichnung").fill("Fachverfahren")
+    sent(page, "admin", "Token erstellen", 201)  # the token, shown once
+    ctx.close()
+    ctx = context()
+    page = ctx.new_page()
+    login(page, person("applicant", DUESSELDORF).email)
+    page.goto("/bewerbungen/neu")
+    sent(page, "applicant", "Entwurf speichern", 200)  # the saved draft, with what is missing
+    ctx.close()
 
     # The login's second step and its way out, for a person with a second factor.
     secret = new_totp_secret()
