@@ -48,7 +48,7 @@ def test_login_and_navigation_work_with_the_keyboard_alone(page: Page, person):
 
 def test_on_a_phone_the_menu_folds_and_opens_without_javascript(browser, live_url, person):
     """At 390 px the navigation is behind "Menü" (a <details>), which opens with the keyboard even with
-    JavaScript switched off; from 768 px up the links show and there is no "Menü"."""
+    JavaScript switched off; from 992 px up the links show and there is no "Menü"."""
     user = person("coordinator")
     phone = browser.new_context(
         base_url=live_url, locale="de-DE", viewport={"width": 390, "height": 800}, java_script_enabled=False
