@@ -20,7 +20,16 @@ from ews_cases.services.actors import actor_for
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.password_reset import request_password_reset
 from ews_cases.services.second_factor import enrol_second_factor, new_totp_secret
-from testkit.factories import ATTENDORN, BONN, DUESSELDORF, FINNENTROP, OLPE_KREIS, SYSTEM, Factory
+from testkit.factories import (
+    ATTENDORN,
+    BONN,
+    DUESSELDORF,
+    FINNENTROP,
+    OLPE_KREIS,
+    SYSTEM,
+    Factory,
+    complete_content,
+)
 from tests.browser.conftest import PASSWORD, TIMEOUT_MS, login
 from tests.browser.page_checks import (
     PHONE,
@@ -52,8 +61,10 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
     what (and the case ids by state)."""
     open_cohort = factory.cohort(7, title="7. Entwicklungswerkstatt", capacity=3)
     factory.workshop(open_cohort)
+    # Long addresses and names (a Stabsstelle's shared mailbox) must wrap on a phone, not widen the page.
+    long = complete_content(tag=".stabsstelle-buergerschaftliches-engagement-und-ehrenamtsfoerderung")
     case = {
-        state: factory.case(open_cohort, ags, state=state)
+        state: factory.case(open_cohort, ags, state=state, content=long if state is State.ATTENDING else None)
         for state, ags in [
             (State.DRAFT, DROLSHAGEN),
             (State.SUBMITTED, ATTENDORN),
@@ -68,7 +79,7 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
         ]
     }
     case[State.CERTIFIED] = factory.case(
-        factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED
+        factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED, content=long
     )
     certified = case[State.CERTIFIED]
     certificate = session.scalars(select(Certificate).where(Certificate.case_id == certified.id)).first()
