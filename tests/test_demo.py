@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -31,6 +31,7 @@ from ews_cases.models import (
     Invitation,
     Municipality,
     OutboxMessage,
+    Review,
     TeamMember,
     User,
     utcnow,
@@ -200,6 +201,53 @@ def test_demo_people_are_invented_and_can_log_in(loaded):
     assert {site.ags for site, _state in OPEN_CASES} == set(
         session.scalars(select(Case.municipality_ags).join(Case.cohort).where(Cohort.number == 6))
     )
+
+
+def test_the_history_carries_the_dates_of_its_time_in_order(loaded):
+    """Cases, reviews, certificates, emails and audit events of cohorts 1–5 are dated within their cohort's
+    years (not the load day), and every hash chain's events are in the order of their times."""
+    session = loaded
+    for spec in HISTORIC_COHORTS:
+        first = datetime.combine(spec.opens - timedelta(days=30), time(), UTC)
+        last = datetime.combine(spec.certificates_on + timedelta(days=2), time(), UTC)
+        cases = session.scalars(select(Case.id).join(Case.cohort).where(Cohort.number == spec.number)).all()
+        stamps = {
+            "cases": session.scalars(select(Case.created_at).where(Case.id.in_(cases))).all(),
+            "submissions": session.scalars(select(Case.submitted_at).where(Case.id.in_(cases))).all(),
+            "reviews": session.scalars(select(Review.created_at).where(Review.case_id.in_(cases))).all(),
+            "certificates": session.scalars(
+                select(Certificate.issued_at).where(Certificate.case_id.in_(cases))
+            ).all(),
+            "emails": session.scalars(
+                select(OutboxMessage.created_at).where(OutboxMessage.case_id.in_(cases))
+            ).all(),
+            "events": session.scalars(
+                select(AuditEvent.occurred_at).where(AuditEvent.cohort_number == spec.number)
+            ).all(),
+        }
+        for kind, moments in stamps.items():
+            assert moments, (spec.number, kind)
+            outside = [m for m in moments if not (first <= m <= last)]
+            assert not outside, (
+                f"cohort {spec.number}: {kind} dated outside {first:%Y}–{last:%Y}: {outside[:3]}"
+            )
+        reviewed = sorted(stamps["reviews"])
+        assert reviewed[0].date() > spec.deadline  # reviewed after the call closed, not all on one day
+        assert len({m.date() for m in reviewed}) > 1
+    # The open cohort's steps happened in the last weeks, before now.
+    recent = session.scalars(select(AuditEvent.occurred_at).where(AuditEvent.cohort_number == 6)).all()
+    assert recent
+    assert min(recent) >= utcnow() - timedelta(days=60)
+    assert max(recent) <= utcnow()
+
+    chains = session.execute(
+        select(AuditEvent.chain, AuditEvent.occurred_at).order_by(AuditEvent.chain, AuditEvent.position)
+    ).all()
+    previous: dict[str, datetime] = {}
+    for name, moment in chains:
+        assert moment >= previous.get(name, moment), f"chain {name}: {moment} after {previous[name]}"
+        previous[name] = moment
+    assert chain.verify_database(session).ok
 
 
 def test_second_load_changes_nothing(loaded):

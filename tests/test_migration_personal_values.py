@@ -1,9 +1,9 @@
 """Must-hold 5 of issue 17: the migration to commitments converts a database of the previous release.
 
 The previous release's trail (personal values in clear) is made by loading the demo at the head and
-migrating down to the revision before it (`PREVIOUS`), whose downgrade writes the values back into the events and recomputes every
-chain. The old trail verifies there; migrating up converts it: every chain verifies, every value is shown as
-before, and `audit.converted` names each chain's old and new head.
+migrating down to the revision before it (`PREVIOUS`), whose downgrade writes the values back into the
+events and recomputes every chain. The old trail verifies there; migrating up converts it: every chain
+verifies, every value is shown as before, and `audit.converted` names each chain's old and new head.
 """
 
 from __future__ import annotations

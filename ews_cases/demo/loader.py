@@ -4,11 +4,17 @@ Every row is created through the services, so the demo has the same audit trail 
 municipalities of cohorts 1–5 are taken from public sources (`ews_cases/demo/data.py`, URLs next to each
 table); all people, texts, scores and practice projects are invented, and every email address ends in
 `@example.org`. Refused in production: the demo accounts share a published password.
+
+The history is replayed with the clock set to the day each step happened (`models.clock_set_to`), so the
+cohorts 1–5's cases, reviews, attendance, certificates, emails and audit events carry dates of their time
+(2011–2025), in the order they happened, not the day the demo was loaded.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
@@ -37,7 +43,16 @@ from ews_cases.demo.data import (
 )
 from ews_cases.i18n.translate import _
 from ews_cases.mail.delivery import cancel_pending
-from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
+from ews_cases.models import (
+    Case,
+    Certificate,
+    Cohort,
+    CohortSession,
+    OutboxMessage,
+    User,
+    clock_set_to,
+    utcnow,
+)
 from ews_cases.services import cohorts, users
 from ews_cases.services.access_requests import request_access
 from ews_cases.services.actors import actor_for
@@ -54,6 +69,12 @@ SYSTEM = Actor.system("demo")
 
 def _at(day: date, hour: int = 12) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=BERLIN)
+
+
+#: When the demo accounts were opened: a month before the first call.
+ACCOUNTS_OPENED = _at(HISTORIC_COHORTS[0].opens - timedelta(days=30), 9)
+#: When the emails of the history were cancelled (they describe the past): the day after its last step.
+HISTORY_CLOSED = _at(max(spec.certificates_on for spec in HISTORIC_COHORTS) + timedelta(days=1), 9)
 
 
 def _midweek(day: date) -> date:
@@ -73,16 +94,30 @@ class _Loader:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.people = 0
-        self.users = [
-            users.create_user(
-                session, SYSTEM, email=email, name=name, role=role, municipality_ags=ags, password=PASSWORD
-            )
-            for email, name, role, ags in DEMO_USERS
-        ]
+        with self.at(ACCOUNTS_OPENED):
+            self.users = [
+                users.create_user(
+                    session,
+                    SYSTEM,
+                    email=email,
+                    name=name,
+                    role=role,
+                    municipality_ags=ags,
+                    password=PASSWORD,
+                )
+                for email, name, role, ags in DEMO_USERS
+            ]
         by_role = {u.role: u for u in self.users}
         self.coordinator = actor_for(by_role["coordinator"])
         self.applicant = by_role["applicant"]
         self.reviewers = [u for u in self.users if u.role == "reviewer"]
+
+    @contextmanager
+    def at(self, moment: datetime) -> Iterator[None]:
+        """Do the block's steps on `moment`: the services and the rows' defaults stamp that time."""
+        with clock_set_to(moment):
+            yield
+            self.session.flush()  # column defaults (created_at, …) are filled in at the flush
 
     def content(self, site: Site, tag: str, *, invented_course: bool = False) -> CaseInput:
         """A complete application: two invented team members (the first is the contact), generic answers."""
@@ -118,17 +153,27 @@ class _Loader:
     def fire(
         self, case: Case, name: str, when: datetime, reason: str | None = None, *, override: bool = False
     ) -> Case:
-        return apply_transition(
-            self.session, case, name, self.coordinator, case.version, reason, override=override, now=when
-        )
-
-    def review(self, case: Case, reviewers: list[User], recommendation: str) -> None:
-        scores = WEAK_SCORES if recommendation == "reject" else GOOD_SCORES
-        for reviewer in reviewers:
-            comment = "Überzeugende Bewerbung." if recommendation == "admit" else "Ausbaufähige Bewerbung."
-            record_review(
-                self.session, case, reviewer, scores=scores, recommendation=recommendation, comment=comment
+        with self.at(when):
+            return apply_transition(
+                self.session, case, name, self.coordinator, case.version, reason, override=override, now=when
             )
+
+    def review(
+        self, case: Case, reviewers: list[User], recommendation: str, first: datetime, gap: timedelta
+    ) -> None:
+        """The reviewers' reviews, the first on `first` and each next one `gap` later."""
+        scores = WEAK_SCORES if recommendation == "reject" else GOOD_SCORES
+        for number, reviewer in enumerate(reviewers):
+            comment = "Überzeugende Bewerbung." if recommendation == "admit" else "Ausbaufähige Bewerbung."
+            with self.at(first + number * gap):
+                record_review(
+                    self.session,
+                    case,
+                    reviewer,
+                    scores=scores,
+                    recommendation=recommendation,
+                    comment=comment,
+                )
 
     def submit(self, case: Case, when: datetime) -> Case:
         region = case.cohort.region
@@ -155,6 +200,7 @@ class _Loader:
         )
 
     def add_sessions(self, cohort: Cohort, days: list[tuple[str, date, str]]) -> list[CohortSession]:
+        """The cohort's sessions (planned when it is created, inside the caller's `at`)."""
         return [
             cohorts.add_session(
                 self.session,
@@ -170,6 +216,17 @@ class _Loader:
         ]
 
     def historic(self, spec: HistoricCohort) -> None:
+        with self.at(_at(spec.opens - timedelta(days=14), 10)):
+            cohort, workshops = self.historic_cohort(spec)
+        # The invented outcomes go first, so at most one case ever occupies a place beyond the real ones.
+        runs = [
+            *ILLUSTRATIVE_OUTCOMES.get(spec.number, ()),
+            *((site, State.CERTIFIED) for site in spec.sites),
+        ]
+        for index, (site, outcome) in enumerate(runs):
+            self.historic_case(spec, cohort, workshops, index, site, outcome)
+
+    def historic_cohort(self, spec: HistoricCohort) -> tuple[Cohort, list[CohortSession]]:
         cohort = self.create_cohort(
             spec.number,
             region=spec.region,
@@ -191,14 +248,7 @@ class _Loader:
             for i in range(1, 5)
         ]
         plan.append(("abschluss", spec.certificates_on, spec.ceremony_place or "Siegburg"))
-        workshops = [s for s in self.add_sessions(cohort, plan) if s.kind == "workshop"]
-        # The invented outcomes go first, so at most one case ever occupies a place beyond the real ones.
-        runs = [
-            *ILLUSTRATIVE_OUTCOMES.get(spec.number, ()),
-            *((site, State.CERTIFIED) for site in spec.sites),
-        ]
-        for index, (site, outcome) in enumerate(runs):
-            self.historic_case(spec, cohort, workshops, index, site, outcome)
+        return cohort, [s for s in self.add_sessions(cohort, plan) if s.kind == "workshop"]
 
     def historic_case(
         self,
@@ -211,18 +261,21 @@ class _Loader:
     ) -> None:
         created = _at(spec.opens + timedelta(days=7 + 2 * index), 9)
         invented = outcome is not State.CERTIFIED
-        case = create_case(
-            self.session,
-            self.coordinator,
-            cohort_number=cohort.number,
-            municipality_ags=site.ags,
-            content=self.content(site, f"ews{cohort.number}-{index + 1:04d}", invented_course=invented),
-            now=created,
-        )
+        with self.at(created):
+            case = create_case(
+                self.session,
+                self.coordinator,
+                cohort_number=cohort.number,
+                municipality_ags=site.ags,
+                content=self.content(site, f"ews{cohort.number}-{index + 1:04d}", invented_course=invented),
+                now=created,
+            )
         self.submit(case, created + timedelta(days=1))
         decided = _at(spec.deadline + timedelta(days=21))
         recommendation = {State.REJECTED: "reject", State.WITHDRAWN: "waitlist"}.get(outcome, "admit")
-        self.review(case, self.reviewers, recommendation)
+        # Reviewed in the weeks after the deadline, before the programme office decides.
+        reviewed = _at(spec.deadline + timedelta(days=3 + index % 5), 11)
+        self.review(case, self.reviewers, recommendation, reviewed, timedelta(days=4))
         if outcome is State.REJECTED:
             self.fire(
                 case, "reject", decided, "Die Strategie ist noch zu unbestimmt (Demo: erfundener Verlauf)."
@@ -235,36 +288,42 @@ class _Loader:
         self.fire(case, "admit", decided)
         self.fire(case, "start", _at(spec.starts))
         for number, workshop in enumerate(workshops):
-            for slot, member in enumerate(case.team):
-                status = self.attendance(index, slot, number)
-                record_attendance(
-                    self.session,
-                    case,
-                    self.coordinator,
-                    session_id=workshop.id,
-                    member_id=member.id,
-                    status=status,
-                )
+            with self.at(workshop.ends_at + timedelta(hours=1)):  # the register is kept on the day
+                for slot, member in enumerate(case.team):
+                    status = self.attendance(index, slot, number)
+                    record_attendance(
+                        self.session,
+                        case,
+                        self.coordinator,
+                        session_id=workshop.id,
+                        member_id=member.id,
+                        status=status,
+                    )
             if outcome is State.DROPPED_OUT:
                 self.fire(
                     case,
                     "drop_out",
-                    _at(spec.starts + timedelta(days=90)),
+                    workshop.ends_at + timedelta(days=30),
                     "Personalwechsel im Entwicklungsteam (Demo: erfundener Verlauf).",
                 )
                 return
         title = PROJECTS[(cohort.number + index) % len(PROJECTS)]
-        update_project(
-            self.session,
-            case,
-            self.coordinator,
-            title=title,
-            summary=f"Praxisprojekt in {site.name} (Demodaten, erfunden).",
-            status="submitted",
-        )
-        update_project(self.session, case, self.coordinator, status="approved")
+        last_workshop = workshops[-1].ends_at
+        with self.at(last_workshop + timedelta(days=7)):
+            update_project(
+                self.session,
+                case,
+                self.coordinator,
+                title=title,
+                summary=f"Praxisprojekt in {site.name} (Demodaten, erfunden).",
+                status="submitted",
+            )
+        with self.at(last_workshop + timedelta(days=14)):
+            update_project(self.session, case, self.coordinator, status="approved")
         self.fire(case, "complete_project", _at(spec.ends))
-        issue_missing_certificates(self.session, case, SYSTEM, now=_at(spec.certificates_on, 14))
+        certified = _at(spec.certificates_on, 14)
+        with self.at(certified):
+            issue_missing_certificates(self.session, case, SYSTEM, now=certified)
 
     @staticmethod
     def attendance(case_index: int, slot: int, workshop: int) -> str:
@@ -282,6 +341,13 @@ class _Loader:
         # Keep the call open whenever the demo is loaded: opened in the past, actions inside the window.
         now = min(utcnow(), deadline_at - timedelta(hours=1))
         opens = min(_at(date(2026, 11, 1), 0), now - timedelta(days=14))
+        with self.at(opens):
+            cohort = self.open_cohort_planned(opens)
+        for index, (site, state) in enumerate(OPEN_CASES):
+            when = max(opens + timedelta(hours=1), now - timedelta(days=len(OPEN_CASES) - index))
+            self.open_case(cohort, index, site, state, when)
+
+    def open_cohort_planned(self, opens: datetime) -> Cohort:
         cohort = self.create_cohort(
             OPEN_COHORT,
             applications_open_at=opens,
@@ -302,30 +368,33 @@ class _Loader:
                 ("abschluss", date(2028, 12, 1), "Düsseldorf"),
             ],
         )
+        return cohort
+
+    def open_case(self, cohort: Cohort, index: int, site: Site, state: State, when: datetime) -> None:
+        """A case of the open call, begun on `when` (within the last days) and taken as far as `state`."""
         muenster, soest = self.reviewers  # in the order of DEMO_USERS
-        for index, (site, state) in enumerate(OPEN_CASES):
-            when = max(opens + timedelta(hours=1), now - timedelta(days=len(OPEN_CASES) - index))
-            content = self.content(site, f"ews6-{index + 1:04d}")
-            creator = (
-                actor_for(self.applicant) if site.ags == self.applicant.municipality_ags else self.coordinator
-            )
-            if index == 1:  # an unfinished draft, so the submit guards have something to explain
-                content = CaseInput(content.contact_name, content.contact_email, team=content.team[:1])
+        content = self.content(site, f"ews6-{index + 1:04d}")
+        creator = (
+            actor_for(self.applicant) if site.ags == self.applicant.municipality_ags else self.coordinator
+        )
+        if index == 1:  # an unfinished draft, so the submit guards have something to explain
+            content = CaseInput(content.contact_name, content.contact_email, team=content.team[:1])
+        with self.at(when):
             case = create_case(
                 self.session,
                 creator,
-                cohort_number=OPEN_COHORT,
+                cohort_number=cohort.number,
                 municipality_ags=site.ags,
                 content=content,
                 now=when,
             )
-            if state is State.DRAFT:
-                continue
-            self.submit(case, when + timedelta(hours=2))
-            if state is State.REVIEWED:
-                self.review(case, [muenster, soest], "admit")
-            elif site.name == "Gelsenkirchen":
-                self.review(case, [muenster], "admit")  # one of two reviews in
+        if state is State.DRAFT:
+            return
+        self.submit(case, when + timedelta(hours=2))
+        if state is State.REVIEWED:
+            self.review(case, [muenster, soest], "admit", when + timedelta(hours=5), timedelta(hours=2))
+        elif site.name == "Gelsenkirchen":  # one of two reviews in
+            self.review(case, [muenster], "admit", when + timedelta(hours=5), timedelta(hours=2))
 
 
 def load_demo(session: Session) -> str:
@@ -337,7 +406,8 @@ def load_demo(session: Session) -> str:
         loader.historic(spec)
     historic_mail = session.scalars(select(OutboxMessage.id).where(OutboxMessage.status == "pending")).all()
     # Those cohorts ended years ago: their emails describe the past and must not go out today.
-    cancel_pending(session, Actor.system("demo"), list(historic_mail), "Demodaten: historische Nachricht")
+    with loader.at(HISTORY_CLOSED):
+        cancel_pending(session, Actor.system("demo"), list(historic_mail), "Demodaten: historische Nachricht")
     loader.open_cohort()
     _access(session, loader.coordinator)
     return _summary(session, loader.users)

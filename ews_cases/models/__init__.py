@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per aggregate; import from here."""
 
 from ews_cases.models.audit import GLOBAL_CHAIN, AuditChainHead, AuditEvent, case_chain
-from ews_cases.models.base import Base, utcnow
+from ews_cases.models.base import Base, clock_set_to, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import Certificate
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
@@ -54,5 +54,6 @@ __all__ = [
     "TeamMember",
     "User",
     "case_chain",
+    "clock_set_to",
     "utcnow",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
@@ -43,8 +46,29 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
+#: How far `utcnow` is set back or ahead in this context (`clock_set_to`); None outside it.
+_clock_offset: ContextVar[timedelta | None] = ContextVar("ews_clock_offset", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The time every row, audit event and email is stamped with: now, or the moment `clock_set_to` set."""
+    offset = _clock_offset.get()
+    return datetime.now(UTC) if offset is None else datetime.now(UTC) + offset
+
+
+@contextmanager
+def clock_set_to(moment: datetime) -> Iterator[None]:
+    """Let `utcnow` start at `moment` (and run on from there) inside the block.
+
+    For `ews demo` only: it replays the programme's history through the same services as real use, so
+    its cases, reviews and audit events carry the dates of their time (2011–2025), not the load day. The
+    clock keeps running, so events inside one block stay in order.
+    """
+    token = _clock_offset.set(moment.astimezone(UTC) - datetime.now(UTC))
+    try:
+        yield
+    finally:
+        _clock_offset.reset(token)
 
 
 class Base(DeclarativeBase):

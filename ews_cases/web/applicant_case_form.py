@@ -129,7 +129,7 @@ def new_case() -> Any:
             return redirect(url_for(target, case_id=exists.case.id), 303)
 
     form = NewCaseForm(team_size=cohort.team_size)
-    form.cohort.choices = [(c.number, c.title) for c in cohorts]
+    form.cohort.choices = [("", _("– bitte wählen –")), *((c.number, c.title) for c in cohorts)]
     if request.method == "GET":
         form.cohort.data = cohort.number
     if binds_municipality:

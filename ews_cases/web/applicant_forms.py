@@ -120,10 +120,15 @@ class CaseForm(FlaskForm):
         return [getattr(self, name) for name in ANSWER_FIELDS]
 
 
+def _cohort_number(value: object) -> int | None:
+    """The chosen cohort's number; None for the empty first option (a required select needs one)."""
+    return None if value in ("", None) else int(value)  # type: ignore[arg-type]
+
+
 class NewCaseForm(CaseForm):
     cohort = SelectField(
         N_("Durchgang"),
-        coerce=int,
+        coerce=_cohort_number,
         validators=[DataRequired(N_("Bitte wählen Sie einen Durchgang."))],
         validate_choice=False,  # the service refuses a closed or unknown cohort with its own message
     )

@@ -1,100 +1,13 @@
-"""Accessibility beyond the four documented pages: axe-core on every page of every role, and the login and
-the main navigation with the keyboard alone (SPEC §7: labels, keyboard, works without JavaScript)."""
+"""The login and the main navigation with the keyboard alone (SPEC §7: labels, keyboard, works without
+JavaScript). axe-core on every page of every role: tests/browser/test_every_page.py."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ews_cases.models import Certificate
-from ews_cases.services.accounts import new_token
-from ews_cases.services.contacts import add_contact
-from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
-from tests.browser.conftest import PASSWORD, axe_violations, login
-from workflows import State
-
-
-def test_no_page_of_any_role_has_a_serious_accessibility_violation(
-    person, new_page, session: Session, factory: Factory
-):
-    cohort = factory.cohort(7, title="7. Entwicklungswerkstatt")
-    workshop = factory.workshop(cohort)
-    attending = factory.case(cohort, FINNENTROP, state=State.ATTENDING)
-    submitted = factory.case(cohort, ATTENDORN, state=State.SUBMITTED)
-    certified = factory.case(factory.cohort(6, title="6. Entwicklungswerkstatt"), BONN, state=State.CERTIFIED)
-    reviewer = factory.user("reviewer", FINNENTROP)  # whose account page the admin opens
-    contact = add_contact(session, SYSTEM, ATTENDORN, "Anna Kontakt", "anna@attendorn.example")
-    new_token(session, SYSTEM, reviewer, name="Fachverfahren", expires=date(2099, 12, 31))
-    session.commit()
-    code = session.scalars(
-        select(Certificate.verification_code).where(Certificate.case_id == certified.id)
-    ).first()
-    pages: dict[tuple[str, str | None] | None, list[str]] = {
-        None: [
-            "/anmelden",
-            "/hilfe",
-            f"/verify/{code}",
-            "/verify/unbekannt",
-            f"/unsubscribe/{contact.unsubscribe_token}",
-            "/passwort-vergessen",
-            "/passwort-vergessen/unbekannt",
-        ],
-        ("applicant", FINNENTROP): [
-            "/bewerbungen",
-            f"/faelle/{attending.id}",
-            f"/bewerbungen/{attending.id}/praxisprojekt",
-            "/passwort",
-            "/konto/zweiter-faktor",
-        ],
-        ("applicant", "05966008"): ["/bewerbungen/neu"],  # Drolshagen: no case yet
-        ("reviewer", None): ["/gutachten", f"/gutachten/{submitted.id}"],
-        ("coordinator", None): [
-            "/programm",
-            "/programm/bewerbungen",
-            "/programm/e-mails",
-            "/programm/e-mails?status=sent&status=cancelled",
-            "/programm/durchgaenge/neu",
-            "/programm/durchgaenge/7/bearbeiten",
-            "/programm/durchgaenge/7/termine/neu",
-            f"/programm/durchgaenge/7/termine/{workshop.id}",
-            f"/programm/faelle/{attending.id}/anwesenheit",
-            f"/programm/faelle/{attending.id}/praxisprojekt",
-            f"/programm/faelle/{certified.id}/zertifikate",
-            "/bewerbungen/neu?q=olpe",
-            f"/faelle/{submitted.id}",
-        ],
-        ("admin", None): [
-            "/verwaltung",
-            "/verwaltung?q=x&rolle=reviewer&status=inactive",
-            "/verwaltung/zugaenge/neu",
-            f"/verwaltung/zugaenge/{reviewer.id}",
-        ],
-        ("auditor", None): [
-            "/pruefung",
-            "/pruefung?order=newest",
-            f"/pruefung/faelle/{attending.id}",
-            f"/pruefung/faelle/{attending.id}?order=newest",
-            "/pruefung/bewerbungen",
-            "/pruefung/bewerbungen?q=Finnentrop",
-            "/pruefung/pruefkette",
-            "/programm",
-        ],
-    }
-    found = []
-    for who, paths in pages.items():
-        page = new_page()
-        if who is not None:
-            login(page, person(*who).email)
-        for path in paths:
-            page.goto(path)
-            for v in axe_violations(page):
-                targets = [n["target"] for n in v["nodes"]][:5]
-                found.append(f"{who and who[0]} {path}: {v['impact']} {v['id']} ({v['help']}) at {targets}")
-    assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
+from tests.browser.conftest import PASSWORD, login
 
 
 def test_login_and_navigation_work_with_the_keyboard_alone(page: Page, person):
@@ -131,3 +44,36 @@ def test_login_and_navigation_work_with_the_keyboard_alone(page: Page, person):
             break
     assert sorted(reached) == sorted(text.strip() for text in nav_links)
     assert all(style != "none / none" for style in reached.values()), reached
+
+
+def test_on_a_phone_the_menu_folds_and_opens_without_javascript(browser, live_url, person):
+    """At 390 px the navigation is behind "Menü" (a <details>), which opens with the keyboard even with
+    JavaScript switched off; from 992 px up the links show and there is no "Menü"."""
+    user = person("coordinator")
+    phone = browser.new_context(
+        base_url=live_url, locale="de-DE", viewport={"width": 390, "height": 800}, java_script_enabled=False
+    )
+    page = phone.new_page()
+    login(page, user.email)
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    menu = nav.locator("details.nav-menu > summary")
+    expect(menu).to_have_text(re.compile("Menü"))
+    expect(nav.get_by_role("link", name="Bewerbungen")).to_be_hidden()
+    expect(nav.get_by_role("button", name="Abmelden")).to_be_hidden()
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(nav.get_by_role("link", name="Bewerbungen")).to_be_visible()
+    expect(nav.get_by_role("button", name="Abmelden")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    nav.get_by_role("link", name="Bewerbungen").click()
+    expect(page).to_have_url(re.compile(r"/programm/bewerbungen$"))
+    phone.close()
+
+    desk = browser.new_context(base_url=live_url, locale="de-DE", viewport={"width": 1024, "height": 800})
+    page = desk.new_page()
+    login(page, user.email)
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    expect(nav.locator("details.nav-menu > summary")).to_be_hidden()
+    expect(nav.get_by_role("link", name="Bewerbungen")).to_be_visible()
+    expect(nav.get_by_role("button", name="Abmelden")).to_be_visible()
+    desk.close()

@@ -71,7 +71,7 @@ def test_newest_first_is_one_click_away(page: Page, session, history):
 
 #: Elements of the content that reach past the right edge, but for those inside a table's own scroll box.
 TOO_WIDE = """() => [...document.querySelectorAll('main, main *')]
-    .filter(e => e.getBoundingClientRect().right > window.innerWidth && !e.closest('.table-responsive'))
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth && !e.closest('.table-scroll'))
     .map(e => e.tagName.toLowerCase() + '.' + e.className)"""
 
 
