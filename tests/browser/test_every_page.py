@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.models import Certificate, OutboxMessage
+from ews_cases.services.access_requests import request_access
 from ews_cases.services.accounts import new_token
 from ews_cases.services.actors import actor_for
 from ews_cases.services.contacts import add_contact
+from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.password_reset import request_password_reset
 from ews_cases.services.second_factor import enrol_second_factor, new_totp_secret
 from testkit.factories import (
@@ -60,7 +62,7 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
     """A case in every state, a certificate, an API token, a contact and a password reset link; who visits
     what (and the case ids by state)."""
     open_cohort = factory.cohort(7, title="7. Entwicklungswerkstatt", capacity=3)
-    factory.workshop(open_cohort)
+    workshop = factory.workshop(open_cohort)
     # Long addresses and names (a Stabsstelle's shared mailbox) must wrap on a phone, not widen the page.
     long = complete_content(tag=".stabsstelle-buergerschaftliches-engagement-und-ehrenamtsfoerderung")
     case = {
@@ -90,7 +92,14 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
     request_password_reset(session, reset_for.email)
     body = session.scalars(select(OutboxMessage.body).order_by(OutboxMessage.id.desc())).first()
     reset_path = re.search(r"(/passwort-vergessen/\S+)", body or "").group(1)
+    invitation = invite(
+        session, SYSTEM, email="ines@olpe.example", name="Ines Neu", role="applicant", municipality_ags=OLPE
+    )
+    request_access(
+        session, name="Bernd Bonn", email="bernd@bonn.example", municipality_ags=BONN, position="Amt 51"
+    )
     session.commit()
+    invitation_path = f"/zugang/{link_token(invitation.token_salt)}"
 
     case_pages = [(f"/faelle/{c.id}", 200) for c in case.values()]
     c = {state: c.id for state, c in case.items()}
@@ -109,6 +118,9 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                 (reset_path, 200),
                 ("/passwort-vergessen/unbekannt", 404),
                 (f"/unsubscribe/{contact.unsubscribe_token}", 200),
+                (invitation_path, 200),
+                ("/zugang/unbekannt", 404),
+                ("/zugang/beantragen", 200),
             ],
         ),
         Visitor(
@@ -167,6 +179,8 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                 ("/programm/durchgaenge/neu", 200),
                 ("/programm/durchgaenge/7/bearbeiten", 200),
                 ("/programm/durchgaenge/7/termine/neu", 200),
+                (f"/programm/durchgaenge/7/termine/{workshop.id}", 200),
+                ("/programm/zugaenge", 200),
                 (f"/programm/faelle/{c[State.ATTENDING]}/anwesenheit", 200),
                 (f"/programm/faelle/{c[State.ATTENDING]}/praxisprojekt", 200),
                 (f"/programm/faelle/{c[State.CERTIFIED]}/zertifikate", 200),
@@ -197,6 +211,7 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                 ("/pruefung/bewerbungen", 200),
                 ("/pruefung/bewerbungen?q=Finnentrop", 200),
                 ("/pruefung/pruefkette", 200),
+                ("/programm/zugaenge", 200),  # read only: no forms
             ],
         ),
         Visitor(
