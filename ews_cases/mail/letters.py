@@ -74,7 +74,7 @@ def formal_name(name: str) -> str:
     while len(words) > 1 and words[0].lower() in _TITLES:
         titles.append(words.pop(0))
     start = len(words) - 1
-    while start > 1 and words[start - 1].lower() in _NAME_PARTICLES:
+    while start > 0 and words[start - 1] in _NAME_PARTICLES:
         start -= 1
     return " ".join(titles + words[start:])
 
