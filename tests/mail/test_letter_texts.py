@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
 from ews_cases.services import cohorts, users
-from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.access_requests import decline_access_request, request_access
+from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.reminders import run_reminder_scan
