@@ -18,6 +18,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     TelField,
@@ -56,7 +57,11 @@ def _text(limit: int) -> list[Any]:
 
 
 #: The choices of every salutation field: none stated (e.g. for "divers"), Frau, Herr.
-SALUTATION_CHOICES = [("", N_("keine Angabe")), ("Frau", N_("Frau")), ("Herr", N_("Herr"))]
+SALUTATION_CHOICES = [
+    SelectChoice("", N_("keine Angabe")),
+    SelectChoice("Frau", N_("Frau")),
+    SelectChoice("Herr", N_("Herr")),
+]
 
 
 def _salutation_field(label: str) -> SelectField:
