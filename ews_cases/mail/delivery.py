@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import random
 import smtplib
@@ -97,12 +98,16 @@ def build_message(message: OutboxMessage, sender: str) -> Message:
     with attachments, multipart/mixed around it. Every message is sent by the system, not by a person:
     `Auto-Submitted: auto-generated` (RFC 3834) keeps out-of-office replies away.
     """
-    letter: Message = MIMEMultipart("alternative")
+    message_id = message.message_id or make_msgid()
+    # Boundaries derived from the Message-ID: a resend is byte for byte the same message. "=_" never
+    # occurs in quoted-printable or base64 text, so no part can contain a boundary line.
+    boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
+    letter: Message = MIMEMultipart("alternative", boundary=f"{boundary}.a")
     letter.attach(_text_part(message.body))
     letter.attach(_text_part(letter_html(message.subject, message.body), "html"))
     if message.attachments:
         del letter["MIME-Version"]
-        mail: Message = MIMEMultipart("mixed")
+        mail: Message = MIMEMultipart("mixed", boundary=f"{boundary}.m")
         mail.attach(letter)
         for attachment in message.attachments:
             mail.attach(_attachment_part(attachment))
@@ -111,7 +116,7 @@ def build_message(message: OutboxMessage, sender: str) -> Message:
     mail["From"] = _from_header(sender)
     mail["To"] = message.recipient if message.recipient.isascii() else _raw_utf8(message.recipient)
     mail["Subject"] = _header("Subject", message.subject)
-    mail["Message-ID"] = message.message_id or make_msgid()
+    mail["Message-ID"] = message_id
     mail["Date"] = format_datetime(message.created_at)
     mail["Auto-Submitted"] = "auto-generated"
     for name, value in (message.headers or {}).items():
