@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     mail_sender: str = "EWS Entwicklungswerkstatt <ews@example.org>"
     #: Where `ews run` delivers mail when no SMTP server is configured (a local sink writing .eml files).
     mail_sink_dir: Path | None = None
+    #: The programme office as every letter's signature names it: who writes, and how to reach them. The
+    #: defaults say what to fill in; an operator sets all four before the first letter goes out.
+    office_name: str = "Programmbüro der Entwicklungswerkstatt für kommunale Engagementstrategien"
+    office_phone: str = "[Telefonnummer in EWS_OFFICE_PHONE eintragen]"
+    office_email: str = "[E-Mail-Adresse in EWS_OFFICE_EMAIL eintragen]"
+    #: The postal address on one line, parts separated by commas ("Straße 1, 40213 Düsseldorf").
+    office_address: str = "[Postanschrift in EWS_OFFICE_ADDRESS eintragen]"
 
     outbox_batch_size: int = Field(default=50, ge=1, le=1000)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)

@@ -209,7 +209,7 @@ def test_emails_are_in_the_programme_language_whatever_the_callers_language(app,
         )
     ).all()
     assert [subject for subject, _body in emails] == [f"Bewerbung {reference}: Warteliste"]
-    assert emails[0].body.startswith("Guten Tag,")
+    assert emails[0].body.startswith("Guten Tag Erika Beispiel,")
     assert "steht auf der Warteliste" in emails[0].body
 
 

@@ -10,19 +10,25 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
+from ews_cases.services.cases import SALUTATIONS
 from workflows import STATE_LABELS, State
 
 AGS = Regexp(r"^05\d{6}$", error=N_("Ein NRW-Gemeindeschlüssel hat 8 Ziffern und beginnt mit 05."))
 TEXT = Length(max=20_000)
 
 
+SALUTATION = OneOf(SALUTATIONS, error=N_("Erlaubt sind „Frau“, „Herr“ oder keine Anrede (leer)."))
+
+
 class PersonIn(Schema):
+    salutation = String(load_default="", validate=SALUTATION)
     name = String(load_default="", validate=Length(max=200))
     email = String(load_default="", validate=Length(max=254))
     phone = String(load_default="", validate=Length(max=50))
 
 
 class MemberIn(Schema):
+    salutation = String(load_default="", validate=SALUTATION)
     name = String(load_default="", validate=Length(max=200))
     email = String(load_default="", validate=Length(max=254))
     position = String(load_default="", validate=Length(max=200))
@@ -62,6 +68,7 @@ class CaseQuery(Schema):
 
 class MemberOut(Schema):
     id = Integer()
+    salutation = String()
     name = String()
     email = String()
     position = String()
@@ -188,7 +195,12 @@ def case_data(case: Case) -> dict[str, Any]:
         "state": case.state,
         "state_label": _(STATE_LABELS[State(case.state)]),
         "version": case.version,
-        "contact": {"name": case.contact_name, "email": case.contact_email, "phone": case.contact_phone},
+        "contact": {
+            "salutation": case.contact_salutation,
+            "name": case.contact_name,
+            "email": case.contact_email,
+            "phone": case.contact_phone,
+        },
         "team": case.team,
         "answers": case.answers(),
         "consent": case.consent,

@@ -13,6 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from ews_cases.api.auth import ALL_ROLES, allow, current_actor
 from ews_cases.api.blueprint import api
+from ews_cases.api.case_schemas import SALUTATION
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, paginate
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
@@ -47,6 +48,8 @@ class MunicipalityPage(Schema):
 
 
 class ContactIn(Schema):
+    #: "Frau", "Herr" or empty (none stated): how the reminders greet the contact.
+    salutation = String(load_default="", validate=SALUTATION)
     name = String(required=True, validate=Length(max=200))
     email = String(required=True, validate=Length(max=254))
 
@@ -54,6 +57,7 @@ class ContactIn(Schema):
 class ContactOut(Schema):
     id = Integer()
     municipality = String()
+    salutation = String()
     name = String()
     email = String()
     opted_out_at = AwareDateTime(allow_none=True)
@@ -80,6 +84,7 @@ def contact_data(c: Contact) -> dict[str, Any]:
     return {
         "id": c.id,
         "municipality": c.municipality_ags,
+        "salutation": c.salutation,
         "name": c.name,
         "email": c.email,
         "opted_out_at": c.opted_out_at,
@@ -156,6 +161,6 @@ def list_contacts(ags: str, query: dict[str, Any]) -> dict[str, Any]:
 def create_contact(ags: str, data: dict[str, Any]) -> dict[str, Any]:
     """Add a contact who will receive the deadline reminders (with an unsubscribe link)."""
     session = db_session()
-    contact = add_contact(session, current_actor(), ags, data["name"], data["email"])
+    contact = add_contact(session, current_actor(), ags, data["name"], data["email"], data["salutation"])
     session.commit()
     return contact_data(contact)

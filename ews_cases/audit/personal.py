@@ -27,9 +27,11 @@ PD_KEY = "$pd"
 SALT_BYTES = 16
 #: Paths are dot-separated keys of `data`; `*` matches one key or one list index.
 CASE_CONTENT = (
+    "contact.salutation",
     "contact.name",
     "contact.email",
     "contact.phone",
+    "team.*.salutation",
     "team.*.name",
     "team.*.email",
     "team.*.position",
@@ -69,7 +71,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "user.recovery_code_used": (),
     "token.created": ("name",),
     "token.revoked": (),
-    "contact.created": ("name", "email"),
+    "contact.created": ("salutation", "name", "email"),
     "contact.opted_out": ("email",),
     "contact.opted_in": ("email",),
     "user.opted_in": ("email",),

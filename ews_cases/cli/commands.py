@@ -308,11 +308,13 @@ def audit_export(fmt: str, dialect: str, output: Path | None) -> None:
 
 
 CONTACT_COLUMNS = ("ags", "name", "email")
+#: Columns a contacts file may have besides: "Frau", "Herr" or empty.
+OPTIONAL_CONTACT_COLUMNS = ("salutation",)
 
 
 def _read_contacts_csv(path: Path) -> list[tuple[int, dict[str, str | None]]]:
-    """(line, row) pairs of a CSV file with the columns ags,name,email (UTF-8, comma or semicolon);
-    `ValueError` when the file cannot be read as such."""
+    """(line, row) pairs of a CSV file with the columns ags,name,email and optionally salutation (UTF-8,
+    comma or semicolon); `ValueError` when the file cannot be read as such."""
     import csv
     import io
 
@@ -328,7 +330,8 @@ def _read_contacts_csv(path: Path) -> list[tuple[int, dict[str, str | None]]]:
         missing = [column for column in CONTACT_COLUMNS if column not in reader.fieldnames]
         if missing:
             raise ValueError(f"missing column(s) {', '.join(missing)}; expected a header ags,name,email")
-        return [(reader.line_num, {c: row.get(c) for c in CONTACT_COLUMNS}) for row in reader]
+        columns = CONTACT_COLUMNS + OPTIONAL_CONTACT_COLUMNS
+        return [(reader.line_num, {c: row.get(c) for c in columns}) for row in reader]
     except csv.Error as exc:
         raise ValueError(f"line {reader.line_num}: {exc}") from exc
 
@@ -341,7 +344,8 @@ def contacts() -> None:
 @contacts.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def contacts_import(file: Path) -> None:
-    """Add contacts from a CSV file with the columns ags,name,email; prints what was added and skipped.
+    """Add contacts from a CSV file with the columns ags,name,email (and optionally salutation: Frau,
+    Herr or empty); prints what was added and skipped.
 
     Rows with an unknown AGS, an invalid address or an address already known for the municipality are
     skipped with the reason. Exit 2 when the file is not such a CSV file (nothing is imported then).

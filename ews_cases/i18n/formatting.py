@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from flask import Flask
+from babel.dates import format_date as babel_format_date
+from flask import Flask, has_app_context
+from flask_babel import format_date
 
 from ews_cases.i18n.translate import _
 from workflows import BERLIN
@@ -58,6 +60,39 @@ def de_number(value: Decimal | float | None, places: int = 1) -> str:
     return "–" if value is None else f"{float(value):.{places}f}".replace(".", ",")
 
 
+def long_date(value: date | datetime | None, *, weekday: bool = False) -> str:
+    """15. Juli 2027 (with `weekday`: Donnerstag, 15. Juli 2027), in the current language; a moment is
+    shown as its day in Europe/Berlin; nothing for no value. For running text: letters, not tables."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(BERLIN).date()
+    pattern = "full" if weekday else "long"
+    # Outside an app (a worker thread, a script) the German text, as `_` gives the German msgid there.
+    return (
+        format_date(value, format=pattern) if has_app_context() else babel_format_date(value, pattern, "de")
+    )
+
+
+#: Quotation marks a title may already carry, and what they become inside German quotes („…‘…‘…“).
+_OUTER_QUOTES = (("„", "“"), ('"', '"'), ("“", "”"), ("»", "«"))
+_INNER_QUOTES = str.maketrans({"„": "‚", "“": "‘", "”": "‘", "»": "›", "«": "‹"})
+
+
+def quoted(value: object) -> str:
+    """`value` in German quotation marks, „…“, once: a value already in quotes is not quoted again, and
+    quotes inside it become single ones (Auftakt „Engagement“ → „Auftakt ‚Engagement‘“)."""
+    text = str(value).strip()
+    for opening, closing in _OUTER_QUOTES:
+        if len(text) > 1 and text.startswith(opening) and text.endswith(closing):
+            text = text[1:-1]
+            break
+    if '"' in text:  # straight quotes in pairs: "a" → ‚a‘
+        parts = text.split('"')
+        text = "".join(p + ("‚" if i % 2 == 0 else "‘") for i, p in enumerate(parts[:-1])) + parts[-1]
+    return f"„{text.translate(_INNER_QUOTES)}“"
+
+
 FILTERS = {
     "de_date": de_date,
     "de_time": de_time,
@@ -65,6 +100,8 @@ FILTERS = {
     "de_timestamp": de_timestamp,
     "de_number": de_number,
     "iso_ms": iso_ms,
+    "long_date": long_date,
+    "quoted": quoted,
 }
 
 

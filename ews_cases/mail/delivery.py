@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import random
 import smtplib
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.db.engine import show_stored
+from ews_cases.mail.letters import letter_html
 from ews_cases.models import Case, OutboxMessage, utcnow
 from ews_cases.settings import Settings
 from workflows import Actor
@@ -90,21 +92,33 @@ class Outgoing:
 
 
 def build_message(message: OutboxMessage, sender: str) -> Message:
-    """The MIME message; its `Message-ID` is the one stored at queueing, so a resend is the same message."""
-    text = _text_part(message.body)
+    """The MIME message; its `Message-ID` is the one stored at queueing, so a resend is the same message.
+
+    The letter as `text/plain` and, rendered from that same text, `text/html` (multipart/alternative);
+    with attachments, multipart/mixed around it. Every message is sent by the system, not by a person:
+    `Auto-Submitted: auto-generated` (RFC 3834) keeps out-of-office replies away.
+    """
+    message_id = message.message_id or make_msgid()
+    # Boundaries derived from the Message-ID: a resend is byte for byte the same message. "=_" never
+    # occurs in quoted-printable or base64 text, so no part can contain a boundary line.
+    boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
+    letter: Message = MIMEMultipart("alternative", boundary=f"{boundary}.a")
+    letter.attach(_text_part(message.body))
+    letter.attach(_text_part(letter_html(message.subject, message.body), "html"))
     if message.attachments:
-        mail: Message = MIMEMultipart()
-        mail.attach(text)
+        del letter["MIME-Version"]
+        mail: Message = MIMEMultipart("mixed", boundary=f"{boundary}.m")
+        mail.attach(letter)
         for attachment in message.attachments:
             mail.attach(_attachment_part(attachment))
     else:
-        mail = text
-        mail["MIME-Version"] = "1.0"
+        mail = letter
     mail["From"] = _from_header(sender)
     mail["To"] = message.recipient if message.recipient.isascii() else _raw_utf8(message.recipient)
     mail["Subject"] = _header("Subject", message.subject)
-    mail["Message-ID"] = message.message_id or make_msgid()
+    mail["Message-ID"] = message_id
     mail["Date"] = format_datetime(message.created_at)
+    mail["Auto-Submitted"] = "auto-generated"
     for name, value in (message.headers or {}).items():
         mail[name] = _header(name, value)
     return mail
@@ -121,10 +135,10 @@ def render_message(message: OutboxMessage, sender: str) -> Outgoing:
     )
 
 
-def _text_part(body: str) -> MIMENonMultipart:
+def _text_part(body: str, subtype: str = "plain") -> MIMENonMultipart:
     """UTF-8 text as quoted-printable: German stays readable in the raw message, and it is 7-bit clean.
     (binascii encodes in C; the email package's own quoted-printable encoder is pure Python.)"""
-    part = MIMENonMultipart("text", "plain", charset="utf-8")
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
     del part["MIME-Version"]
     part["Content-Transfer-Encoding"] = "quoted-printable"
     part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))

@@ -36,6 +36,8 @@ class Case(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     contact_name: Mapped[str] = mapped_column(String(200), default="")
+    #: "Frau", "Herr" or empty (none stated): how letters greet the contact person.
+    contact_salutation: Mapped[str] = mapped_column(String(10), default="", server_default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     contact_phone: Mapped[str] = mapped_column(String(50), default="")
     motivation: Mapped[str] = mapped_column(Text, default="")
@@ -77,6 +79,8 @@ class TeamMember(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     slot: Mapped[int]
     name: Mapped[str] = mapped_column(String(200), default="")
+    #: "Frau", "Herr" or empty (none stated): how letters greet the member.
+    salutation: Mapped[str] = mapped_column(String(10), default="", server_default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     position: Mapped[str] = mapped_column(String(200), default="")
 

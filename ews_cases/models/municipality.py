@@ -39,6 +39,8 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     municipality_ags: Mapped[str] = mapped_column(ForeignKey("municipalities.ags"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: "Frau", "Herr" or empty (none stated): how the reminders greet the contact.
+    salutation: Mapped[str] = mapped_column(String(10), default="", server_default="")
     email: Mapped[str] = mapped_column(String(254))
     unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)
     opted_out_at: Mapped[datetime | None]

@@ -22,11 +22,17 @@ from workflows import Actor, Permission, Role, permits
 CASE_CREATORS = frozenset({Role.APPLICANT, Role.COORDINATOR})
 
 
+#: The salutations a person may give: none stated (e.g. for "divers"), "Frau", "Herr" (letters greet
+#: "Sehr geehrte Frau …" / "Sehr geehrter Herr …", else "Guten Tag Vorname Nachname").
+SALUTATIONS = ("", "Frau", "Herr")
+
+
 @dataclass(frozen=True, slots=True)
 class MemberInput:
     name: str = ""
     email: str = ""
     position: str = ""
+    salutation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ class CaseInput:
     contact_name: str = ""
     contact_email: str = ""
     contact_phone: str = ""
+    contact_salutation: str = ""
     team: Sequence[MemberInput] = ()
     answers: Mapping[str, str] = field(default_factory=dict)
     consent: bool = False
@@ -44,8 +51,16 @@ class CaseInput:
 def case_snapshot(case: Case) -> dict[str, Any]:
     """The editable content of a case as plain data (what the audit trail records)."""
     return {
-        "contact": {"name": case.contact_name, "email": case.contact_email, "phone": case.contact_phone},
-        "team": [{"name": m.name, "email": m.email, "position": m.position} for m in case.team],
+        "contact": {
+            "salutation": case.contact_salutation,
+            "name": case.contact_name,
+            "email": case.contact_email,
+            "phone": case.contact_phone,
+        },
+        "team": [
+            {"salutation": m.salutation, "name": m.name, "email": m.email, "position": m.position}
+            for m in case.team
+        ],
         "answers": case.answers(),
         "consent": case.consent,
     }
@@ -60,6 +75,10 @@ def _check_content(cohort: Cohort, content: CaseInput) -> None:
     for index, member in enumerate(content.team):
         if member.email.strip() and not EMAIL_RE.match(member.email.strip()):
             errors[f"team.{index}.email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
+        if member.salutation not in SALUTATIONS:
+            errors[f"team.{index}.salutation"] = [_("Bitte wählen Sie „Frau“, „Herr“ oder keine Anrede.")]
+    if content.contact_salutation not in SALUTATIONS:
+        errors["contact.salutation"] = [_("Bitte wählen Sie „Frau“, „Herr“ oder keine Anrede.")]
     if content.contact_email.strip() and not EMAIL_RE.match(content.contact_email.strip()):
         errors["contact.email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
     unknown = set(content.answers) - set(ANSWER_FIELDS)
@@ -73,16 +92,18 @@ def _apply_content(case: Case, content: CaseInput) -> None:
     case.contact_name = content.contact_name.strip()
     case.contact_email = content.contact_email.strip()
     case.contact_phone = content.contact_phone.strip()
+    case.contact_salutation = content.contact_salutation
     for name in ANSWER_FIELDS:
         setattr(case, name, content.answers.get(name, "").strip())
     case.consent = content.consent
     members = {m.slot: m for m in case.team}
     for slot, given in enumerate(content.team, start=1):
         member = members.pop(slot, None) or TeamMember(slot=slot)
-        member.name, member.email, member.position = (
+        member.name, member.email, member.position, member.salutation = (
             given.name.strip(),
             given.email.strip(),
             given.position.strip(),
+            given.salutation,
         )
         if member not in case.team:
             case.team.append(member)

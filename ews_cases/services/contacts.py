@@ -14,6 +14,7 @@ from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import Contact, Municipality, utcnow
+from ews_cases.services.cases import SALUTATIONS
 from ews_cases.services.validation import EMAIL_RE
 from workflows import Actor, Role
 
@@ -38,10 +39,12 @@ def normalise_ags(ags: str) -> str:
     return "0" + ags if _SHORT_AGS.match(ags) else ags
 
 
-def _checked(name: str, email: str) -> tuple[str, str]:
-    """Stripped name and lower-cased email, or `ValidationFailed` naming the bad fields."""
-    name, email = name.strip(), email.strip().lower()
+def _checked(name: str, email: str, salutation: str = "") -> tuple[str, str, str]:
+    """Stripped name, lower-cased email and the salutation, or `ValidationFailed` naming the bad fields."""
+    name, email, salutation = name.strip(), email.strip().lower(), salutation.strip()
     errors: dict[str, list[str]] = {}
+    if salutation not in SALUTATIONS:
+        errors["salutation"] = [_("Bitte wählen Sie „Frau“, „Herr“ oder keine Anrede.")]
     if not name:
         errors["name"] = [_("Bitte einen Namen angeben.")]
     elif len(name) > 200:
@@ -50,7 +53,7 @@ def _checked(name: str, email: str) -> tuple[str, str]:
         errors["email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
     if errors:
         raise ValidationFailed(errors)
-    return name, email
+    return name, email, salutation
 
 
 def _exists(session: Session, ags: str, email: str) -> bool:
@@ -63,10 +66,13 @@ def _exists(session: Session, ags: str, email: str) -> bool:
     return session.scalar(stmt) is not None
 
 
-def _create(session: Session, actor: Actor, municipality: Municipality, name: str, email: str) -> Contact:
+def _create(
+    session: Session, actor: Actor, municipality: Municipality, name: str, email: str, salutation: str = ""
+) -> Contact:
     contact = Contact(
         municipality_ags=municipality.ags,
         name=name,
+        salutation=salutation,
         email=email,
         unsubscribe_token=secrets.token_urlsafe(24),
     )
@@ -76,23 +82,31 @@ def _create(session: Session, actor: Actor, municipality: Municipality, name: st
         session,
         actor=actor,
         action="contact.created",
-        data={"contact": contact.id, "municipality": municipality.ags, "name": name, "email": email},
+        data={
+            "contact": contact.id,
+            "municipality": municipality.ags,
+            "name": name,
+            "email": email,
+            **({"salutation": salutation} if salutation else {}),
+        },
     )
     return contact
 
 
-def add_contact(session: Session, actor: Actor, ags: str, name: str, email: str) -> Contact:
+def add_contact(
+    session: Session, actor: Actor, ags: str, name: str, email: str, salutation: str = ""
+) -> Contact:
     """A new reminder recipient for a municipality; the same address twice for it is a conflict."""
     _require_coordinator(actor)
     municipality = get_municipality(session, ags)
-    name, email = _checked(name, email)
+    name, email, salutation = _checked(name, email, salutation)
     if _exists(session, municipality.ags, email):
         raise Conflict(
             N_("{email} ist für {municipality} bereits eingetragen."),
             email=email,
             municipality=municipality.name,
         )
-    return _create(session, actor, municipality, name, email)
+    return _create(session, actor, municipality, name, email, salutation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +124,8 @@ class ImportResult:
 def import_contacts(
     session: Session, actor: Actor, rows: Iterable[tuple[int, Mapping[str, str | None]]]
 ) -> ImportResult:
-    """Add every valid row of `(line number, {"ags", "name", "email"})` pairs; skip the others with the
-    reason. Addresses already known for the municipality, or repeated in the rows, are skipped too."""
+    """Add every valid row of `(line number, {"ags", "name", "email"[, "salutation"]})` pairs; skip the
+    others with the reason. Addresses already known for the municipality, or repeated in the rows, are skipped too."""
     _require_coordinator(actor)
     result = ImportResult()
     seen: set[tuple[str, str]] = set()
@@ -123,7 +137,9 @@ def import_contacts(
             result.skipped.append(SkippedRow(line, reason))
             continue
         try:
-            name, email = _checked(row.get("name") or "", row.get("email") or "")
+            name, email, salutation = _checked(
+                row.get("name") or "", row.get("email") or "", row.get("salutation") or ""
+            )
         except ValidationFailed as exc:
             reason = " ".join(f"{key}: {' '.join(msgs)}" for key, msgs in exc.errors.items())
             result.skipped.append(SkippedRow(line, reason))
@@ -137,7 +153,7 @@ def import_contacts(
             result.skipped.append(SkippedRow(line, reason))
             continue
         seen.add((ags, email))
-        result.added.append(_create(session, actor, municipality, name, email))
+        result.added.append(_create(session, actor, municipality, name, email, salutation))
     return result
 
 

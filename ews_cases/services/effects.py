@@ -2,6 +2,10 @@
 
 A handler queues a letter (its text: templates/mail/<effect>.txt) to the outbox or schedules work for after
 the commit; nothing is sent from here. `apply_transition` runs the handlers of a transition's effects.
+
+A letter is rendered for each reader: greeted by name (formally with a known salutation), and with a link
+into the application only for a reader who has an account there; a reader without one is told instead who
+in their municipality can act (the municipality's applicant accounts).
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.db.after_commit import after_commit
-from ews_cases.i18n.formatting import de_number
+from ews_cases.i18n.formatting import de_number, de_time, long_date
 from ews_cases.i18n.translate import N_, _
 from ews_cases.links import public_link, verification_link
 from ews_cases.mail.calendar import ics_attachment
 from ews_cases.mail.letters import Letter, render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
-from ews_cases.models import Case, Certificate, User
+from ews_cases.models import Case, Certificate, CohortSession, User
 from ews_cases.services.admission import RANKING_RULE, next_on_waitlist
 from ews_cases.settings import current_settings
 from workflows import Effect, State, TransitionSpec
@@ -54,53 +58,100 @@ class Occasion:
         return f"case:{self.case.id}:v{self.case.version}:{self.transition.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """One recipient of a letter: the address, how the letter greets them, whether they can log in."""
+
+    address: str
+    name: str = ""
+    salutation: str = ""
+    #: An active account with this address: only then does the letter link into the application.
+    has_account: bool = False
+
+
 Handler = Callable[[Occasion], list[QueuedEmail]]
-Recipients = Callable[[Occasion], list[str]]
+Readers = Callable[[Occasion], list[Reader]]
 
 
 # -- recipients ---------------------------------------------------------------------------------------------
-def applicant_recipients(case: Case, *, with_team: bool = True) -> list[str]:
-    """Contact person and (optionally) team members, each address once, in a stable order."""
-    addresses = [case.contact_email] + ([m.email for m in case.team] if with_team else [])
-    seen: dict[str, None] = {}
-    for address in addresses:
+def applicant_readers(session: Session, case: Case, *, with_team: bool = True) -> list[Reader]:
+    """Contact person and (optionally) team members, each address once (the first role it appears in
+    names it), in a stable order; each marked with whether it belongs to an active account."""
+    people = [(case.contact_email, case.contact_name, case.contact_salutation)]
+    if with_team:
+        people += [(m.email, m.name, m.salutation) for m in case.team]
+    seen: dict[str, tuple[str, str]] = {}
+    for address, name, salutation in people:
         if address and address.strip():
-            seen.setdefault(address.strip().lower(), None)
-    return list(seen)
+            seen.setdefault(address.strip().lower(), ((name or "").strip(), salutation or ""))
+    accounts = _accounts(session, list(seen))
+    return [Reader(a, name, salutation, a in accounts) for a, (name, salutation) in seen.items()]
+
+
+def applicant_recipients(session: Session, case: Case, *, with_team: bool = True) -> list[str]:
+    """The addresses of `applicant_readers`."""
+    return [reader.address for reader in applicant_readers(session, case, with_team=with_team)]
+
+
+def coordinator_readers(session: Session) -> list[Reader]:
+    rows = session.execute(
+        select(User.email, User.name)
+        .where(User.role == "coordinator", User.active.is_(True))
+        .order_by(User.id)
+    )
+    return [Reader(email, name, "", True) for email, name in rows]
 
 
 def coordinator_recipients(session: Session) -> list[str]:
-    return list(
-        session.scalars(
-            select(User.email).where(User.role == "coordinator", User.active.is_(True)).order_by(User.id)
+    return [reader.address for reader in coordinator_readers(session)]
+
+
+def account_holders(session: Session, case: Case) -> list[str]:
+    """Who in the case's municipality can act on it in the application: its active applicant accounts, as
+    "Name (address)", in a stable order."""
+    rows = session.execute(
+        select(User.name, User.email)
+        .where(
+            User.role == "applicant", User.active.is_(True), User.municipality_ags == case.municipality_ags
         )
+        .order_by(User.id)
     )
+    return [f"{name} ({email})" if name else email for name, email in rows]
+
+
+def _accounts(session: Session, addresses: list[str]) -> set[str]:
+    """Which of `addresses` (lower case) belong to an active account."""
+    if not addresses:
+        return set()
+    found = session.scalars(select(User.email).where(User.active.is_(True), User.email.in_(addresses)))
+    return {address.strip().lower() for address in found}
 
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who receives a letter: the addresses for the outbox, and how the pages name them beforehand."""
+    """Who receives a letter: the readers for the outbox, and how the pages name them beforehand."""
 
     label: str
-    addresses: Recipients
+    readers: Readers
     #: The case's own people are listed by address; the office's staff only by `label` (their addresses are
     #: nothing an applicant confirming a withdrawal needs to read).
     show_addresses: bool = True
 
     def __call__(self, occasion: Occasion) -> list[str]:
-        return self.addresses(occasion)
+        """The addresses."""
+        return [reader.address for reader in self.readers(occasion)]
 
 
-def _case_people(occasion: Occasion) -> list[str]:
-    return applicant_recipients(occasion.case)
+def _case_people(occasion: Occasion) -> list[Reader]:
+    return applicant_readers(occasion.session, occasion.case)
 
 
-def _contact(occasion: Occasion) -> list[str]:
-    return applicant_recipients(occasion.case, with_team=False)
+def _contact(occasion: Occasion) -> list[Reader]:
+    return applicant_readers(occasion.session, occasion.case, with_team=False)
 
 
-def _office(occasion: Occasion) -> list[str]:
-    return coordinator_recipients(occasion.session)
+def _office(occasion: Occasion) -> list[Reader]:
+    return coordinator_readers(occasion.session)
 
 
 #: The case's contact person and team.
@@ -134,36 +185,46 @@ class LetterTo:
     def applies(self, occasion: Occasion) -> bool:
         return self.only_if is None or self.only_if(occasion)
 
-    def letter(self, occasion: Occasion) -> Letter:
-        return _case_letter(occasion, **(self.values(occasion) if self.values is not None else {}))
-
-    def __call__(self, occasion: Occasion) -> list[QueuedEmail]:
+    def letters(self, occasion: Occasion) -> list[tuple[Reader, Letter]]:
+        """The letter for each reader of the audience (none if `only_if` does not hold)."""
         if not self.applies(occasion):
             return []
-        letter = self.letter(occasion)
-        attachments = self.attach(occasion) if self.attach is not None else []
+        readers = self.audience.readers(occasion)
+        if not readers:
+            return []
+        values = self.values(occasion) if self.values is not None else {}
+        holders = (
+            account_holders(occasion.session, occasion.case)
+            if not all(r.has_account for r in readers)
+            else []
+        )
+        return [(reader, _case_letter(occasion, reader, holders, **values)) for reader in readers]
+
+    def __call__(self, occasion: Occasion) -> list[QueuedEmail]:
+        letters = self.letters(occasion)
+        attachments = self.attach(occasion) if letters and self.attach is not None else []
         kind = occasion.effect.value
         queued = [
             _queue(
                 occasion.session,
-                dedup_key=f"{occasion.stamp}:{kind}:{address}",
+                dedup_key=f"{occasion.stamp}:{kind}:{reader.address}",
                 kind=kind,
-                recipient=address,
+                recipient=reader.address,
                 letter=letter,
                 case=occasion.case,
                 attachments=attachments,
             )
-            for address in self.audience(occasion)
+            for reader, letter in letters
         ]
         return [q for q in queued if q is not None]
 
     def plan(self, occasion: Occasion) -> PlannedLetter | None:
         """The letter this handler would queue now, without queuing it (None: it would queue none)."""
-        recipients = self.audience(occasion) if self.applies(occasion) else []
-        if not recipients:
+        letters = self.letters(occasion)
+        if not letters:
             return None
-        subject = self.letter(occasion).subject
-        return PlannedLetter(occasion.effect.value, subject, self.audience, recipients)
+        subject = letters[0][1].subject  # the same for every reader
+        return PlannedLetter(occasion.effect.value, subject, self.audience, [r.address for r, _ in letters])
 
 
 def withdrawn_after_admission(occasion: Occasion) -> bool:
@@ -181,6 +242,32 @@ def proposed_for_free_place(occasion: Occasion) -> dict[str, Any]:
         "next_score": de_number(proposed.score) if proposed else "",
         "dashboard_link": public_link(f"/programm?durchgang={cohort.number}"),
     }
+
+
+def fachtagung(occasion: Occasion) -> dict[str, Any]:
+    """The cohort's Fachtagung (its first session of that kind), for the admission letter to name: its
+    title, day, time and place; `fachtagung` is None while none is planned."""
+    event = occasion.session.scalars(
+        select(CohortSession)
+        .where(CohortSession.cohort_id == occasion.case.cohort_id, CohortSession.kind == "fachtagung")
+        .order_by(CohortSession.starts_at, CohortSession.id)
+        .limit(1)
+    ).first()
+    if event is None:
+        return {"fachtagung": None}
+    return {
+        "fachtagung": {
+            "title": event.title,
+            "date": long_date(event.starts_at, weekday=True),
+            "time": de_time(event.starts_at),
+            "place": event.location,
+        }
+    }
+
+
+def revision_deadline(occasion: Occasion) -> dict[str, Any]:
+    """By when the revised application must be submitted again: the cohort's application deadline."""
+    return {"deadline": long_date(occasion.case.cohort.application_deadline)}
 
 
 def cohort_calendar(occasion: Occasion) -> list[dict[str, Any]]:
@@ -212,6 +299,8 @@ def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
             continue
         letter = render_letter(
             occasion.effect.value,
+            name=member.name,
+            salutation=member.salutation,
             cohort=case.cohort.title,
             serial=certificate.serial,
             url=verification_link(certificate.verification_code),
@@ -240,9 +329,9 @@ def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
 HANDLERS: Mapping[Effect, Handler] = MappingProxyType(
     {
         Effect.CONFIRM_SUBMISSION: LetterTo(applicants),
-        Effect.EXPLAIN_REVISION: LetterTo(applicants),
+        Effect.EXPLAIN_REVISION: LetterTo(applicants, values=revision_deadline),
         Effect.NOTIFY_COORDINATORS_REVIEWED: LetterTo(coordinators),
-        Effect.ANNOUNCE_ADMISSION: LetterTo(applicants),
+        Effect.ANNOUNCE_ADMISSION: LetterTo(applicants, values=fachtagung),
         Effect.ANNOUNCE_WAITLIST: LetterTo(contact_person),
         Effect.EXPLAIN_REJECTION: LetterTo(applicants),
         Effect.CONFIRM_WITHDRAWAL: LetterTo(contact_person),
@@ -287,16 +376,24 @@ def planned_letters(session: Session, case: Case, spec: TransitionSpec) -> list[
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
-def _case_letter(occasion: Occasion, **values: Any) -> Letter:
-    """The effect's letter about the case (templates/mail/<effect>.txt), with the `values` it needs besides."""
+def _case_letter(occasion: Occasion, reader: Reader, holders: list[str], **values: Any) -> Letter:
+    """The effect's letter about the case (templates/mail/<effect>.txt) for `reader`, with the `values` it
+    needs besides: the case's page for a reader with an account, else who in the municipality has one."""
     case = occasion.case
+    access: dict[str, Any] = (
+        {"case_link": public_link(f"/faelle/{case.id}")}
+        if reader.has_account
+        else {"account_holders": holders, "access_link": public_link("/zugang/beantragen")}
+    )
     return render_letter(
         occasion.effect.value,
+        name=reader.name,
+        salutation=reader.salutation,
         ref=case.reference,
         town=case.municipality.name,
         cohort=case.cohort.title,
         reason=occasion.reason or "",
-        case_link=public_link(f"/faelle/{case.id}"),
+        **access,
         **values,
     )
 

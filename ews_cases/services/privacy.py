@@ -139,11 +139,11 @@ def erase_case(
 
 def _blank_case_rows(session: Session, case: Case, addresses: set[str]) -> int:
     """Blank the live rows of a case that name people; returns how many rows changed."""
-    case.contact_name = case.contact_email = case.contact_phone = ""
+    case.contact_salutation = case.contact_name = case.contact_email = case.contact_phone = ""
     case.motivation = case.starting_point = case.goals = case.leadership_support = ""
     rows = 1
     for member in case.team:
-        member.name = member.email = member.position = ""
+        member.salutation = member.name = member.email = member.position = ""
         rows += 1
     rows += _blank(session, update(Review).where(Review.case_id == case.id).values(comment=""))
     rows += _blank(
@@ -233,17 +233,17 @@ def erase_person(
     subjects.append((values.subject_kind == "user") & values.subject_id.in_([u.id for u in users] or [-1]))
     erasure.values = _erase_values(session, or_(*subjects), REQUEST, reason, now)
     for member in members:
-        member.name = member.email = member.position = ""
+        member.salutation = member.name = member.email = member.position = ""
         erasure.cases.append(member.case_id)
         erasure.rows += 1 + _blank_certificates(
             session, select(Certificate).where(Certificate.member_id == member.id)
         )
     for case in contact_cases:
-        case.contact_name = case.contact_email = case.contact_phone = ""
+        case.contact_salutation = case.contact_name = case.contact_email = case.contact_phone = ""
         erasure.cases.append(case.id)
         erasure.rows += 1
     for contact in contacts:
-        contact.name, contact.email = "", address_fingerprint(address)
+        contact.salutation, contact.name, contact.email = "", "", address_fingerprint(address)
         erasure.rows += 1
     for user in users:
         user.name, user.email, user.active, user.password_hash = (
@@ -279,7 +279,7 @@ def erase_contact(session: Session, contact: Contact, actor: Actor, *, category:
     values = PersonalValue.__table__.c
     condition = (values.subject_kind == "contact") & (values.subject_id == contact.id)
     erased = _erase_values(session, condition, category, None, now)
-    contact.name, contact.email = "", address_fingerprint(contact.email)
+    contact.salutation, contact.name, contact.email = "", "", address_fingerprint(contact.email)
     session.flush()
     chain.append(
         session,

@@ -18,9 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
-from ews_cases.i18n.formatting import de_date
+from ews_cases.i18n.formatting import long_date
 from ews_cases.links import public_link, unsubscribe_link
-from ews_cases.mail.letters import LetterForm, letter_form
+from ews_cases.mail.letters import LetterForm, greetings, letter_form
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import Case, Cohort, Contact, Municipality, ReminderSent, User, utcnow
 from ews_cases.services.invitations import Invitee, reminder_invitations, valid_until
@@ -40,6 +40,8 @@ class Recipient:
     has_draft: bool
     #: A contact's id (None for an applicant's account): a contact without an account gets an invitation.
     contact_id: int | None = None
+    #: "Frau", "Herr" or empty: how the letter greets a named recipient.
+    salutation: str = ""
 
 
 @dataclass(slots=True)
@@ -87,15 +89,18 @@ def recipients(session: Session, cohort: Cohort) -> Iterator[Recipient]:
             Municipality.ags,
             Municipality.name,
             Contact.id,
+            Contact.salutation,
         )
         .join(Municipality, Municipality.ags == Contact.municipality_ags)
         .where(Contact.opted_out_at.is_(None), *region)
         .order_by(Contact.id)
         .execution_options(yield_per=CHUNK)
     )
-    for email, name, token, ags, town, contact_id in contacts:
+    for email, name, token, ags, town, contact_id, salutation in contacts:
         if ags not in submitted:
-            yield Recipient(email.strip().lower(), name, ags, town, token, ags in drafts, contact_id)
+            yield Recipient(
+                email.strip().lower(), name, ags, town, token, ags in drafts, contact_id, salutation
+            )
     if drafts:
         applicants = session.execute(
             select(User.email, User.name, User.unsubscribe_token, Municipality.ags, Municipality.name)
@@ -119,33 +124,36 @@ class ReminderLetter:
 
     def __init__(self, cohort: Cohort, offset: int, now: datetime) -> None:
         self.now = now
-        deadline = de_date(cohort.application_deadline)
         self.data: dict[str, Any] = {
             "cohort": cohort.title,
-            "deadline": deadline,
+            "deadline": long_date(cohort.application_deadline),
             "days": offset,
             "size": cohort.team_size,
             "form_url": public_link(f"/bewerbungen/neu?durchgang={cohort.number}"),
         }
-        self.forms: dict[tuple[bool, bool, bool], LetterForm] = {}
+        self.forms: dict[tuple[bool, bool], LetterForm] = {}
+        self.greeting = greetings()
 
-    def form(self, *, has_draft: bool, named: bool, invited: bool = False) -> LetterForm:
-        """The letter for contacts with or without a draft, greeted by name or not, with a personal
-        invitation link (no account yet) or the form's link; rendered on first use."""
-        form = self.forms.get((has_draft, named, invited))
+    def form(self, *, has_draft: bool, invited: bool = False) -> LetterForm:
+        """The letter for contacts with or without a draft, with a personal invitation link (no account
+        yet) or the form's link; rendered on first use, the greeting left open."""
+        form = self.forms.get((has_draft, invited))
         if form is None:
-            blanks = ["town", "unsubscribe_url"] + ["name"] * named + ["invitation_url"] * invited
-            data = {**self.data, "until": de_date(valid_until(self.now))} if invited else self.data
+            blanks = ["opening", "town", "unsubscribe_url"] + ["invitation_url"] * invited
+            data = {**self.data, "until": long_date(valid_until(self.now))} if invited else self.data
             form = letter_form("deadline_reminder", blanks, has_draft=has_draft, **data)
-            self.forms[has_draft, named, invited] = form
+            self.forms[has_draft, invited] = form
         return form
 
     def email(self, recipient: Recipient, dedup_key: str, invitation_url: str | None = None) -> Email:
         unsubscribe = unsubscribe_link(recipient.unsubscribe_token)
         blanks = {"invitation_url": invitation_url} if invitation_url else {}
-        form = self.form(has_draft=recipient.has_draft, named=bool(recipient.name), invited=bool(blanks))
+        form = self.form(has_draft=recipient.has_draft, invited=bool(blanks))
         letter = form.fill(
-            name=recipient.name, town=recipient.municipality_name, unsubscribe_url=unsubscribe, **blanks
+            opening=self.greeting(recipient.name, recipient.salutation),
+            town=recipient.municipality_name,
+            unsubscribe_url=unsubscribe,
+            **blanks,
         )
         return Email(
             dedup_key=dedup_key,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ews_cases.i18n.formatting import de_date, de_time
+from ews_cases.i18n.formatting import de_time, long_date
 from ews_cases.i18n.translate import N_, _
 from ews_cases.mail.calendar import ics_attachment, kind_label
 from ews_cases.mail.letters import render_letter
@@ -123,7 +123,7 @@ def _notify(session: Session, event: CohortSession, *, method: str, reason: str 
         "title": event.title,
         "session_kind_label": kind_label(event.kind),
         "cohort": cohort.title,
-        "date": de_date(event.starts_at),
+        "date": long_date(event.starts_at, weekday=True),
         "time": de_time(event.starts_at),
         "place": event.location,
         "cancelled": method == "CANCEL",
@@ -134,7 +134,7 @@ def _notify(session: Session, event: CohortSession, *, method: str, reason: str 
         for member in case.team:
             if not member.email:
                 continue
-            letter = render_letter("session_changed", name=member.name, **data)
+            letter = render_letter("session_changed", name=member.name, salutation=member.salutation, **data)
             emails.append(
                 Email(
                     dedup_key=f"session:{event.id}:seq{event.sequence}:member:{member.id}",

@@ -7,11 +7,11 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ews_cases.i18n.formatting import de_date, de_time
+from ews_cases.i18n.formatting import de_time, long_date
 from ews_cases.mail.calendar import KIND_LABELS, ics_attachment
 from ews_cases.mail.letters import render_letter
 from ews_cases.mail.outbox import Email, enqueue_emails
-from ews_cases.models import Case, CohortSession, utcnow
+from ews_cases.models import Case, CohortSession, TeamMember, utcnow
 from workflows import BERLIN, State
 
 OFFSETS = (7, 1)
@@ -42,27 +42,28 @@ def run_session_reminders(session: Session, now: datetime | None = None) -> int:
             for case in cases:
                 for member in case.team:
                     if member.email:
-                        emails.append(_reminder(event, case, member.id, member.name, member.email, offset))
+                        emails.append(_reminder(event, case, member, offset))
     return len(enqueue_emails(session, emails))
 
 
-def _reminder(event: CohortSession, case: Case, member_id: int, name: str, email: str, offset: int) -> Email:
+def _reminder(event: CohortSession, case: Case, member: TeamMember, offset: int) -> Email:
     letter = render_letter(
         "session_reminder",
-        name=name,
+        name=member.name,
+        salutation=member.salutation,
         title=event.title,
         session_kind=event.kind,
         session_kind_label=KIND_LABELS.get(event.kind),
         cohort=case.cohort.title,
-        date=de_date(event.starts_at),
+        date=long_date(event.starts_at, weekday=True),
         time=de_time(event.starts_at),
         place=event.location,
         days=offset,
     )
     return Email(
-        dedup_key=f"session:{event.id}:d{offset}:member:{member_id}",
+        dedup_key=f"session:{event.id}:d{offset}:member:{member.id}",
         kind="session_reminder",
-        recipient=email,
+        recipient=member.email,
         subject=letter.subject,
         body=letter.body,
         case_id=case.id,

@@ -18,6 +18,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     TelField,
@@ -55,9 +56,22 @@ def _text(limit: int) -> list[Any]:
     return [Optional(), Length(max=limit, message=TOO_LONG)]
 
 
+#: The choices of every salutation field: none stated (e.g. for "divers"), Frau, Herr.
+SALUTATION_CHOICES = [
+    SelectChoice("", N_("keine Angabe")),
+    SelectChoice("Frau", N_("Frau")),
+    SelectChoice("Herr", N_("Herr")),
+]
+
+
+def _salutation_field(label: str) -> SelectField:
+    return SelectField(label, choices=SALUTATION_CHOICES, default="", validate_choice=False)
+
+
 class MemberForm(Form):
     """One person of the development team (a row of the application form)."""
 
+    salutation = _salutation_field(N_("Anrede"))
     name = StringField(N_("Name"), validators=_text(200))
     email = EmailField(N_("E-Mail"), validators=_text(254))
     position = StringField(N_("Funktion"), validators=_text(200))
@@ -66,6 +80,7 @@ class MemberForm(Form):
 class CaseForm(FlaskForm):
     """The content of an application: contact, team, the four answers, consent."""
 
+    contact_salutation = _salutation_field(N_("Ansprechperson: Anrede"))
     contact_name = StringField(N_("Ansprechperson: Name"), validators=_text(200))
     contact_email = EmailField(N_("Ansprechperson: E-Mail"), validators=_text(254))
     contact_phone = TelField(N_("Ansprechperson: Telefon"), validators=_text(50))
@@ -102,6 +117,7 @@ class CaseForm(FlaskForm):
                 name=row.form.name.data or "",
                 email=row.form.email.data or "",
                 position=row.form.position.data or "",
+                salutation=row.form.salutation.data or "",
             )
             for row in self.team
         ]
@@ -111,6 +127,7 @@ class CaseForm(FlaskForm):
             contact_name=self.contact_name.data or "",
             contact_email=self.contact_email.data or "",
             contact_phone=self.contact_phone.data or "",
+            contact_salutation=self.contact_salutation.data or "",
             team=members,
             answers={name: getattr(self, name).data or "" for name in ANSWER_FIELDS},
             consent=bool(self.consent.data),
@@ -151,7 +168,11 @@ def case_form_data(case: Case) -> dict[str, Any]:
         "contact_name": case.contact_name,
         "contact_email": case.contact_email,
         "contact_phone": case.contact_phone,
-        "team": [{"name": m.name, "email": m.email, "position": m.position} for m in case.team],
+        "contact_salutation": case.contact_salutation,
+        "team": [
+            {"salutation": m.salutation, "name": m.name, "email": m.email, "position": m.position}
+            for m in case.team
+        ],
         **case.answers(),
         "consent": case.consent,
         "version": case.version,

@@ -93,6 +93,8 @@ FIELD_LABELS: dict[str, str] = {
     "contact.name": N_("Ansprechperson: Name"),
     "contact.email": N_("Ansprechperson: E-Mail"),
     "contact.phone": N_("Ansprechperson: Telefon"),
+    "contact.salutation": N_("Ansprechperson: Anrede"),
+    "salutation": N_("Anrede"),
     "team": N_("Entwicklungsteam"),
     "answers": N_("Antworten"),
     "answers.motivation": N_("Motivation"),
@@ -170,7 +172,12 @@ FIELD_LABELS: dict[str, str] = {
     "revision": N_("Migration"),
 }
 #: The fields of one team member (`team.<n>.<field>` in changes, items of `team` in a created case).
-MEMBER_FIELDS: dict[str, str] = {"name": N_("Name"), "email": N_("E-Mail"), "position": N_("Funktion")}
+MEMBER_FIELDS: dict[str, str] = {
+    "salutation": N_("Anrede"),
+    "name": N_("Name"),
+    "email": N_("E-Mail"),
+    "position": N_("Funktion"),
+}
 
 #: The letters (`templates/mail/<kind>.txt`, the outbox's `kind`).
 LETTER_LABELS: dict[str, str] = {

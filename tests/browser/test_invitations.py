@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from ews_cases.models import Case, Invitation, utcnow
 from testkit.factories import FINNENTROP
+from testkit.mail import plain_text
 from tests.browser.conftest import field, login
 from tests.web.test_password_reset import deliver
 from tests.workers.conftest import smtp_sink  # noqa: F401 - a fixture, found by pytest by name
@@ -26,7 +27,7 @@ TEAM = [
 
 
 def invited_link(message) -> str:
-    body = message.get_payload(decode=True).decode("utf-8")
+    body = plain_text(message)
     found = LINK.search(body)
     assert found, body
     return found.group(1)

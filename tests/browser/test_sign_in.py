@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 from ews_cases.app import create_app
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
 from ews_cases.models import utcnow
+from testkit.mail import plain_text
 from tests.browser.conftest import PASSWORD, assert_accessible, field, login, logout
 from tests.conftest import OwnContextClient
 from tests.workers.conftest import smtp_sink  # noqa: F401 - a fixture, found by pytest by name
@@ -48,7 +49,7 @@ def deliver(settings, database, sink) -> str:
         str(make_header(decode_header(message["Subject"])))
         == "Neues Passwort für die Entwicklungswerkstatt festlegen"
     )
-    return message.get_payload(decode=True).decode("utf-8")
+    return plain_text(message)
 
 
 def test_a_forgotten_password_is_reset_through_the_emailed_link_once(

@@ -2,7 +2,8 @@
 
 The recording (`letter_texts.txt`) was made before the letters moved from Python code into templates; a
 change of wording shows up here as a diff and is made on purpose, by regenerating the file with
-`EWS_RECORD_LETTERS=1`.
+`EWS_RECORD_LETTERS=1`. The journey (`arrange`) has people with and without a salutation, with and without
+an account, and the programme office configured as an operator would (`OFFICE`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
-from ews_cases.services import cohorts, session_changes
+from ews_cases.services import cohorts, session_changes, users
 from ews_cases.services.access_requests import decline_access_request, request_access
+from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
+from ews_cases.settings import Settings
 from testkit.factories import SYSTEM, complete_content
 from tests.mail.test_letters import KINDS
 from workflows import State
@@ -28,9 +31,22 @@ from workflows import State
 RECORDING = Path(__file__).with_name("letter_texts.txt")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TOWNS = ("05962004", "05962008", "05962012", "05962016", "05962020", "05962024", "05962028")
+#: The programme office as an operator configures it (EWS_OFFICE_*).
+OFFICE = {
+    "office_name": "Programmbüro Entwicklungswerkstatt, Staatskanzlei NRW",
+    "office_phone": "0211 837-0000",
+    "office_email": "ews@stk.nrw.example",
+    "office_address": "Horionplatz 1, 40213 Düsseldorf",
+}
 
 
-def _arrange(session, factory) -> None:
+def configure_office(settings: Settings, monkeypatch) -> None:
+    for name, value in OFFICE.items():
+        monkeypatch.setattr(settings, name, value)
+
+
+def arrange(session, factory) -> None:
+    """Every letter kind but the password reset, through the real services; see the module's text."""
     factory.now = NOW
     cohort = factory.cohort(
         number=907,
@@ -50,6 +66,16 @@ def _arrange(session, factory) -> None:
         ends_at=datetime(2026, 3, 23, 15, 0, tzinfo=UTC),
         location="Köln",
     )
+    cohorts.add_session(
+        session,
+        SYSTEM,
+        cohort,
+        kind="fachtagung",
+        title="Fachtagung",
+        starts_at=datetime(2026, 3, 18, 9, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 3, 18, 16, 0, tzinfo=UTC),
+        location="Düsseldorf",
+    )
 
     def case(ags: str, tag: str, state: State) -> Case:
         return factory.case(cohort, ags, content=complete_content(cohort.team_size, tag), state=state)
@@ -57,7 +83,31 @@ def _arrange(session, factory) -> None:
     certified = case(TOWNS[0], "a", State.PROJECT_DONE)
     dropped = case(TOWNS[1], "b", State.ATTENDING)
     factory.fire(dropped, "drop_out")
-    revised = case(TOWNS[2], "c", State.SUBMITTED)
+    # Salutations known and not; the contact person has an account, the team has not.
+    users.create_user(
+        session,
+        SYSTEM,
+        email="heide@kommune.example",
+        name="Dr. Anna von der Heide",
+        role="applicant",
+        municipality_ags=TOWNS[2],
+    )
+    revised = factory.case(
+        cohort,
+        TOWNS[2],
+        content=CaseInput(
+            contact_name="Dr. Anna von der Heide",
+            contact_email="heide@kommune.example",
+            contact_salutation="Frau",
+            team=[
+                MemberInput("Jonas Berg", "berg@kommune.example", "Sachbearbeitung", "Herr"),
+                MemberInput("Kim Sommer", "sommer@kommune.example", "Sachbearbeitung"),
+            ],
+            answers=complete_content().answers,
+            consent=True,
+        ),
+        state=State.SUBMITTED,
+    )
     factory.fire(revised, "return_for_revision")
     factory.fire(revised, "withdraw")
     refused = case(TOWNS[3], "d", State.WAITLISTED)
@@ -68,7 +118,7 @@ def _arrange(session, factory) -> None:
     factory.fire(certified, "certify")
     case(TOWNS[6], "g", State.DRAFT)
     add_contact(session, SYSTEM, TOWNS[6], "Dana Entwurf", "dana@kommune.example")
-    add_contact(session, SYSTEM, "05962032", "Olaf Offen", "olaf@kommune.example")
+    add_contact(session, SYSTEM, "05962032", "Olaf Offen", "olaf@kommune.example", "Herr")
     session.commit()
     run_reminder_scan(session, datetime(2026, 3, 2, 8, 30, tzinfo=UTC))  # 7 days before the deadline
     run_session_reminders(session, datetime(2026, 3, 16, 8, 30, tzinfo=UTC))  # 7 days before the workshop
@@ -77,7 +127,7 @@ def _arrange(session, factory) -> None:
         session, name="Bernd Bonn", email="bernd@bonn.example", municipality_ags="05314000", position="Amt"
     )
     decline_access_request(session, SYSTEM, declined, "Die Stadt nimmt bereits teil.", now=NOW)
-    workshop = session.scalars(select(CohortSession)).one()
+    workshop = session.scalars(select(CohortSession).where(CohortSession.kind == "workshop")).one()
     session_changes.change_session(session, SYSTEM, workshop, location="Düsseldorf")  # moved: an update
     session.commit()
 
@@ -124,8 +174,9 @@ def _rendered(session) -> str:
     return "\n".join(sorted(letters))
 
 
-def test_every_letter_kind_renders_as_recorded(session, factory):
-    _arrange(session, factory)
+def test_every_letter_kind_renders_as_recorded(session, factory, app, monkeypatch):
+    configure_office(app.extensions["ews"].settings, monkeypatch)
+    arrange(session, factory)
     text = _rendered(session)
     kinds = set(re.findall(r"^=== (\w+) ", text, flags=re.MULTILINE))
     assert kinds == KINDS - {"password_reset"}  # a reset letter is asked for, not caused by the journey

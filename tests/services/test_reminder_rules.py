@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ews_cases.audit.queries import resolved_data
 from ews_cases.errors import NotFound
+from ews_cases.i18n.formatting import long_date
 from ews_cases.models import AuditEvent, Cohort, Contact, OutboxMessage, ReminderSent, User
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.reminders import due_offset, recipients, run_reminder_scan
@@ -198,8 +199,8 @@ def test_a_scan_queues_each_reminder_once_with_unsubscribe_link_and_german_text(
     assert unsubscribe_url in mail.body
     assert "Guten Tag Carla Offen," in mail.body
     assert "Die Bewerbungsfrist endet in 7 Tagen" in mail.body
-    assert f"am {deadline:%d.%m.%Y} um 23:59 Uhr" in mail.body
-    assert f"{deadline:%d.%m.%Y}" in mail.subject
+    assert f"am {long_date(deadline)}, um 23:59 Uhr" in mail.body
+    assert mail.subject == f"Die Bewerbungsfrist für die {cohort.title} endet am {long_date(deadline)}"
     assert "Düsseldorf" in mail.body
     assert f"http://ews.test/unsubscribe/{applicant.unsubscribe_token}" in by_recipient[applicant.email].body
     assert "Entwurf" in by_recipient[applicant.email].body

@@ -118,7 +118,7 @@ def test_form_shows_deadline_countdown_and_the_fixed_municipality(signed_in, coh
     assert "Finnentrop" in html
     assert "05966012" in html
     assert 'name="municipality"' not in html  # an applicant is bound to their municipality
-    assert html.count('name="team-') == 3 * cohort.team_size
+    assert html.count('name="team-') == 4 * cohort.team_size  # salutation, name, email, position
     for name in ("contact_name", "motivation", "starting_point", "goals", "leadership_support", "consent"):
         assert re.search(rf'<label[^>]*for="{name}"', html), name  # every field has its label
     assert "Entwurf speichern" in html

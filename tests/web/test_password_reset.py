@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
 from ews_cases.models import AuditEvent, OutboxMessage, PasswordResetToken, User, utcnow
 from ews_cases.services.password_reset import request_password_reset
+from testkit.mail import plain_text
 from tests.web.helpers import CSRF_FIELD, csrf_token, login
 from tests.workers.conftest import smtp_sink  # noqa: F401 - a fixture, found by pytest by name
 
@@ -67,7 +68,7 @@ def deliver(settings, database, sink) -> list[Message]:
 
 
 def mailed_link(message: Message) -> str:
-    body = message.get_payload(decode=True).decode("utf-8")
+    body = plain_text(message)
     found = LINK.search(body)
     assert found, body
     return found.group(1)
@@ -91,7 +92,7 @@ def test_the_emailed_link_sets_a_new_password_once(
         == "Neues Passwort für die Entwicklungswerkstatt festlegen"
     )
     path = mailed_link(message)
-    body = message.get_payload(decode=True).decode("utf-8")
+    body = plain_text(message)
     assert f"Guten Tag {person.name}," in body
     assert "Der Link gilt einmal und bis " in body
     # Only the hash of the token is stored.
