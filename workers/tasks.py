@@ -77,6 +77,6 @@ def issue_certificates(case_id: int) -> int:
 
 
 @shared_task(name="workers.tasks.scan_certificates")
-def scan_certificates() -> int:
-    """Safety net for a lost signal: every case still in `project_done` gets its certificates."""
-    return issue_due_certificates(_db(), Actor.system("issue_certificates"))
+def scan_certificates(now: str | None = None) -> int:
+    """Every case still in `project_done` gets its certificates prepared, released on the ceremony day."""
+    return issue_due_certificates(_db(), Actor.system("issue_certificates"), _parse_now(now))

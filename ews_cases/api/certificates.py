@@ -30,6 +30,8 @@ def _certificate_data(certificate: Certificate) -> dict[str, Any]:
         "issued_at": certificate.issued_at,
         "revoked_at": certificate.revoked_at,
         "revoked_reason": certificate.revoked_reason,
+        "status": certificate.status,
+        "released_at": certificate.released_at,
         "verification_url": verification_link(certificate.verification_code),
         "sha256": certificate.pdf_sha256,
         "pdf_url": url_for("api.get_certificate_pdf", serial=certificate.serial) if has_pdf else None,
@@ -65,7 +67,7 @@ def list_certificates(case_id: int) -> dict[str, Any]:
 def get_certificate_pdf(serial: str) -> Response:
     """The certificate as PDF (404 while it has not been produced yet)."""
     certificate = _load_certificate(serial)
-    return send_file(pdf_file(certificate), mimetype="application/pdf", download_name=f"{serial}.pdf")
+    return send_file(pdf_file(certificate, current_actor().role), mimetype="application/pdf", download_name=f"{serial}.pdf")
 
 
 @api.post("/certificates/<serial>/revoke")

@@ -87,6 +87,10 @@ class CertificateOut(Schema):
     issued_at = AwareDateTime()
     revoked_at = AwareDateTime(allow_none=True)
     revoked_reason = String(allow_none=True)
+    status = String(
+        metadata={"description": "valid, revoked, or prepared (waiting for the ceremony day, not valid yet)"}
+    )
+    released_at = AwareDateTime(allow_none=True)
     verification_url = String()
     sha256 = String(allow_none=True, metadata={"description": "SHA-256 of the PDF; null until it exists"})
     pdf_url = String(allow_none=True, metadata={"description": "null until the PDF has been produced"})

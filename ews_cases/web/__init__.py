@@ -14,12 +14,13 @@ def register_web(app: Flask, settings: Settings) -> None:
     from ews_cases.web import pages, password_pages, second_factor_pages, signin  # noqa: F401
     from ews_cases.web.extensions import csrf, init_web_extensions
     from ews_cases.web.layout import register_layout
-    from ews_cases.web.public import public, unsubscribe_page
+    from ews_cases.web.public import public, unsubscribe_page, verify_certificate
     from ews_cases.web.views import web
 
     init_web_extensions(app, settings.redis_url or settings.broker_url)
     csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
     csrf.exempt(unsubscribe_page)  # RFC 8058 one-click unsubscribe comes from mail clients
+    csrf.exempt(verify_certificate)  # an uploaded PDF is compared with the issued one; nothing changes
     register_layout(app)
     app.register_blueprint(web)
     for blueprint in pages.BLUEPRINTS:
