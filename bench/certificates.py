@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import segno
@@ -46,7 +47,7 @@ from ews_cases.models import Case, Certificate, Municipality, OutboxMessage, Pra
 from ews_cases.services.cases import MemberInput
 from ews_cases.services.certificates import issue_missing_certificates
 from ews_cases.settings import Settings
-from workflows import Actor, Effect, State
+from workflows import BERLIN, Actor, Effect, State
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `testkit` is not an installed package
@@ -98,7 +99,8 @@ def issue(db: Database, case_ids: list[int]) -> list[float]:
             case = session.get(Case, case_id)
             assert case is not None
             assert case.state == State.PROJECT_DONE.value
-            issued = issue_missing_certificates(session, case, ISSUER)
+            ceremony = datetime.combine(case.cohort.ceremony_on, clock(10), tzinfo=BERLIN)
+            issued = issue_missing_certificates(session, case, ISSUER, ceremony)  # released on the day
             assert len(issued) == 2, issued
         seconds.append(time.perf_counter() - started)
     return seconds
@@ -126,6 +128,8 @@ def texts(db: Database) -> list[CertificateText]:
                 signatory_title=case.cohort.signatory_title or "",
                 serial=certificate.serial,
                 verification_url=verification_link(certificate.verification_code),
+                starts_on=case.cohort.starts_on,
+                ends_on=case.cohort.ends_on,
             )
             for certificate, case, title in rows
         ]

@@ -67,7 +67,9 @@ def list_certificates(case_id: int) -> dict[str, Any]:
 def get_certificate_pdf(serial: str) -> Response:
     """The certificate as PDF (404 while it has not been produced yet)."""
     certificate = _load_certificate(serial)
-    return send_file(pdf_file(certificate, current_actor().role), mimetype="application/pdf", download_name=f"{serial}.pdf")
+    return send_file(
+        pdf_file(certificate, current_actor().role), mimetype="application/pdf", download_name=f"{serial}.pdf"
+    )
 
 
 @api.post("/certificates/<serial>/revoke")

@@ -31,8 +31,9 @@ FAMILY = "NotoSans"
 PROGRAMME = "Entwicklungswerkstatt für kommunale Engagementstrategien"
 PROGRAMME_LINE = "Ein Programm des Landes Nordrhein-Westfalen"
 #: The programme's colour (a dark petrol blue) and the grey of secondary text, sRGB.
-ACCENT = (0, 84, 112)
-GREY = (90, 90, 90)
+RGB = tuple[int, int, int]
+ACCENT: RGB = (0, 84, 112)
+GREY: RGB = (90, 90, 90)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +142,11 @@ def render_certificate(text: CertificateText) -> bytes:
     pdf.add_page()
     width = pdf.w - 50
 
-    def para(value: str, size: float, style: str = "", gap: float = 3.0, tag: str = "P", color=None) -> None:
+    def para(
+        value: str, size: float, style: str = "", gap: float = 3.0, tag: str = "P", color: RGB = (0, 0, 0)
+    ) -> None:
         pdf.set_font(FAMILY, style, size)
-        pdf.set_text_color(*(color or (0, 0, 0)))
+        pdf.set_text_color(*color)
         pdf.set_x(25)
         with pdf.tagged(tag):
             pdf.multi_cell(width, size * 0.48, _nfc(value), align="C")
@@ -167,7 +170,9 @@ def render_certificate(text: CertificateText) -> bytes:
     para("ZERTIFIKAT", 34, "B", 6, tag="H1", color=ACCENT)
     pdf.set_char_spacing(0)
     numbered = text.cohort_title.startswith(f"{text.cohort_number}.")
-    para(text.cohort_title if numbered else f"{text.cohort_title} ({text.cohort_number}. Durchgang)", 12, "", 1)
+    para(
+        text.cohort_title if numbered else f"{text.cohort_title} ({text.cohort_number}. Durchgang)", 12, "", 1
+    )
     period = programme_period(text.starts_on, text.ends_on)
     if period:
         para(f"Programmzeitraum: {period}", 10, "", 0, color=GREY)
@@ -202,7 +207,5 @@ def render_certificate(text: CertificateText) -> bytes:
     pdf.set_x(25 + qr_size + 6)
     pdf.set_font(FAMILY, "", 9)
     with pdf.tagged("P"):
-        pdf.multi_cell(
-            pdf.w - 25 - pdf.get_x(), 4.6, f"Echtheit prüfen: {short_url(text.verification_url)}"
-        )
+        pdf.multi_cell(pdf.w - 25 - pdf.get_x(), 4.6, f"Echtheit prüfen: {short_url(text.verification_url)}")
     return bytes(pdf.output())

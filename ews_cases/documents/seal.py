@@ -41,7 +41,9 @@ class SealSigner(signers.SimpleSigner):
 
     def __init__(self, loaded: signers.SimpleSigner) -> None:
         super().__init__(
-            signing_cert=loaded.signing_cert, signing_key=loaded.signing_key, cert_registry=loaded.cert_registry
+            signing_cert=loaded.signing_cert,
+            signing_key=loaded.signing_key,
+            cert_registry=loaded.cert_registry,
         )
         self.key = serialization.load_der_private_key(loaded.signing_key.dump(), password=None)
         certificates = [loaded.signing_cert, *loaded.cert_registry]
@@ -78,7 +80,9 @@ def make_self_signed_seal(path: Path, password: bytes, common_name: str = SEAL_N
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Entwicklungswerkstatt für kommunale Engagementstrategien"),
+            x509.NameAttribute(
+                NameOID.ORGANIZATION_NAME, "Entwicklungswerkstatt für kommunale Engagementstrategien"
+            ),
             x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
         ]
     )
@@ -156,9 +160,7 @@ def seal_pdf(pdf: bytes, settings: Settings, serial: str) -> Sealed:
     """The PDF with the programme's PAdES seal appended as an incremental update."""
     signer = load_signer(settings)
     if signer is None:
-        log.warning(
-            "Certificate %s issued UNSEALED: EWS_SEAL_P12 is not configured in production", serial
-        )
+        log.warning("Certificate %s issued UNSEALED: EWS_SEAL_P12 is not configured in production", serial)
         return Sealed(pdf, sealed=False)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     metadata = signers.PdfSignatureMetadata(

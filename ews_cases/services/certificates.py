@@ -29,7 +29,6 @@ from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import current_settings
 from workflows import BERLIN, Actor, Role, State
 
-
 #: The letter carrying a corrected certificate (templates/mail/replace_certificate.txt).
 REPLACEMENT_LETTER = "replace_certificate"
 
@@ -166,16 +165,18 @@ def release_cohort_early(
     session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
     session.refresh(cohort)
     if release_due(cohort, now):
-        raise Conflict(
-            N_("Die Zertifikate der {cohort} sind bereits freigegeben."), cohort=cohort.title
-        )
+        raise Conflict(N_("Die Zertifikate der {cohort} sind bereits freigegeben."), cohort=cohort.title)
     cohort.certificates_released_at = now
     chain.append(
         session,
         actor=actor,
         action="cohort.certificates_released",
         cohort_number=cohort.number,
-        data={"cohort": cohort.number, "reason": reason.strip(), "ceremony_on": cohort.ceremony_on.isoformat()},
+        data={
+            "cohort": cohort.number,
+            "reason": reason.strip(),
+            "ceremony_on": cohort.ceremony_on.isoformat(),
+        },
     )
     ids = session.scalars(
         select(Case.id).where(Case.cohort_id == cohort.id, Case.state == State.PROJECT_DONE.value)

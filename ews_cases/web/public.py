@@ -26,7 +26,9 @@ def _wants_json() -> bool:
 
 def certificate_status(certificate: Certificate, case: Case) -> dict[str, Any]:
     """What anyone may learn from a verification code: no email, no project details beyond the cohort."""
-    successor = db_session().get(Certificate, certificate.replaced_by_id) if certificate.replaced_by_id else None
+    successor = (
+        db_session().get(Certificate, certificate.replaced_by_id) if certificate.replaced_by_id else None
+    )
     return {
         "valid": certificate.status == "valid",
         "status": certificate.status,

@@ -30,7 +30,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("replaced_by_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_certificates_replaced_by_id_certificates"), "certificates", ["replaced_by_id"], ["id"]
+            batch_op.f("fk_certificates_replaced_by_id_certificates"),
+            "certificates",
+            ["replaced_by_id"],
+            ["id"],
         )
         batch_op.drop_constraint(batch_op.f("uq_certificates_member_id"), type_="unique")
         batch_op.create_index(batch_op.f("ix_certificates_member_id"), ["member_id"], unique=False)
@@ -41,7 +44,9 @@ def downgrade() -> None:
     with op.batch_alter_table("certificates") as batch_op:
         batch_op.drop_index(batch_op.f("ix_certificates_member_id"))
         batch_op.create_unique_constraint(batch_op.f("uq_certificates_member_id"), ["member_id"])
-        batch_op.drop_constraint(batch_op.f("fk_certificates_replaced_by_id_certificates"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_certificates_replaced_by_id_certificates"), type_="foreignkey"
+        )
         batch_op.drop_column("replaced_by_id")
         batch_op.drop_column("released_at")
     op.drop_column("cohorts", "certificates_released_at")

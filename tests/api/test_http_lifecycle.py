@@ -243,10 +243,13 @@ def test_a_case_lives_from_application_to_certificate_over_http(app, db, server,
     case = fire(coordinator, case, "complete_project")
     assert case["state"] == "project_done"
 
-    # -- the certificate worker (its service function, in one transaction) ------------------------------
+    # -- the certificate worker (its service function, in one transaction), on the ceremony day ---------
     with app.app_context(), db.transaction() as worker_session:
         stored = worker_session.get(Case, case["id"])
-        issued = issue_missing_certificates(worker_session, stored, Actor.system("issue_certificates"))
+        ceremony = datetime.combine(stored.cohort.ceremony_on, time(10), tzinfo=BERLIN)
+        issued = issue_missing_certificates(
+            worker_session, stored, Actor.system("issue_certificates"), ceremony
+        )
         assert len(issued) == 2
     case = expect(applicant.get(f"/cases/{case['id']}"), 200)
     assert case["state"] == "certified"

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ews_cases.models import Case, Certificate, CohortSession, Contact, OutboxMessage, User
 from ews_cases.services import cohorts
+from ews_cases.services.certificates import replace_certificate
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
@@ -64,6 +65,10 @@ def _arrange(session, factory) -> None:
     factory.fire(refused, "reject")
     case(TOWNS[5], "f", State.ATTENDING)
     factory.fire(certified, "certify")
+    corrected = session.scalars(
+        select(Certificate).where(Certificate.case_id == certified.id).order_by(Certificate.id)
+    ).first()
+    replace_certificate(session, corrected, factory.coordinator(), "Name falsch geschrieben.")
     case(TOWNS[6], "g", State.DRAFT)
     add_contact(session, SYSTEM, TOWNS[6], "Dana Entwurf", "dana@kommune.example")
     add_contact(session, SYSTEM, "05962032", "Olaf Offen", "olaf@kommune.example")
