@@ -147,7 +147,8 @@ def test_replacing_a_certificate_revokes_it_links_the_new_one_and_sends_one_emai
         "Name falsch geschrieben",
     )
     assert (new.status, new.member_id, new.holder_name) == ("valid", old.member_id, "Łucja Wąsik-Nguyễn")
-    assert new.serial != old.serial and new.pdf_sha256
+    assert new.serial != old.serial
+    assert new.pdf_sha256
     assert session.get(Case, case.id).state == State.CERTIFIED
     mails = session.scalars(
         select(OutboxMessage).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id)
@@ -168,7 +169,8 @@ def test_replacing_a_certificate_revokes_it_links_the_new_one_and_sends_one_emai
     body = client.get(f"/verify/{old.verification_code}", headers=JSON).get_json()
     assert (body["status"], body["replaced_by"]) == ("revoked", new.serial)
     page = client.get(f"/verify/{old.verification_code}").get_data(as_text=True)
-    assert "ersetzt durch" in page and f'href="http://ews.test/verify/{new.verification_code}"' in page
+    assert "ersetzt durch" in page
+    assert f'href="http://ews.test/verify/{new.verification_code}"' in page
     assert client.get(f"/verify/{new.verification_code}", headers=JSON).get_json()["valid"] is True
     with pytest.raises(Conflict):  # a revoked certificate is not replaced twice
         replace_certificate(session, old, factory.coordinator(), "Noch einmal")
