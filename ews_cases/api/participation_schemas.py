@@ -102,3 +102,11 @@ class CertificateList(Schema):
 
 class RevokeIn(Schema):
     reason = String(required=True, validate=Length(max=5000))
+
+
+class ReplaceIn(Schema):
+    reason = String(required=True, validate=Length(max=5000))
+    holder_name = String(
+        validate=Length(max=200),
+        metadata={"description": "the name as the new certificate should read; the old one's when left out"},
+    )

@@ -175,7 +175,7 @@ def release_cohort_early(
         action="cohort.certificates_released",
         cohort_number=cohort.number,
         data={
-            "cohort": cohort.number,
+            "number": cohort.number,
             "reason": reason.strip(),
             "ceremony_on": cohort.ceremony_on.isoformat(),
         },

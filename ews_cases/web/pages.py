@@ -7,6 +7,7 @@ from flask import Blueprint
 from ews_cases.web import (
     applicant_case_form,  # noqa: F401 - adds its routes to `applicant`
     case_actions,  # noqa: F401 - adds its routes to `web`
+    office_certificates,  # noqa: F401 - adds its routes to `office`
     office_participation,  # noqa: F401 - adds its routes to `office`
 )
 from ews_cases.web.admin import admin
