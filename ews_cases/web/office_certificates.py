@@ -16,15 +16,15 @@ from ews_cases.i18n.translate import _
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate
 from ews_cases.services.certificates import prepared_certificates, release_cohort_early, replace_certificate
-from ews_cases.settings import current_settings
+from ews_cases.settings import Settings, current_settings
 from ews_cases.web.access import my_actor, readable_case, roles_required
 from ews_cases.web.office import _cohort_or_404, office, see_other
 from ews_cases.web.office_forms import EarlyReleaseForm, ReplacementForm
 
 
-def sealing_note() -> str | None:
+def sealing_note(settings: Settings | None = None) -> str | None:
     """What the office's certificate pages say when PDFs are issued without the programme's seal."""
-    if seal_configured(current_settings()):
+    if seal_configured(settings or current_settings()):
         return None
     return _(
         "Achtung: Es ist kein Siegel (EWS_SEAL_P12) eingerichtet. Die Zertifikate werden ohne elektronisches "
