@@ -4,6 +4,7 @@ design is written to docs/screenshots/certificate.png (pdftoppm)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 from dataclasses import replace
@@ -194,3 +195,13 @@ def test_the_design_renders_to_the_screenshot(app, sealed, tmp_path):
     assert result.returncode == 0, result.stderr
     png = target.with_suffix(".png").read_bytes()
     assert png.startswith(b"\x89PNG")
+
+
+def test_sealing_works_inside_a_running_event_loop(app):
+    """pyHanko signs in asyncio: a caller inside an event loop (Playwright, an async server) still gets a seal."""
+    settings = app.extensions["ews"].settings
+
+    async def inside_a_loop() -> bytes:
+        return seal_pdf(render_certificate(TEXT), settings, TEXT.serial).pdf
+
+    assert _validate(asyncio.run(inside_a_loop()), app).bottom_line

@@ -7,12 +7,16 @@ warns at every issuance (`seal_pdf` returns the PDF unchanged and `sealed=False`
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -170,5 +174,16 @@ def seal_pdf(pdf: bytes, settings: Settings, serial: str) -> Sealed:
         location="Nordrhein-Westfalen",
         md_algorithm="sha256",
     )
-    out = signers.sign_pdf(writer, metadata, signer=signer, bytes_reserved=signer.bytes_reserved)
-    return Sealed(out.getvalue(), sealed=True)
+    signing = signers.async_sign_pdf(writer, metadata, signer=signer, bytes_reserved=signer.bytes_reserved)
+    return Sealed(_run(signing).getvalue(), sealed=True)
+
+
+def _run(coroutine: Coroutine[Any, Any, io.BytesIO]) -> io.BytesIO:
+    """pyHanko signs in asyncio; a caller already inside an event loop (a Playwright test, an async server)
+    gets the signature made on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

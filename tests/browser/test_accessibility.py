@@ -28,8 +28,8 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
     reviewer = factory.user("reviewer", FINNENTROP)  # whose account page the admin opens
     new_token(session, SYSTEM, reviewer, name="Fachverfahren", expires=date(2099, 12, 31))
     session.commit()
-    code = session.scalars(
-        select(Certificate.verification_code).where(Certificate.case_id == certified.id)
+    code, certificate_id = session.execute(
+        select(Certificate.verification_code, Certificate.id).where(Certificate.case_id == certified.id)
     ).first()
     pages: dict[tuple[str, str | None] | None, list[str]] = {
         None: [
@@ -60,6 +60,8 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
             f"/programm/faelle/{attending.id}/anwesenheit",
             f"/programm/faelle/{attending.id}/praxisprojekt",
             f"/programm/faelle/{certified.id}/zertifikate",
+            f"/programm/faelle/{certified.id}/zertifikate/{certificate_id}/ersetzen",
+            "/programm/durchgaenge/6/zertifikate",
             "/bewerbungen/neu?q=olpe",
             f"/faelle/{submitted.id}",
         ],
@@ -74,6 +76,7 @@ def test_no_page_of_any_role_has_a_serious_accessibility_violation(
             "/pruefung?order=newest",
             f"/pruefung/faelle/{attending.id}",
             f"/pruefung/faelle/{attending.id}?order=newest",
+            f"/pruefung/faelle/{certified.id}",
             "/pruefung/bewerbungen",
             "/pruefung/bewerbungen?q=Finnentrop",
             "/pruefung/pruefkette",
