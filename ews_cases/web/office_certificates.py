@@ -98,7 +98,7 @@ def cohort_certificates(number: int) -> Any:
         else:
             flash(
                 _(
-                    "Die Zertifikate sind freigegeben; {count} Bewerbungen sind zertifiziert.",
+                    "Die Zertifikate sind freigegeben. Zertifizierte Bewerbungen: {count}.",
                     count=certified,
                 ),
                 "success",
