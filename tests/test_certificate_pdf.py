@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+import segno
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -205,3 +206,23 @@ def test_sealing_works_inside_a_running_event_loop(app):
         return seal_pdf(render_certificate(TEXT), settings, TEXT.serial).pdf
 
     assert _validate(asyncio.run(inside_a_loop()), app).bottom_line
+
+
+def test_a_logo_from_the_settings_is_printed_as_a_tagged_figure(tmp_path):
+    logo = tmp_path / "logo.png"
+    segno.make("EWS", micro=False).save(str(logo), kind="png", scale=4)  # any PNG will do
+    pdf = render_certificate(replace(TEXT, logo=logo))
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        xobjects = document.pages[0].Resources.XObject
+        images = [xobjects[name] for name in xobjects.keys() if xobjects[name].Subtype == "/Image"]
+        assert len(images) == 1
+        [structure] = document.Root.StructTreeRoot.K
+        figures = [kid for kid in structure.K if kid.S == "/Figure"]
+        assert [str(f.get("/Alt")) for f in figures] == [
+            "Logo",
+            f"QR-Code mit dem Link zur Prüfseite: {TEXT.verification_url}",
+        ]
+    path = tmp_path / "c.pdf"
+    path.write_bytes(pdf)
+    assert subprocess.run(["qpdf", "--check", str(path)], capture_output=True, check=False).returncode == 0
+    assert NAMES[0] in tool(tmp_path, pdf, "pdftotext", "-layout")
