@@ -214,7 +214,7 @@ def test_a_logo_from_the_settings_is_printed_as_a_tagged_figure(tmp_path):
     pdf = render_certificate(replace(TEXT, logo=logo))
     with pikepdf.open(io.BytesIO(pdf)) as document:
         xobjects = document.pages[0].Resources.XObject
-        images = [xobjects[name] for name in xobjects.keys() if xobjects[name].Subtype == "/Image"]
+        images = [obj for _name, obj in xobjects.items() if obj.Subtype == "/Image"]
         assert len(images) == 1
         [structure] = document.Root.StructTreeRoot.K
         figures = [kid for kid in structure.K if kid.S == "/Figure"]
