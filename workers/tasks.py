@@ -71,7 +71,8 @@ def start_cohorts(now: str | None = None) -> int:
 
 @shared_task(name="workers.tasks.issue_certificates")
 def issue_certificates(case_id: int) -> int:
-    """Issue the missing certificates of one case and certify it; a rerun issues nothing twice."""
+    """Prepare the missing certificates of one case, and release and certify unless its ceremony is ahead;
+    a rerun issues nothing twice."""
     with _db().transaction() as session:
         return issue_case_certificates(session, case_id, Actor.system("issue_certificates"))
 
