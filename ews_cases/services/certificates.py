@@ -164,6 +164,13 @@ def release_cohort_early(
     if not reason or not reason.strip():
         raise ValidationFailed({"reason": [_("Bitte begründen Sie die vorzeitige Freigabe.")]})
     now = now or utcnow()
+    ids = session.scalars(
+        select(Case.id)
+        .where(Case.cohort_id == cohort.id, Case.state == State.PROJECT_DONE.value)
+        .order_by(Case.id)
+    ).all()
+    for case_id in ids:  # cases first, then the cohort: the order issuance locks them in (no deadlock)
+        lock_case(session, case_id)
     session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
     session.refresh(cohort)
     if release_due(cohort, now):
@@ -180,12 +187,12 @@ def release_cohort_early(
             "ceremony_on": cohort.ceremony_on.isoformat(),
         },
     )
-    ids = session.scalars(
-        select(Case.id).where(Case.cohort_id == cohort.id, Case.state == State.PROJECT_DONE.value)
-    ).all()
+    # A case reaching `project_done` later is released at once: the cohort's release is due from now on.
+    certified = 0
     for case_id in ids:  # `certify` is the system's transition, as on the ceremony day
         issue_case_certificates(session, case_id, ISSUER, now)
-    return len(ids)
+        certified += session.get(Case, case_id).state == State.CERTIFIED.value
+    return certified
 
 
 def prepared_certificates(session: Session, cohort: Cohort) -> list[Certificate]:
