@@ -39,6 +39,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     EWS_DATA_DIR=/var/lib/ews \
     EWS_STORAGE_DIR=/var/lib/ews/storage
 
+# qpdf and poppler-utils let an operator check an issued certificate in place (`qpdf --check`, `pdffonts`,
+# `pdftotext`); the PDFs themselves need no system library (fpdf2 with the fonts shipped in the package).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends qpdf poppler-utils \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 ews \
     && useradd --system --uid 10001 --gid ews --home-dir /var/lib/ews --no-create-home \
         --shell /usr/sbin/nologin ews \

@@ -8,11 +8,13 @@ storage folder:
 1. one cohort (capacity = number of cases, one workshop) and N cases of different municipalities, each
    driven through the real services to `project_done` (reviews, admission, start, attendance, approved
    project) by `testkit.factories.Factory`;
-2. issuance timed per case, in one transaction each like the Celery task: `issue_missing_certificates`
-   locks the case, numbers the serials, renders each PDF (fpdf2, QR code by segno), writes it, hashes it
-   (SHA-256), appends the audit events and fires `certify` (which queues the emails with the PDFs);
-3. the pure rendering rate: `render_certificate` alone for the same texts, and the QR code and SHA-256
-   on their own;
+2. issuance timed per case, in one transaction each like the Celery task on the ceremony day:
+   `issue_missing_certificates` locks the case, numbers the serials, renders each PDF (fpdf2: PDF/A-2b,
+   Noto Sans embedded and shaped by HarfBuzz, QR code by segno), seals it (PAdES, pyHanko, a self-signed
+   seal made for the run), writes it, hashes it (SHA-256), appends the audit events and fires `certify`
+   (which queues the emails with the PDFs);
+3. the pure rendering rate: `render_certificate` alone for the same texts, and the QR code, the seal and
+   SHA-256 on their own;
 4. checks: 2·N certificates, every case `certified`, every file's SHA-256 the stored one, all PDFs
    distinct, each opens with pypdf as one A4 page that names its holder and serial and links to its
    verification page.
@@ -29,7 +31,8 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import segno
@@ -41,12 +44,13 @@ from ews_cases.app import create_app
 from ews_cases.db.after_commit import set_dispatcher
 from ews_cases.db.engine import Database
 from ews_cases.documents.certificate_pdf import CertificateText, render_certificate
+from ews_cases.documents.seal import make_self_signed_seal, seal_pdf
 from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate, Municipality, OutboxMessage, PracticeProject
 from ews_cases.services.cases import MemberInput
 from ews_cases.services.certificates import issue_missing_certificates
 from ews_cases.settings import Settings
-from workflows import Actor, Effect, State
+from workflows import BERLIN, Actor, Effect, State
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `testkit` is not an installed package
@@ -98,7 +102,8 @@ def issue(db: Database, case_ids: list[int]) -> list[float]:
             case = session.get(Case, case_id)
             assert case is not None
             assert case.state == State.PROJECT_DONE.value
-            issued = issue_missing_certificates(session, case, ISSUER)
+            ceremony = datetime.combine(case.cohort.ceremony_on, clock(10), tzinfo=BERLIN)
+            issued = issue_missing_certificates(session, case, ISSUER, ceremony)  # released on the day
             assert len(issued) == 2, issued
         seconds.append(time.perf_counter() - started)
     return seconds
@@ -126,6 +131,8 @@ def texts(db: Database) -> list[CertificateText]:
                 signatory_title=case.cohort.signatory_title or "",
                 serial=certificate.serial,
                 verification_url=verification_link(certificate.verification_code),
+                starts_on=case.cohort.starts_on,
+                ends_on=case.cohort.ends_on,
             )
             for certificate, case, title in rows
         ]
@@ -198,6 +205,8 @@ def main() -> int:
     print(f"load before: {uptime()}")
     url = fresh_database(DB_NAME)
     storage = Path(tempfile.mkdtemp(prefix="ews-bench-certificates-"))
+    seal = storage / "seal.p12"
+    make_self_signed_seal(seal, b"bench-seal")  # production with a configured seal: every PDF is sealed
     settings = Settings(
         env="production",
         database_url=url,
@@ -205,6 +214,8 @@ def main() -> int:
         storage_dir=storage,
         secret_key=secrets.token_urlsafe(48),
         public_url="https://ews.example.org",
+        seal_p12=seal,
+        seal_password="bench-seal",
     )
     app = create_app(settings)
     set_dispatcher(None)  # no broker: the benchmark calls the issuing function itself
@@ -239,6 +250,16 @@ def main() -> int:
                 segno.make(t.verification_url, error="m").save(io.BytesIO(), kind="png", scale=6, border=2)
             qr_seconds = time.perf_counter() - started
             print(rate_line("  of which QR code PNG (segno)", len(certificate_texts), qr_seconds))
+            started = time.perf_counter()
+            sealed = [
+                seal_pdf(pdf, settings, t.serial) for pdf, t in zip(rendered, certificate_texts, strict=True)
+            ]
+            print(
+                rate_line(
+                    "seal_pdf alone (PAdES, pyHanko, RSA-2048)", len(sealed), time.perf_counter() - started
+                )
+            )
+            check(all(s.sealed for s in sealed), "every PDF sealed", failures)
             started = time.perf_counter()
             for pdf in rendered:
                 hashlib.sha256(pdf).hexdigest()

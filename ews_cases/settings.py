@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     #: Roles that must log in to the pages with a second factor (TOTP), comma-separated; unset means
     #: `admin,coordinator,auditor` in production and none elsewhere. API bearer tokens are not affected.
     require_2fa_roles: str | None = None
+    #: The programme's seal for the certificates' PAdES signature: a PKCS#12 file (key and certificate) and its
+    #: password. Unset: development and tests make a self-signed seal under the data folder on first use;
+    #: production issues unsealed PDFs and warns at every issuance.
+    seal_p12: Path | None = None
+    seal_password: str | None = None
+    #: An optional logo (PNG or JPEG) printed at the top of every certificate.
+    certificate_logo: Path | None = None
     default_locale: str = "de"
     timezone: str = "Europe/Berlin"
 

@@ -23,7 +23,7 @@ from ews_cases.demo.loader import load_demo
 from ews_cases.models import AuditChainHead, AuditEvent
 from tests.conftest import BACKEND, _postgres_database
 
-PREVIOUS = "4d8a2f6e1c57"  # the revision the personal-values migration (9d41f7a3c2b8) follows
+PREVIOUS = "9d3e6f1a2b47"  # the revision the personal-values migration (9d41f7a3c2b8) follows
 
 
 @pytest.fixture

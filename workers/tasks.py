@@ -80,15 +80,16 @@ def apply_retention(now: str | None = None) -> dict[str, int]:
 
 @shared_task(name="workers.tasks.issue_certificates")
 def issue_certificates(case_id: int) -> int:
-    """Issue the missing certificates of one case and certify it; a rerun issues nothing twice."""
+    """Prepare the missing certificates of one case, and release and certify unless its ceremony is ahead;
+    a rerun issues nothing twice."""
     with _db().transaction() as session:
         return issue_case_certificates(session, case_id, Actor.system("issue_certificates"))
 
 
 @shared_task(name="workers.tasks.scan_certificates")
-def scan_certificates() -> int:
-    """Safety net for a lost signal: every case still in `project_done` gets its certificates."""
-    return issue_due_certificates(_db(), Actor.system("issue_certificates"))
+def scan_certificates(now: str | None = None) -> int:
+    """Every case still in `project_done` gets its certificates prepared, released on the ceremony day."""
+    return issue_due_certificates(_db(), Actor.system("issue_certificates"), _parse_now(now))
 
 
 @shared_task(name="workers.tasks.expire_invitations")

@@ -87,6 +87,10 @@ class CertificateOut(Schema):
     issued_at = AwareDateTime()
     revoked_at = AwareDateTime(allow_none=True)
     revoked_reason = String(allow_none=True)
+    status = String(
+        metadata={"description": "valid, revoked, or prepared (waiting for the ceremony day, not valid yet)"}
+    )
+    released_at = AwareDateTime(allow_none=True)
     verification_url = String()
     sha256 = String(allow_none=True, metadata={"description": "SHA-256 of the PDF; null until it exists"})
     pdf_url = String(allow_none=True, metadata={"description": "null until the PDF has been produced"})
@@ -98,3 +102,11 @@ class CertificateList(Schema):
 
 class RevokeIn(Schema):
     reason = String(required=True, validate=Length(max=5000))
+
+
+class ReplaceIn(Schema):
+    reason = String(required=True, validate=Length(max=5000))
+    holder_name = String(
+        validate=Length(max=200),
+        metadata={"description": "the name as the new certificate should read; the old one's when left out"},
+    )

@@ -39,6 +39,8 @@ class Cohort(Base):
     min_attendance: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0.75"))
     required_reviews: Mapped[int] = mapped_column(default=2)
     ceremony_on: Mapped[date | None]
+    #: Set when the office released the certificates before the ceremony day (the reason is in the audit trail).
+    certificates_released_at: Mapped[datetime | None]
     ceremony_place: Mapped[str | None] = mapped_column(String(120))
     signatory_name: Mapped[str | None] = mapped_column(String(200))
     signatory_title: Mapped[str | None] = mapped_column(String(200))

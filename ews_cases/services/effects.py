@@ -288,7 +288,11 @@ def certificates_to_holders(occasion: Occasion) -> list[QueuedEmail]:
     session, case = occasion.session, occasion.case
     certificates = session.scalars(
         select(Certificate)
-        .where(Certificate.case_id == case.id, Certificate.revoked_at.is_(None))
+        .where(
+            Certificate.case_id == case.id,
+            Certificate.revoked_at.is_(None),
+            Certificate.released_at.is_not(None),
+        )
         .order_by(Certificate.id)
     ).all()
     members = {m.id: m for m in case.team}

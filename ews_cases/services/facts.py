@@ -118,8 +118,12 @@ class CaseSubject(WorkflowSubject):
 
     @property
     def certificates_missing(self) -> int:
-        issued = set(
-            self._session.scalars(select(Certificate.member_id).where(Certificate.case_id == self.case.id))
+        issued = set(  # released ones: a certificate prepared for the ceremony day does not certify yet
+            self._session.scalars(
+                select(Certificate.member_id).where(
+                    Certificate.case_id == self.case.id, Certificate.released_at.is_not(None)
+                )
+            )
         )
         return len(self._eligible_ids - issued)
 

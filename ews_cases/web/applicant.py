@@ -231,7 +231,7 @@ def certificate(serial: str) -> Any:
         abort(404)
     readable_case(found.case_id)
     try:
-        path = pdf_file(found)
+        path = pdf_file(found, my_actor().role)
     except NotFound:
         abort(404)
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"{serial}.pdf")

@@ -29,7 +29,7 @@ from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.formatting import de_timestamp
 from ews_cases.i18n.spreadsheets import CSV_DIALECTS, FOR_PEOPLE, UNKNOWN_DIALECT
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import AuditChainHead, AuditEvent, Case, Cohort, User, case_chain, utcnow
+from ews_cases.models import AuditChainHead, AuditEvent, Case, Certificate, Cohort, User, case_chain, utcnow
 from ews_cases.services.case_search import CaseFilter, select_cases
 from ews_cases.web.access import me, my_actor, readable_case, roles_required
 from ews_cases.web.auditing_events import EventView, action_label, chain_case_id, describe, problem_text
@@ -326,6 +326,9 @@ def timeline(case_id: int) -> str:
         views=describe(session, events),
         verification=verification,
         first_break=_first(verification.breaks),
+        certificates=session.scalars(
+            select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
+        ).all(),
     )
 
 

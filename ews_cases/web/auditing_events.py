@@ -236,6 +236,25 @@ def _certificate_revoked(c: Context) -> Described:
     return Described(summary, labelled(c.data, "reason"))
 
 
+def _certificate_replaced(c: Context) -> Described:
+    summary = _(
+        "{serial} für {holder} ersetzt {old}",
+        serial=show(c.data.get("serial")),
+        holder=as_str(c.data.get("holder")) or "–",
+        old=show(c.data.get("replaces")),
+    )
+    return Described(summary, labelled(c.data, "reason"))
+
+
+def _certificates_released(c: Context) -> Described:
+    summary = _(
+        "{number}. Durchgang, Abschlussveranstaltung am {day}",
+        number=show(c.data.get("number")),
+        day=show(c.data.get("ceremony_on"), "ceremony_on"),
+    )
+    return Described(summary, labelled(c.data, "reason"))
+
+
 def _email(c: Context) -> Described:
     summary = _(
         "{letter} an {recipient}",
@@ -398,6 +417,10 @@ DESCRIBERS: dict[str, Callable[[Context], Described]] = {
     "project.updated": _project,
     "certificate.issued": _certificate_issued,
     "certificate.revoked": _certificate_revoked,
+    "certificate.prepared": _certificate_issued,
+    "certificate.released": _certificate_issued,
+    "certificate.replaced": _certificate_replaced,
+    "cohort.certificates_released": _certificates_released,
     "email.delivered": _email,
     "email.failed": _email,
     "email.cancelled": _emails_cancelled,

@@ -34,6 +34,10 @@ ACTION_LABELS: dict[str, str] = {
     "project.updated": N_("Praxisprojekt geändert"),
     "certificate.issued": N_("Zertifikat ausgestellt"),
     "certificate.revoked": N_("Zertifikat widerrufen"),
+    "certificate.prepared": N_("Zertifikat für die Abschlussveranstaltung vorbereitet"),
+    "certificate.released": N_("Zertifikat freigegeben"),
+    "certificate.replaced": N_("Zertifikat ersetzt"),
+    "cohort.certificates_released": N_("Zertifikate des Durchgangs vorzeitig freigegeben"),
     "email.delivered": N_("E-Mail zugestellt"),
     "email.failed": N_("E-Mail-Zustellung fehlgeschlagen"),
     "email.cancelled": N_("E-Mails verworfen"),
@@ -119,6 +123,7 @@ FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
     "serial": N_("Seriennummer"),
     "holder": N_("Inhaberin oder Inhaber"),
+    "replaces": N_("Ersetzt Zertifikat"),
     # emails and reminders
     "outbox": N_("Nachricht Nr."),
     "kind": N_("Art"),
@@ -198,6 +203,7 @@ LETTER_LABELS: dict[str, str] = {
     "password_reset": N_("Link zum Zurücksetzen des Passworts"),
     "invitation": N_("Einladung"),
     "access_declined": N_("Ablehnung einer Zugangsanfrage"),
+    "replace_certificate": N_("Korrigiertes Zertifikat"),
 }
 #: Guards a coordinator may override with a reason (`overridden` of a transition).
 GUARD_LABELS: dict[str, str] = {

@@ -266,3 +266,16 @@ class SessionChangeForm(SessionForm):
 
 class SessionCancelForm(ServiceErrors, FlaskForm):
     reason = TextAreaField(N_("Grund der Absage"), validators=[Length(max=5000)])
+
+
+class ReplacementForm(ServiceErrors, FlaskForm):
+    """Replace a certificate by a corrected one: the reason, and the name as it should read."""
+
+    reason = TextAreaField(N_("Begründung der Korrektur"), validators=[Length(max=5000)])
+    holder_name = StringField(N_("Name auf dem neuen Zertifikat"), validators=[Length(max=200)])
+
+
+class EarlyReleaseForm(ServiceErrors, FlaskForm):
+    """Release a cohort's prepared certificates before the ceremony day."""
+
+    reason = TextAreaField(N_("Begründung der vorzeitigen Freigabe"), validators=[Length(max=5000)])

@@ -17,6 +17,7 @@ from ews_cases.services.certificates import revoke_certificate
 from ews_cases.services.participation import attendance_register, record_attendance, update_project
 from ews_cases.web.access import my_actor, readable_case, roles_required
 from ews_cases.web.office import office, see_other, typed_fields_only
+from ews_cases.web.office_certificates import sealing_note
 from ews_cases.web.office_forms import (
     PROJECT_DECISIONS,
     AttendanceForm,
@@ -146,13 +147,17 @@ def certificates(case_id: int) -> Any:
             "success",
         )
         return see_other("office.certificates", case_id=case_id)
-    rows = [
-        (certificate, verification_link(certificate.verification_code))
-        for certificate in session.scalars(
-            select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
-        )
-    ]
-    return render_template("office/certificates.html", case=case, certificates=rows)
+    certificates = session.scalars(
+        select(Certificate).where(Certificate.case_id == case.id).order_by(Certificate.serial)
+    ).all()
+    rows = [(certificate, verification_link(certificate.verification_code)) for certificate in certificates]
+    return render_template(
+        "office/certificates.html",
+        case=case,
+        certificates=rows,
+        successors={c.id: c.serial for c in certificates},
+        sealing_note=sealing_note(),
+    )
 
 
 @office.get("/faelle/<int:case_id>/zertifikate/<int:certificate_id>/widerrufen")

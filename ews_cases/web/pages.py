@@ -8,6 +8,7 @@ from ews_cases.web import (
     applicant_case_form,  # noqa: F401 - adds its routes to `applicant`
     case_actions,  # noqa: F401 - adds its routes to `web`
     office_access,  # noqa: F401 - adds its routes to `office`
+    office_certificates,  # noqa: F401 - adds its routes to `office`
     office_exports,  # noqa: F401 - adds its routes to `office`
     office_participation,  # noqa: F401 - adds its routes to `office`
     office_sessions,  # noqa: F401 - adds its routes to `office`

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
 from ews_cases.i18n.translate import N_, _
+from ews_cases.links import verification_link
 from ews_cases.models import Case, Certificate
+from ews_cases.services.certificates import is_issued_file
 from ews_cases.services.subscriptions import resubscribe, subscription, unsubscribe
 from ews_cases.web.extensions import csrf
 
@@ -27,9 +29,12 @@ def _wants_json() -> bool:
 
 def certificate_status(certificate: Certificate, case: Case) -> dict[str, Any]:
     """What anyone may learn from a verification code: no email, no project details beyond the cohort."""
+    successor = (
+        db_session().get(Certificate, certificate.replaced_by_id) if certificate.replaced_by_id else None
+    )
     return {
-        "valid": certificate.revoked_at is None,
-        "status": "valid" if certificate.revoked_at is None else "revoked",
+        "valid": certificate.status == "valid",
+        "status": certificate.status,
         "serial": certificate.serial,
         "name": certificate.holder_name,
         "cohort": case.cohort.number,
@@ -37,14 +42,19 @@ def certificate_status(certificate: Certificate, case: Case) -> dict[str, Any]:
         "municipality": case.municipality.name,
         "date": (case.cohort.ceremony_on or certificate.issued_at.date()).isoformat(),
         "issued_at": certificate.issued_at.isoformat(),
+        "released_at": certificate.released_at.isoformat() if certificate.released_at else None,
         "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
         "revoked_reason": certificate.revoked_reason,
+        "replaced_by": successor.serial if successor else None,
+        "replaced_by_url": verification_link(successor.verification_code) if successor else None,
     }
 
 
-@public.get("/verify/<code>")
+@public.route("/verify/<code>", methods=["GET", "POST"])
 def verify_certificate(code: str) -> Response | tuple[Any, int]:
-    """Valid or revoked, for the QR code on the certificate (HTML, or JSON with Accept: application/json)."""
+    """Valid, not yet valid or revoked, for the QR code on the certificate (HTML, or JSON with Accept:
+    application/json). POST with a PDF in the multipart field `file` also says whether that file is exactly
+    the one issued (its SHA-256 as stored); nothing is stored."""
     session = db_session()
     certificate = (
         session.scalar(select(Certificate).where(Certificate.verification_code == code))
@@ -54,11 +64,18 @@ def verify_certificate(code: str) -> Response | tuple[Any, int]:
     if certificate is None:
         if _wants_json():
             return jsonify({"valid": False, "status": "unknown"}), 404
-        return render_template("public/verify.html", status=None), 404
+        return render_template("public/verify.html", status=None, code=code), 404
     status = certificate_status(certificate, session.get(Case, certificate.case_id))
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            if _wants_json():
+                return jsonify({**status, "file_matches": None, "error": "file missing"}), 400
+            return render_template("public/verify.html", status=status, code=code, file_missing=True), 400
+        status["file_matches"] = is_issued_file(certificate, upload.read())
     if _wants_json():
         return jsonify(status)
-    return Response(render_template("public/verify.html", status=status))
+    return Response(render_template("public/verify.html", status=status, code=code))
 
 
 #: RFC 8058: the one-click POST a mail client sends carries exactly this field and value, nothing else.

@@ -1,7 +1,7 @@
 """personal values out of the hashed audit payload; legal hold and erasure marks on cases
 
 Revision ID: 9d41f7a3c2b8
-Revises: 4d8a2f6e1c57
+Revises: 9d3e6f1a2b47
 Create Date: 2026-12-10 09:00:00.000000
 
 Creates `personal_values` (docs/audit.md §7) and the legal-hold and erasure columns of `cases`, then converts
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9d41f7a3c2b8"
-down_revision: str | None = "4d8a2f6e1c57"
+down_revision: str | None = "9d3e6f1a2b47"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

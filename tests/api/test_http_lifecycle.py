@@ -243,17 +243,20 @@ def test_a_case_lives_from_application_to_certificate_over_http(app, db, server,
     case = fire(coordinator, case, "complete_project")
     assert case["state"] == "project_done"
 
-    # -- the certificate worker (its service function, in one transaction) ------------------------------
+    # -- the certificate worker (its service function, in one transaction), on the ceremony day ---------
     with app.app_context(), db.transaction() as worker_session:
         stored = worker_session.get(Case, case["id"])
-        issued = issue_missing_certificates(worker_session, stored, Actor.system("issue_certificates"))
+        ceremony = datetime.combine(stored.cohort.ceremony_on, time(10), tzinfo=BERLIN)
+        issued = issue_missing_certificates(
+            worker_session, stored, Actor.system("issue_certificates"), ceremony
+        )
         assert len(issued) == 2
     case = expect(applicant.get(f"/cases/{case['id']}"), 200)
     assert case["state"] == "certified"
     certificates = expect(applicant.get(f"/cases/{case['id']}/certificates"), 200)["items"]
     assert sorted(c["holder_name"] for c in certificates) == ["Tina Team", "Tom Team"]
     for certificate in certificates:
-        assert certificate["serial"].startswith(f"EWS7-{started_at.year}-")
+        assert certificate["serial"].startswith(f"EWS7-{ceremony.year}-")  # issued on the ceremony day
         pdf = applicant.get(certificate["pdf_url"])
         assert pdf.status_code == 200
         assert pdf.headers["Content-Type"] == "application/pdf"

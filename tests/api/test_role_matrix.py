@@ -376,6 +376,16 @@ MATRIX: tuple[Row, ...] = (
             f"/api/v1/certificates/{world.certificate.serial}/revoke", {"reason": "Irrtum"}
         ),
     ),
+    Row(
+        "POST",
+        "/api/v1/certificates/<serial>/replace",
+        {COORDINATOR},
+        201,
+        lambda world, role: Call(
+            f"/api/v1/certificates/{world.certificate.serial}/replace",
+            {"reason": "Name falsch geschrieben", "holder_name": "Łucja Wąsik-Nguyễn"},
+        ),
+    ),
     # -- audit and outbox ------------------------------------------------------------------------------
     Row("GET", "/api/v1/audit", READERS, 200, fixed("/api/v1/audit?action=transition.*")),
     Row("GET", "/api/v1/audit/export", READERS, 200, fixed("/api/v1/audit/export?format=csv")),

@@ -53,8 +53,10 @@ TIMELINE = [
     "attendance.recorded",
     "project.updated",
     "transition.complete_project",
-    "certificate.issued",
-    "certificate.issued",
+    "certificate.prepared",  # the ceremony is ahead: prepared, not valid yet
+    "certificate.prepared",
+    "certificate.released",  # the office released them early
+    "certificate.released",
     "transition.certify",
 ]
 
@@ -304,8 +306,25 @@ def test_an_application_from_the_call_to_the_verified_certificate(
         office.locator("button[data-transition=complete_project]").click()
         expect(office.locator(".state-badge")).to_have_text("Praxisprojekt abgeschlossen")
 
-        # -- the worker issues the certificates; the applicant downloads one and verifies it ---------------
+        # -- the worker prepares the certificates for the ceremony (400 days ahead); the office releases
+        # them early with a reason; the applicant downloads one and verifies it -----------------------------
         worker.wait_ready()
+        office.goto("/programm/durchgaenge/7/zertifikate")
+        prepared = office.locator("tr[data-serial]")
+        deadline = time.monotonic() + CERTIFICATE_WAIT_SECONDS
+        while prepared.count() < len(TEAM) and time.monotonic() < deadline:
+            time.sleep(1)
+            office.reload()
+        assert prepared.count() == len(TEAM), (
+            f"nothing prepared after {CERTIFICATE_WAIT_SECONDS}s:\n{worker.log()}"
+        )
+        town.get_by_role("link", name="Meine Bewerbungen").click()
+        expect(town.get_by_text("wird bei der Abschlussveranstaltung ausgehändigt")).to_have_count(len(TEAM))
+        office.get_by_label("Begründung der vorzeitigen Freigabe").fill("Abschlussfeier vorgezogen")
+        office.get_by_role("button", name="Zertifikate jetzt freigeben und versenden").click()
+        expect(
+            office.get_by_text("Die Zertifikate sind freigegeben. Zertifizierte Bewerbungen: 1.")
+        ).to_be_visible()
         town.get_by_role("link", name="Meine Bewerbungen").click()
         certificates = town.get_by_role("link", name=re.compile(r"^Zertifikat von "))
         deadline = time.monotonic() + CERTIFICATE_WAIT_SECONDS

@@ -19,6 +19,7 @@ from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitati
 from ews_cases.services import cohorts, session_changes, users
 from ews_cases.services.access_requests import decline_access_request, request_access
 from ews_cases.services.cases import CaseInput, MemberInput
+from ews_cases.services.certificates import replace_certificate
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.reminders import run_reminder_scan
@@ -116,6 +117,10 @@ def arrange(session, factory) -> None:
     factory.fire(refused, "reject")
     case(TOWNS[5], "f", State.ATTENDING)
     factory.fire(certified, "certify")
+    corrected = session.scalars(
+        select(Certificate).where(Certificate.case_id == certified.id).order_by(Certificate.id)
+    ).first()
+    replace_certificate(session, corrected, factory.coordinator(), "Name falsch geschrieben.")
     case(TOWNS[6], "g", State.DRAFT)
     add_contact(session, SYSTEM, TOWNS[6], "Dana Entwurf", "dana@kommune.example")
     add_contact(session, SYSTEM, "05962032", "Olaf Offen", "olaf@kommune.example", "Herr")
@@ -149,6 +154,15 @@ def _placeholders(session) -> dict[str, str]:
         found[token] = f"<contact {n} token>"
     for n, token in enumerate(session.scalars(select(User.unsubscribe_token).order_by(User.id))):
         found[token] = f"<user {n} token>"
+    # The factory numbers its users per process (`Coordinator 37` after other tests in the same worker).
+    made = [
+        u
+        for u in session.scalars(select(User).order_by(User.id))
+        if re.fullmatch(r"[a-z]+\d+@example\.org", u.email)
+    ]
+    for n, user in enumerate(made):
+        found[user.email] = f"<{user.role} {n} email>"
+        found[user.name] = f"<{user.role} {n} name>"
     for n, salt in enumerate(session.scalars(select(Invitation.token_salt).order_by(Invitation.id))):
         found[link_token(salt)] = f"<invitation {n} token>"
     for n, session_id in enumerate(session.scalars(select(CohortSession.id).order_by(CohortSession.id))):

@@ -32,6 +32,7 @@ KINDS = {
     "password_reset",
     "invitation",
     "access_declined",
+    "replace_certificate",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -42,6 +43,7 @@ SAMPLE = {
     "reason": "Die Begründung.",
     "case_link": "https://ews.example.org/faelle/1",
     "serial": "EWS7-0001",
+    "old_serial": "EWS7-0000",
     "url": "https://ews.example.org/verify/abc",
     "deadline": "09.03.2026",
     "days": 7,

@@ -56,6 +56,12 @@ OWNED_PAGES: dict[str, PageUrl] = {
     "/programm/faelle/<int:case_id>/zertifikate/<int:certificate_id>/widerrufen": lambda w: (
         f"/programm/faelle/{w.certified.id}/zertifikate/{w.certificate.id}/widerrufen"
     ),
+    "/programm/faelle/<int:case_id>/zertifikate/<int:certificate_id>/ersetzen": lambda w: (
+        f"/programm/faelle/{w.certified.id}/zertifikate/{w.certificate.id}/ersetzen"
+    ),
+    "/programm/durchgaenge/<int:number>/zertifikate": lambda w: (
+        f"/programm/durchgaenge/{w.cohort.number}/zertifikate"
+    ),
     "/programm/durchgaenge/<int:number>/bearbeiten": lambda w: (
         f"/programm/durchgaenge/{w.cohort.number}/bearbeiten"
     ),

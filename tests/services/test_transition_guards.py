@@ -272,6 +272,7 @@ def test_certify_needs_every_eligible_certificate(session, factory):
             verification_code="test-code-1",
             holder_name=member.name,
             issued_at=utcnow(),
+            released_at=utcnow(),
         )
     )
     refusal = refuse(session, case, "certify", system)

@@ -185,6 +185,7 @@ def ready_case(session: Session, factory: Factory, name: str, source: State) -> 
                     verification_code=f"test-code-{member.id}",
                     holder_name=member.name,
                     issued_at=utcnow(),
+                    released_at=utcnow(),
                     pdf_path=f"/nonexistent/TEST-{member.id}.pdf",
                 )
             )

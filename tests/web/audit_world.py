@@ -26,7 +26,12 @@ from ews_cases.services.access_requests import (
 from ews_cases.services.accounts import change_access, create_account, revoke_api_token, set_user_active
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
-from ews_cases.services.certificates import issue_missing_certificates, revoke_certificate
+from ews_cases.services.certificates import (
+    issue_missing_certificates,
+    release_cohort_early,
+    replace_certificate,
+    revoke_certificate,
+)
 from ews_cases.services.cohorts import add_session, update_cohort
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import accept_invitation, expire_invitations, invite
@@ -49,7 +54,7 @@ from ews_cases.services.subscriptions import resubscribe, unsubscribe
 from ews_cases.services.transitions import apply_transition
 from ews_cases.settings import Settings
 from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM, Factory
-from workflows import BERLIN, Actor
+from workflows import BERLIN, Actor, State
 
 PASSWORD = "Pruefung-Passwort-1"
 SCORES = {"need": 4, "strategy": 3, "leadership": 5, "capacity": 4, "network": 3}
@@ -212,6 +217,14 @@ def build_history(
     set_user_active(session, admin, dora, True, reason="Rückkehr")
     _account_security(session, admin, applicant)
     _access(session, office)
+    # A cohort whose ceremony is ahead: certificates prepared, then released early by the office.
+    later = factory.cohort(title="9. Entwicklungswerkstatt", ceremony_on=today + timedelta(days=30))
+    factory.workshop(later)
+    waiting = factory.case(later, ATTENDORN, state=State.PROJECT_DONE)
+    issue_missing_certificates(session, waiting, Actor.system("issue_certificates"))
+    release_cohort_early(session, later, office, "Abschlussfeier entfällt.")
+    first = session.scalars(select(Certificate).where(Certificate.case_id == waiting.id)).first()
+    replace_certificate(session, first, office, "Tippfehler im Namen.", holder_name="Paula Person-Neu")
     session.commit()
     assert soon.id
     return History(case, cohort, workshop, auditor, coordinator, reviewers, revoked)

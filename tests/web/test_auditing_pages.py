@@ -55,7 +55,8 @@ def auditor(session, factory):
 @pytest.fixture
 def world(session, factory):
     """Two cohorts with cases in several states, and a draft whose motivation was edited."""
-    first, second = factory.cohort(), factory.cohort()
+    # A cohort title with umlauts: recorded in clear (personal values are commitments), so the exports show them.
+    first, second = factory.cohort(title="Entwicklungswerkstatt Südwestfalen"), factory.cohort()
     cases = {
         "admitted": factory.case(first, FINNENTROP, state=State.ADMITTED),
         "submitted": factory.case(first, ATTENDORN, state=State.SUBMITTED),

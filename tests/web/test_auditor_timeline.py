@@ -40,7 +40,10 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Calls that hand `chain.append` an action held in a variable, and the actions they can hand it.
 #: Written by a migration (migrations/versions/*_personal_values_and_legal_hold.py), not by the application.
 MIGRATION_ACTIONS = {"audit.converted"}
-INDIRECT_ACTIONS = {"ews_cases/mail/delivery.py": {"email.delivered", "email.failed"}}
+INDIRECT_ACTIONS = {
+    "ews_cases/mail/delivery.py": {"email.delivered", "email.failed"},
+    "ews_cases/services/certificates.py": {"certificate.issued", "certificate.prepared"},
+}
 #: `<time datetime>` as HTML allows it, to the millisecond at most (or a day).
 TIME_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$")
 

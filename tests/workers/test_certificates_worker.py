@@ -103,7 +103,7 @@ def test_completing_a_project_issues_and_emails_each_certificate_once(
         box = reader.pages[0].mediabox
         assert (round(float(box.width)), round(float(box.height))) == A4
         text = reader.pages[0].extract_text()
-        assert f"Echtheit prüfen: {url}" in text
+        assert f"Echtheit prüfen: ews.test/verify/{certificate.verification_code}" in text
         assert member.name in text
         assert certificate.serial in text
         assert "Engagementlotsen" in text  # the practice project
