@@ -188,6 +188,11 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                     f"/programm/faelle/{c[State.CERTIFIED]}/zertifikate/{certificate.id}/widerrufen",
                     200,
                 ),
+                (
+                    f"/programm/faelle/{c[State.CERTIFIED]}/zertifikate/{certificate.id}/ersetzen",
+                    200,
+                ),
+                ("/programm/durchgaenge/6/zertifikate", 200),
                 ("/bewerbungen/neu?q=olpe", 200),
                 *case_pages,
                 (f"/faelle/{c[State.SUBMITTED]}/aktion/return_for_revision/bestaetigen", 200),
