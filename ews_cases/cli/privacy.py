@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from ews_cases.cli.commands import _app_context, _database, main, refusals_printed
+from ews_cases.i18n.translate import _
 from workflows import Actor
 
 
@@ -33,6 +34,7 @@ def privacy_erase(reference: str | None, address: str | None, reason: str | None
     if (reference is None) == (address is None):
         raise click.UsageError("give exactly one of --case REF and --email ADDRESS")
     actor = Actor.system("cli:privacy-erase")
+    report: tuple[list[str], list[str]] | None = None
     with refusals_printed(), _app_context(), _database().transaction() as session:
         if reference is not None:
             case = find_case(session, reference)
@@ -42,9 +44,26 @@ def privacy_erase(reference: str | None, address: str | None, reason: str | None
                 return
         else:
             erasure = erase_person(session, address or "", actor, reason=reason)
+            if erasure.plan is not None:  # read before the session closes
+                report = erasure.plan.erased_lines(), erasure.plan.kept_lines()
+    if report is not None:
+        _print_report(*report)
     click.echo(
         f"erased {erasure.values} recorded value(s), blanked {erasure.rows} row(s), cases {erasure.cases}"
     )
+
+
+def _print_report(erased: list[str], kept: list[str]) -> None:
+    """What an erasure request erased and what it kept with the reason, in German (as on the office page)."""
+    click.echo(
+        _("Gelöscht:") if erased else _("Gelöscht: nichts (zu dieser Adresse ist nichts gespeichert).")
+    )
+    for line in erased:
+        click.echo(f"  - {line}")
+    if kept:
+        click.echo(_("Aufbewahrt:"))
+        for line in kept:
+            click.echo(f"  - {line}")
 
 
 def _hold(reference: str, reason: str, lift: bool) -> None:

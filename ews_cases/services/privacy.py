@@ -16,13 +16,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain
 from ews_cases.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ews_cases.i18n.formatting import de_date
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import (
     Case,
@@ -63,6 +64,8 @@ class Erasure:
     cases: list[int] = field(default_factory=list)
     values: int = 0
     rows: int = 0
+    #: For an erasure request: what was erased and what was kept, and why.
+    plan: ErasurePlan | None = None
 
 
 def _check_reason(reason: str | None) -> str | None:
@@ -194,68 +197,223 @@ def _fingerprint_reminders(session: Session, addresses: set[str]) -> int:
     return count
 
 
+LEGAL_HOLD = "legal_hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Data about the person in one case that an erasure request does not erase, and why: a retention rule
+    (`category`, until `until`; None while the cohort has not ended) or the case's legal hold."""
+
+    reference: str
+    roles: tuple[str, ...]
+    category: str
+    until: date | None
+    hold_reason: str | None = None
+
+    def sentence(self) -> str:
+        from ews_cases.services.retention import PARTICIPATING
+
+        what = _(
+            "{reference} ({roles}, E-Mails und Zertifikate dazu)",
+            reference=self.reference,
+            roles=", ".join(_(ROLE_WORDS[r]) for r in self.roles),
+        )
+        if self.category == LEGAL_HOLD:
+            return _(
+                "{what}: Aufbewahrungssperre ({reason}), bis sie aufgehoben wird.",
+                what=what,
+                reason=self.hold_reason or "",
+            )
+        settings = current_settings()
+        if self.category == PARTICIPATING:
+            why = _(
+                "Aufbewahrung für Prüfungen der Fördermittel ({years} Jahre nach Ende des Durchgangs)",
+                years=settings.retention_participating_case_years,
+            )
+        else:
+            why = _(
+                "Aufbewahrung für Widerspruch und Rechtsansprüche ({months} Monate nach der Ablehnung)",
+                months=settings.retention_unsuccessful_case_months,
+            )
+        if self.until is None:
+            return _("{what}: {why}; der Durchgang ist noch nicht beendet.", what=what, why=why)
+        return _("{what}: {why}, bis {day}.", what=what, why=why, day=de_date(self.until))
+
+
+ROLE_WORDS = {"team": N_("Teammitglied"), "contact": N_("Kontaktperson")}
+
+
+@dataclass(slots=True)
+class ErasurePlan:
+    """What an erasure request for one address erases and what it keeps (with the reason): computed once by
+    `erasure_plan`, shown by the office page before the confirmation and by `ews privacy erase`, and carried
+    out by `erase_person`."""
+
+    address: str
+    members: list[TeamMember]
+    contact_cases: list[Case]
+    contacts: list[Contact]
+    users: list[User]
+    kept: list[Kept]
+    kept_case_ids: set[int]
+    values: int
+    emails: int
+
+    @property
+    def nothing_held(self) -> bool:
+        return not (self.members or self.contact_cases or self.contacts or self.users or self.kept) and not (
+            self.values or self.emails
+        )
+
+    def erased_lines(self) -> list[str]:
+        """What is erased, in German, one line per kind of data."""
+        lines = [
+            _(
+                "Teammitglied in {reference}: Anrede, Name, E-Mail-Adresse, Funktion und die Namen auf "
+                "den Zertifikaten (PDF gelöscht, Nummer bleibt)",
+                reference=m.case.reference,
+            )
+            for m in self.members
+        ]
+        lines += [
+            _("Kontaktperson in {reference}: Anrede, Name, E-Mail-Adresse, Telefon", reference=c.reference)
+            for c in self.contact_cases
+        ]
+        if self.contacts:
+            lines.append(
+                _(
+                    "Erinnerungskontakt: Anrede und Name; statt der Adresse bleibt ein Schlüssel-Hash, damit "
+                    "eine Abmeldung weiter gilt"
+                )
+            )
+        if self.users:
+            lines.append(
+                _("Benutzerkonto: Name, E-Mail-Adresse, Passwort und zweiter Faktor; das Konto wird gesperrt")
+            )
+        if self.emails:
+            lines.append(_("E-Mails an diese Adresse: {n} (Empfänger, Betreff, Inhalt)", n=self.emails))
+        if self.values:
+            lines.append(
+                _(
+                    "Im Prüfprotokoll festgehaltene Angaben: {n} Werte (die Prüfkette bleibt prüfbar)",
+                    n=self.values,
+                )
+            )
+        return lines
+
+    def kept_lines(self) -> list[str]:
+        return [k.sentence() for k in self.kept]
+
+
+def _normalised(address: str) -> str:
+    address = (address or "").strip().lower()
+    if "@" not in address:
+        raise ValidationFailed({"email": [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]})
+    return address
+
+
+def erasure_plan(session: Session, address: str, now: datetime | None = None) -> ErasurePlan:
+    """What an erasure request (Art. 17) for `address` would erase now and what a retention rule or a legal
+    hold still requires (Art. 17(3)); changes nothing."""
+    from ews_cases.services.retention import required_until
+
+    now = now or utcnow()
+    address = _normalised(address)
+    members = list(
+        session.scalars(
+            select(TeamMember).where(func.lower(TeamMember.email) == address).order_by(TeamMember.id)
+        )
+    )
+    contact_cases = list(
+        session.scalars(select(Case).where(func.lower(Case.contact_email) == address).order_by(Case.id))
+    )
+    roles: dict[int, list[str]] = {}
+    cases: dict[int, Case] = {}
+    for member in members:
+        roles.setdefault(member.case_id, []).append("team")
+        cases[member.case_id] = member.case
+    for case in contact_cases:
+        roles.setdefault(case.id, []).append("contact")
+        cases[case.id] = case
+    kept: list[Kept] = []
+    for case_id in sorted(roles):
+        case = cases[case_id]
+        if case.legal_hold_at is not None:
+            kept.append(Kept(case.reference, tuple(roles[case_id]), LEGAL_HOLD, None, case.legal_hold_reason))
+        elif (required := required_until(case, now)) is not None:
+            kept.append(Kept(case.reference, tuple(roles[case_id]), required.category, required.until))
+    kept_ids = {cid for cid, case in cases.items() if case.reference in {k.reference for k in kept}}
+    members = [m for m in members if m.case_id not in kept_ids]
+    contact_cases = [c for c in contact_cases if c.id not in kept_ids]
+    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == address)))
+    users = list(session.scalars(select(User).where(func.lower(User.email) == address)))
+    plan = ErasurePlan(address, members, contact_cases, contacts, users, kept, kept_ids, 0, 0)
+    values = PersonalValue.__table__.c
+    plan.values = int(
+        session.scalar(
+            select(func.count()).where(_person_values(plan), values.value.is_not(None))  # type: ignore[arg-type]
+        )
+        or 0
+    )
+    plan.emails = int(
+        session.scalar(select(func.count()).select_from(OutboxMessage).where(_person_emails(plan))) or 0
+    )
+    return plan
+
+
+def _person_values(plan: ErasurePlan) -> object:
+    values = PersonalValue.__table__.c
+    outside_kept = values.case_id.is_(None) | values.case_id.not_in(sorted(plan.kept_case_ids) or [-1])
+    return or_(
+        (values.subject_kind == "team_member") & values.subject_id.in_([m.id for m in plan.members] or [-1]),
+        (values.subject_kind == "case_contact")
+        & values.subject_id.in_([c.id for c in plan.contact_cases] or [-1]),
+        (values.subject_kind == "contact") & values.subject_id.in_([c.id for c in plan.contacts] or [-1]),
+        (values.subject_kind == "user") & values.subject_id.in_([u.id for u in plan.users] or [-1]),
+        (func.lower(values.value) == json.dumps(plan.address, ensure_ascii=False)) & outside_kept,
+    )
+
+
+def _person_emails(plan: ErasurePlan) -> object:
+    outside_kept = OutboxMessage.case_id.is_(None) | OutboxMessage.case_id.not_in(
+        sorted(plan.kept_case_ids) or [-1]
+    )
+    return (func.lower(OutboxMessage.recipient) == plan.address) & outside_kept
+
+
 def erase_person(
     session: Session, address: str, actor: Actor, *, reason: str | None = None, now: datetime | None = None
 ) -> Erasure:
-    """Erase what is held about one email address (an Art. 17 request): the team memberships and case
-    contacts with that address, its reminder contacts (a fingerprint stays, so an opt-out holds), its
-    emails, and every recorded value equal to the address or about the same subjects. Cases under legal
-    hold are refused as a whole; nothing is erased then."""
+    """Carry out an erasure request (Art. 17) for one email address as `erasure_plan` computes it: the team
+    memberships and case contacts with that address, its reminder contacts (a fingerprint stays, so an
+    opt-out holds), its account, its emails and every recorded value about it, except in cases a retention
+    rule or a legal hold still requires (`Erasure.plan.kept` says which and why). One `privacy.erased`
+    event names the erased and the kept cases (no values)."""
     _require_office(actor)
     reason = _check_reason(reason)
     now = now or utcnow()
-    address = address.strip().lower()
-    if not address:
-        raise ValidationFailed({"email": [_("Bitte geben Sie eine E-Mail-Adresse an.")]})
-    erasure = Erasure(REQUEST)
-    members = list(session.scalars(select(TeamMember).where(func.lower(TeamMember.email) == address)))
-    contact_cases = list(session.scalars(select(Case).where(func.lower(Case.contact_email) == address)))
-    held = sorted(
-        {c.reference for c in [*contact_cases, *(m.case for m in members)] if c.legal_hold_at is not None}
-    )
-    if held:
-        raise Conflict(
-            N_("Für {references} besteht eine Aufbewahrungssperre; es wird nichts gelöscht."),
-            references=", ".join(held),
-        )
-    values = PersonalValue.__table__.c
-    subjects = [
-        (values.subject_kind == "team_member") & values.subject_id.in_([m.id for m in members] or [-1]),
-        (values.subject_kind == "case_contact")
-        & values.subject_id.in_([c.id for c in contact_cases] or [-1]),
-        func.lower(values.value) == json.dumps(address, ensure_ascii=False),
-    ]
-    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == address)))
-    users = list(session.scalars(select(User).where(func.lower(User.email) == address)))
-    subjects.append(
-        (values.subject_kind == "contact") & values.subject_id.in_([c.id for c in contacts] or [-1])
-    )
-    subjects.append((values.subject_kind == "user") & values.subject_id.in_([u.id for u in users] or [-1]))
-    erasure.values = _erase_values(session, or_(*subjects), REQUEST, reason, now)
-    for member in members:
+    plan = erasure_plan(session, address, now)
+    erasure = Erasure(REQUEST, plan=plan)
+    erasure.values = _erase_values(session, _person_values(plan), REQUEST, reason, now)
+    for member in plan.members:
         member.salutation = member.name = member.email = member.position = ""
         erasure.cases.append(member.case_id)
         erasure.rows += 1 + _blank_certificates(
             session, select(Certificate).where(Certificate.member_id == member.id)
         )
-    for case in contact_cases:
+    for case in plan.contact_cases:
         case.contact_salutation = case.contact_name = case.contact_email = case.contact_phone = ""
         erasure.cases.append(case.id)
         erasure.rows += 1
-    for contact in contacts:
-        contact.salutation, contact.name, contact.email = "", "", address_fingerprint(address)
+    for contact in plan.contacts:
+        contact.salutation, contact.name, contact.email = "", "", address_fingerprint(plan.address)
         erasure.rows += 1
-    for user in users:
-        user.name, user.email, user.active, user.password_hash = (
-            "",
-            f"{address_fingerprint(address)}.invalid",
-            False,
-            None,
-        )
-        user.totp_secret, user.sessions_ended_at = None, now
+    for user in plan.users:
+        _anonymise_user(user, now)
         erasure.rows += 1
-    erasure.rows += _blank_outbox(session, func.lower(OutboxMessage.recipient) == address)
-    erasure.rows += _fingerprint_reminders(session, {address})
+    erasure.rows += _blank_outbox(session, _person_emails(plan))
+    erasure.rows += _fingerprint_reminders(session, {plan.address})
     session.flush()
     erasure.cases = sorted(set(erasure.cases))
     chain.append(
@@ -266,6 +424,14 @@ def erase_person(
             "category": REQUEST,
             "subject": "person",
             "cases": erasure.cases,
+            "kept": [
+                {
+                    "case": k.reference,
+                    "category": k.category,
+                    "until": k.until.isoformat() if k.until else None,
+                }
+                for k in plan.kept
+            ],
             "values": erasure.values,
             "reason": reason,
         },

@@ -10,7 +10,7 @@ here: its Redis counters expire by themselves after `login_failure_window_minute
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -81,6 +81,42 @@ class RetentionReport:
 
 def _months_before(moment: datetime, months: int) -> datetime:
     return moment - timedelta(days=round(months * 30.44))
+
+
+def _months(months: int) -> timedelta:
+    return timedelta(days=round(months * 30.44))
+
+
+def _years(years: int) -> timedelta:
+    return timedelta(days=round(years * 365.25))
+
+
+@dataclass(frozen=True, slots=True)
+class Required:
+    """A retention rule that still requires a case's personal data (against an erasure request): its
+    category and the day it ends (None: the cohort has not ended yet, so the day is not known)."""
+
+    category: str
+    until: date | None
+
+
+def required_until(case: Case, now: datetime) -> Required | None:
+    """Whether a retention rule still requires the case's personal data at `now` (Art. 17(3) DSGVO):
+    participating cases for the funding audits (the participating period after the cohort's end), rejected
+    cases for objections and legal claims (the unsuccessful period after the decision). Other cases
+    (withdrawn, drafts, applications not decided) are kept only for the applicant, so a request erases them.
+    The days are the ones `due_cases` erases on."""
+    s = current_settings()
+    if case.state in PARTICIPATING_STATES:
+        ends_on = case.cohort.ends_on
+        if ends_on is None:
+            return Required(PARTICIPATING, None)
+        until = ends_on + _years(s.retention_participating_case_years)
+        return Required(PARTICIPATING, until) if until > now.date() else None
+    if case.state == "rejected":
+        until_moment = case.updated_at + _months(s.retention_unsuccessful_case_months)
+        return Required(UNSUCCESSFUL, until_moment.date()) if until_moment > now else None
+    return None
 
 
 def due_cases(session: Session, now: datetime) -> list[tuple[int, str]]:

@@ -380,6 +380,19 @@ def _erased(c: Context) -> Described:
     fields = [(field_label("reason"), show(c.data.get("reason")))] if c.data.get("reason") else []
     if c.data.get("cases"):
         fields.append((field_label("cases"), show(c.data.get("cases"))))
+    kept = c.data.get("kept") if isinstance(c.data.get("kept"), list) else []
+    if kept:
+        fields.append(
+            (
+                field_label("kept"),
+                "; ".join(
+                    f"{show(k.get('case'))}: {label_of('kept_category', k.get('category'))}, "
+                    f"{show(k.get('until'))}"
+                    for k in kept
+                    if isinstance(k, Mapping)
+                ),
+            )
+        )
     return Described(summary, fields)
 
 

@@ -173,6 +173,7 @@ FIELD_LABELS: dict[str, str] = {
     "subject": N_("Betroffen"),
     "values": N_("Gelöschte Werte"),
     "cases": N_("Bewerbungen"),
+    "kept": N_("Aufbewahrt (Bewerbung, Grund, bis)"),
     "chains": N_("Prüfketten (alter und neuer Endwert)"),
     "revision": N_("Migration"),
 }
@@ -229,8 +230,15 @@ ERASURE_CATEGORY_LABELS = {
     "retention.opted_out_contact": N_("Kontakt hat sich abgemeldet"),
     "retention.inactive_account": N_("Aufbewahrungsfrist abgelaufen: inaktives Konto"),
 }
+#: Why an erasure request kept a case's data (`privacy.erased`'s `kept`).
+KEPT_CATEGORY_LABELS = {
+    "retention.participating_case": N_("Aufbewahrungsfrist läuft: Teilnahme (Förderprüfungen)"),
+    "retention.unsuccessful_case": N_("Aufbewahrungsfrist läuft: Ablehnung (Widerspruch)"),
+    "legal_hold": N_("Aufbewahrungssperre"),
+}
 VALUE_LABELS: dict[str, dict[str, str]] = {
     "erasure_category": ERASURE_CATEGORY_LABELS,
+    "kept_category": KEPT_CATEGORY_LABELS,
     "erasure_subject": ERASURE_SUBJECT_LABELS,
     "recommendation": RECOMMENDATION_WORDS,
     "role": ROLE_LABELS,

@@ -21,6 +21,7 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("office.cases", N_("Bewerbungen")),
         ("office.outbox", N_("E-Mail-Versand")),
         ("office.access", N_("Zugänge")),
+        ("office.privacy", N_("Datenschutz")),
     ],
     "auditor": [
         ("auditing.log", N_("Protokoll")),

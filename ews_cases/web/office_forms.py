@@ -279,3 +279,21 @@ class EarlyReleaseForm(ServiceErrors, FlaskForm):
     """Release a cohort's prepared certificates before the ceremony day."""
 
     reason = TextAreaField(N_("Begründung der vorzeitigen Freigabe"), validators=[Length(max=5000)])
+
+
+class PersonRequestForm(ServiceErrors, FlaskForm):
+    """A request by a person (Art. 15 or 17): the email address it is about; for an erasure, the reason
+    recorded with it and the confirmation set by the preview."""
+
+    email = StringField(N_("E-Mail-Adresse der Person"), validators=[Length(max=320)])
+    reason = TextAreaField(
+        N_("Anlass der Löschung (z. B. Antrag vom …; keine Namen)"), validators=[Length(max=500)]
+    )
+    #: Set by the preview page: the erasure is final.
+    confirmed = HiddenField()
+
+
+class LegalHoldForm(ServiceErrors, FlaskForm):
+    """Set or lift a case's legal hold, with a reason."""
+
+    reason = TextAreaField(N_("Begründung"), validators=[Length(max=500)])

@@ -11,6 +11,7 @@ from ews_cases.web import (
     office_certificates,  # noqa: F401 - adds its routes to `office`
     office_exports,  # noqa: F401 - adds its routes to `office`
     office_participation,  # noqa: F401 - adds its routes to `office`
+    office_privacy,  # noqa: F401 - adds its routes to `office`
     office_sessions,  # noqa: F401 - adds its routes to `office`
 )
 from ews_cases.web.admin import admin

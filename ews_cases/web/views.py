@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ews_cases.db.request_session import db_session
+from ews_cases.i18n.formatting import de_date
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, Case, Certificate, PracticeProject
 from ews_cases.services.admission import RANKING_RULE
@@ -21,6 +22,7 @@ from ews_cases.services.participation import attendance_register
 from ews_cases.services.reviews import assessment
 from ews_cases.services.transitions import transition_options
 from ews_cases.web.access import me, my_actor, readable_case
+from ews_cases.web.auditing_values import label_of
 from ews_cases.web.office import PARTICIPATING, PROJECT_LABELS
 from ews_cases.web.review_forms import CRITERION_LABELS, RECOMMENDATION_LABELS
 from workflows import (
@@ -125,6 +127,22 @@ def case_page(case_id: int) -> str:
             else []
         ),
         links=case_links(case),
+        erased=case_erasure_note(case),
+        person_erased=_("gelöscht ({reason})", reason=label_of("erasure_category", "request")),
+        legal_hold_url=(
+            url_for("office.legal_hold", case_id=case.id) if actor.role is Role.COORDINATOR else None
+        ),
+    )
+
+
+def case_erasure_note(case: Case) -> str | None:
+    """ "gelöscht am 12.03.2037 (Grund)" for the fields an erasure of the case blanked; None before it."""
+    if case.personal_data_erased_at is None:
+        return None
+    return _(
+        "gelöscht am {date} ({reason})",
+        date=de_date(case.personal_data_erased_at),
+        reason=label_of("erasure_category", case.personal_data_erasure_category or "request"),
     )
 
 

@@ -193,6 +193,8 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                     200,
                 ),
                 ("/programm/durchgaenge/6/zertifikate", 200),
+                ("/programm/datenschutz", 200),
+                (f"/programm/faelle/{c[State.CERTIFIED]}/aufbewahrungssperre", 200),
                 ("/bewerbungen/neu?q=olpe", 200),
                 *case_pages,
                 (f"/faelle/{c[State.SUBMITTED]}/aktion/return_for_revision/bestaetigen", 200),
@@ -285,6 +287,9 @@ def test_every_page_is_valid_accessible_and_fits_a_phone(
     sent(page, "coordinator", "Ablehnen", 422)  # no reason given
     page.goto("/programm/durchgaenge/neu")
     sent(page, "coordinator", "Speichern", 422)
+    page.goto("/programm/datenschutz")
+    page.locator("#loeschung-email").fill("person1@example.org")
+    sent(page, "coordinator", "Löschung prüfen", 200)  # the erasure preview: what is erased, what is kept
     page.goto("/konto/zweiter-faktor")
     secret = page.locator("#totp-schluessel").inner_text().replace(" ", "")
     page.get_by_label("Sechsstelliger Code aus Ihrer App").fill(pyotp.TOTP(secret).now())

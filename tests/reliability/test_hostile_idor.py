@@ -59,6 +59,9 @@ OWNED_PAGES: dict[str, PageUrl] = {
     "/programm/faelle/<int:case_id>/zertifikate/<int:certificate_id>/ersetzen": lambda w: (
         f"/programm/faelle/{w.certified.id}/zertifikate/{w.certificate.id}/ersetzen"
     ),
+    "/programm/faelle/<int:case_id>/aufbewahrungssperre": lambda w: (
+        f"/programm/faelle/{w.submitted.id}/aufbewahrungssperre"
+    ),
     "/programm/durchgaenge/<int:number>/zertifikate": lambda w: (
         f"/programm/durchgaenge/{w.cohort.number}/zertifikate"
     ),
