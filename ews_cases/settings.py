@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -46,6 +47,22 @@ class Settings(BaseSettings):
     office_email: str = "[E-Mail-Adresse in EWS_OFFICE_EMAIL eintragen]"
     #: The postal address on one line, parts separated by commas ("Straße 1, 40213 Düsseldorf").
     office_address: str = "[Postanschrift in EWS_OFFICE_ADDRESS eintragen]"
+    #: The legal pages (`/impressum`, `/datenschutz`, `/barrierefreiheit`, web/legal.py). Their packaged German
+    #: texts name the programme office above and these key facts; the defaults say what to fill in.
+    #: The public body responsible for the service (Diensteanbieter, Verantwortlicher nach Art. 4 Nr. 7 DSGVO).
+    legal_body: str = "[Name der verantwortlichen Behörde in EWS_LEGAL_BODY eintragen]"
+    #: Who represents that body (§ 5 DDG), e.g. "vertreten durch die Ministerin …".
+    legal_representative: str = "[Vertretungsberechtigte Person in EWS_LEGAL_REPRESENTATIVE eintragen]"
+    #: How to reach the body's data protection officer (Art. 13 Abs. 1 lit. b DSGVO), on one line.
+    data_protection_officer: str = (
+        "[Kontakt der oder des Datenschutzbeauftragten in EWS_DATA_PROTECTION_OFFICER eintragen]"
+    )
+    #: The day the accessibility statement was made or last reviewed (ISO date, BITV NRW).
+    accessibility_statement_date: date | None = None
+    #: A folder of operator-written HTML fragments `impressum.html`, `datenschutz.html`, `barrierefreiheit.html`:
+    #: a file present there replaces the packaged text of that page (the page frame, heading and the
+    #: feedback form stay). Unset or a file missing: the packaged text.
+    legal_dir: Path | None = None
 
     outbox_batch_size: int = Field(default=50, ge=1, le=1000)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)

@@ -85,6 +85,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "access_request.received": ("name", "email", "position"),
     "access_request.confirmed": ("email",),
     "access_request.declined": ("email", "reason"),
+    "accessibility.barrier_reported": ("name", "email", "description"),
     "session.updated": ("emails.*.to",),
     "session.cancelled": ("reason", "emails.*.to"),
     "case.legal_hold_set": ("reason",),

@@ -20,6 +20,7 @@ def register_web(app: Flask, settings: Settings) -> None:
     )
     from ews_cases.web.extensions import csrf, init_web_extensions
     from ews_cases.web.layout import register_layout
+    from ews_cases.web.legal import legal
     from ews_cases.web.public import public, unsubscribe_page, verify_certificate
     from ews_cases.web.views import web
 
@@ -34,3 +35,4 @@ def register_web(app: Flask, settings: Settings) -> None:
     for blueprint in pages.BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.register_blueprint(public)
+    app.register_blueprint(legal)

@@ -334,6 +334,18 @@ def _contact(c: Context) -> Described:
     return Described(summary)
 
 
+def _barrier(c: Context) -> Described:
+    page = as_str(c.data.get("page")) or "–"
+    return Described(
+        _(
+            "Seite: {page}; gemeldet von {name} ({email})",
+            page=page,
+            name=as_str(c.data.get("name")) or "–",
+            email=as_str(c.data.get("email")) or "–",
+        )
+    )
+
+
 def _user_created(c: Context) -> Described:
     """Also an invitation sent (its invitee's name) or accepted (the new account)."""
     summary = _(
@@ -468,6 +480,7 @@ DESCRIBERS: dict[str, Callable[[Context], Described]] = {
     "access_request.received": _contact,
     "access_request.confirmed": _by_address,
     "access_request.declined": _by_address,
+    "accessibility.barrier_reported": _barrier,
 }
 
 

@@ -72,6 +72,7 @@ ACTION_LABELS: dict[str, str] = {
     "access_request.received": N_("Zugang beantragt"),
     "access_request.confirmed": N_("Zugangsanfrage bestätigt"),
     "access_request.declined": N_("Zugangsanfrage abgelehnt"),
+    "accessibility.barrier_reported": N_("Barriere gemeldet"),
     "privacy.erased": N_("Personenbezogene Daten gelöscht"),
     "privacy.exported": N_("Auskunft über gespeicherte Daten erteilt"),
     "case.legal_hold_set": N_("Aufbewahrungssperre gesetzt"),
@@ -168,6 +169,8 @@ FIELD_LABELS: dict[str, str] = {
     "renewed": N_("Erneuert"),
     "access_request": N_("Anfrage Nr."),
     "position": N_("Funktion"),
+    "page": N_("Seite oder Funktion"),
+    "description": N_("Beschreibung"),
     # data protection
     "category": N_("Anlass"),
     "subject": N_("Betroffen"),
@@ -205,6 +208,7 @@ LETTER_LABELS: dict[str, str] = {
     "invitation": N_("Einladung"),
     "access_declined": N_("Ablehnung einer Zugangsanfrage"),
     "replace_certificate": N_("Korrigiertes Zertifikat"),
+    "report_barrier": N_("Gemeldete Barriere"),
 }
 #: Guards a coordinator may override with a reason (`overridden` of a transition).
 GUARD_LABELS: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
@@ -12,12 +12,15 @@ from ews_cases.db.request_session import db_session
 from ews_cases.errors import NotFound
 from ews_cases.i18n.translate import N_, _
 from ews_cases.links import verification_link
+from ews_cases.mail.letters import office
 from ews_cases.models import Case, Certificate
 from ews_cases.services.certificates import is_issued_file
 from ews_cases.services.subscriptions import resubscribe, subscription, unsubscribe
 from ews_cases.web.extensions import csrf
 
 public = Blueprint("public", __name__)
+
+NO_CODE = N_("Bitte geben Sie den Prüfcode ein, der auf dem Zertifikat steht.")
 
 
 def _wants_json() -> bool:
@@ -43,11 +46,41 @@ def certificate_status(certificate: Certificate, case: Case) -> dict[str, Any]:
         "date": (case.cohort.ceremony_on or certificate.issued_at.date()).isoformat(),
         "issued_at": certificate.issued_at.isoformat(),
         "released_at": certificate.released_at.isoformat() if certificate.released_at else None,
+        # The fact and the day of a revocation, never its reason: that is the office's internal record.
         "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
-        "revoked_reason": certificate.revoked_reason,
         "replaced_by": successor.serial if successor else None,
         "replaced_by_url": verification_link(successor.verification_code) if successor else None,
     }
+
+
+def _shown_dates(certificate: Certificate, case: Case) -> dict[str, Any]:
+    """The dates the page shows (German, `|de_date`)."""
+    return {
+        "date": case.cohort.ceremony_on or certificate.issued_at,
+        "revoked_at": certificate.revoked_at,
+    }
+
+
+def _page(code: str, status: dict[str, Any] | None, dates: dict[str, Any] | None = None, **extra: Any) -> str:
+    return render_template(
+        "public/verify.html", status=status, code=code, dates=dates or {}, office=office(), **extra
+    )
+
+
+def typed_code(text: str) -> str:
+    """The code from what was typed or pasted: the code itself, or the whole verification address."""
+    text = text.strip().rstrip("/")
+    return text.rsplit("/", 1)[-1].strip() if "/" in text else text
+
+
+@public.get("/verify")
+def verify_form() -> Any:
+    """The field to type or paste a code (`?code=` leads to `/verify/<code>`)."""
+    code = typed_code(request.args.get("code", ""))
+    if code:
+        return redirect(url_for("public.verify_certificate", code=code), 303)
+    problem = _(NO_CODE) if "code" in request.args else None
+    return Response(_page("", None, problem=problem), 400 if problem else 200)
 
 
 @public.route("/verify/<code>", methods=["GET", "POST"])
@@ -64,18 +97,19 @@ def verify_certificate(code: str) -> Response | tuple[Any, int]:
     if certificate is None:
         if _wants_json():
             return jsonify({"valid": False, "status": "unknown"}), 404
-        return render_template("public/verify.html", status=None, code=code), 404
-    status = certificate_status(certificate, session.get(Case, certificate.case_id))
+        return _page(code, None, unknown=True), 404
+    case = session.get(Case, certificate.case_id)
+    status, dates = certificate_status(certificate, case), _shown_dates(certificate, case)
     if request.method == "POST":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             if _wants_json():
                 return jsonify({**status, "file_matches": None, "error": "file missing"}), 400
-            return render_template("public/verify.html", status=status, code=code, file_missing=True), 400
+            return _page(code, status, dates, file_missing=True), 400
         status["file_matches"] = is_issued_file(certificate, upload.read())
     if _wants_json():
         return jsonify(status)
-    return Response(render_template("public/verify.html", status=status, code=code))
+    return Response(_page(code, status, dates))
 
 
 #: RFC 8058: the one-click POST a mail client sends carries exactly this field and value, nothing else.

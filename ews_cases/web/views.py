@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ews_cases.db.request_session import db_session
 from ews_cases.i18n.formatting import de_date
 from ews_cases.i18n.translate import N_, _
+from ews_cases.mail.letters import office
 from ews_cases.models import CRITERIA, Case, Certificate, PracticeProject
 from ews_cases.services.admission import RANKING_RULE
 from ews_cases.services.figures import figures_of
@@ -67,16 +68,39 @@ def home() -> Any:
     return redirect(home_url(current_user.role))
 
 
+#: What each state means for the people involved (the help page; the codes and tables are in docs/workflow.md).
+STATE_HELP: dict[State, str] = {
+    State.DRAFT: N_(
+        "Die Kommune füllt die Bewerbung aus; sie kann jederzeit speichern und später weiterschreiben."
+    ),
+    State.SUBMITTED: N_("Die Bewerbung ist eingegangen. Gutachterinnen und Gutachter bewerten sie."),
+    State.REVIEWED: N_("Die Gutachten liegen vor. Das Programmbüro entscheidet über die Zulassung."),
+    State.ADMITTED: N_(
+        "Die Kommune hat einen Platz. Die Teilnahme beginnt mit dem ersten Termin des Durchgangs."
+    ),
+    State.WAITLISTED: N_("Die Kommune steht auf der Warteliste und rückt nach, wenn ein Platz frei wird."),
+    State.ATTENDING: N_(
+        "Das Team nimmt an den Werkstätten und der Fachtagung teil und arbeitet am Praxisprojekt."
+    ),
+    State.PROJECT_DONE: N_("Das Praxisprojekt ist abgeschlossen; die Zertifikate werden vorbereitet."),
+    State.CERTIFIED: N_(
+        "Die Teammitglieder haben ihre Zertifikate erhalten. Das Verfahren ist abgeschlossen."
+    ),
+    State.REJECTED: N_("Die Bewerbung wurde nicht zugelassen. Die Begründung steht im Brief an die Kommune."),
+    State.WITHDRAWN: N_("Die Kommune hat die Bewerbung zurückgezogen oder auf ihren Platz verzichtet."),
+    State.DROPPED_OUT: N_("Das Team hat die Teilnahme vorzeitig beendet."),
+}
+
+
 @web.get("/hilfe")
 def help_page() -> str:
-    """How a case moves: the diagram generated from the one machine definition, and the table."""
+    """Help for each role in German, with the workflow diagram generated from the one machine definition."""
     data = WORKFLOW.as_data()
     # Two steps, not _(s["label"]): Babel would extract the key "label" as a message.
     captions = {s["name"]: s["label"] for s in data["states"]}
     diagram = svg_diagram(data, {state: _(label) for state, label in captions.items()})
-    return render_template(
-        "web/help.html", workflow=data, mermaid=WORKFLOW.mermaid(), diagram=Markup(diagram)
-    )
+    states = [(_(STATE_LABELS[state]), _(STATE_HELP[state])) for state in State]
+    return render_template("web/help.html", states=states, diagram=Markup(diagram), office=office())
 
 
 def asks_confirmation(option: Decision, actor: Actor) -> bool:

@@ -168,7 +168,7 @@ def test_an_auditors_pages_have_no_control_that_changes_anything(page: Page, per
         assert transitions(page) == set(), path
     # What the auditor can use are links and GET forms: filters and exports.
     page.goto("/pruefung")
-    expect(page.get_by_role("link", name="Als CSV herunterladen")).to_be_visible()
+    expect(page.get_by_role("link", name="Als CSV für Excel herunterladen")).to_be_visible()
     expect(page.get_by_role("button", name="Anzeigen")).to_be_visible()
 
 

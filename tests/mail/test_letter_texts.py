@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
 from ews_cases.services import cohorts, session_changes, users
 from ews_cases.services.access_requests import decline_access_request, request_access
+from ews_cases.services.accessibility_feedback import report_barrier
 from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.certificates import replace_certificate
 from ews_cases.services.contacts import add_contact
@@ -134,6 +135,13 @@ def arrange(session, factory) -> None:
     decline_access_request(session, SYSTEM, declined, "Die Stadt nimmt bereits teil.", now=NOW)
     workshop = session.scalars(select(CohortSession).where(CohortSession.kind == "workshop")).one()
     session_changes.change_session(session, SYSTEM, workshop, location="Düsseldorf")  # moved: an update
+    report_barrier(
+        session,
+        description="Das Auswahlfeld „Kommune“ lässt sich mit dem Screenreader nicht bedienen.",
+        page="Zugang beantragen",
+        name="Rita Rückmeldung",
+        email="rita@example.org",
+    )
     session.commit()
 
 

@@ -33,6 +33,7 @@ KINDS = {
     "invitation",
     "access_declined",
     "replace_certificate",
+    "report_barrier",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -75,6 +76,9 @@ SAMPLE = {
     },
     "account_holders": [],
     "access_link": "https://ews.example.org/zugang/beantragen",
+    "description": "Der Kontrast ist zu schwach.",
+    "page": "Anmeldung",
+    "sender": "Rita Rückmeldung",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

@@ -169,6 +169,7 @@ PAGE_ROLES = {
     "applicant": "coordinator",
     "reviewer": "reviewer",
     "admin": "admin",
+    "public": "auditor",  # open to anybody; a signed-in client does as well
 }
 ARGS = re.compile(r"request\.args(?:\.get\(|\[)\s*\"([^\"]+)\"")
 FORM_FROM_ARGS = re.compile(r"(\w+)\(formdata=request\.args\)")

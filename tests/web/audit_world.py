@@ -23,6 +23,7 @@ from ews_cases.services.access_requests import (
     decline_access_request,
     request_access,
 )
+from ews_cases.services.accessibility_feedback import report_barrier
 from ews_cases.services.accounts import change_access, create_account, revoke_api_token, set_user_active
 from ews_cases.services.actors import actor_for
 from ews_cases.services.cases import CaseInput, MemberInput, create_case, update_draft
@@ -266,6 +267,13 @@ def _access(session, office) -> None:
     )
     invitation = confirm_access_request(session, office, confirmed)
     decline_access_request(session, office, declined, "Die Stadt nimmt bereits teil.")
+    report_barrier(
+        session,
+        description="Der Kontrast ist zu schwach.",
+        page="/impressum",
+        name="Rita",
+        email="rita@example.org",
+    )
     letter = session.scalars(
         select(OutboxMessage).where(
             OutboxMessage.kind == "invitation", OutboxMessage.recipient == invitation.email
