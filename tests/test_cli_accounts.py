@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from ews_cases.audit.queries import resolved_data
 from ews_cases.models import ApiToken, AuditEvent, User
 from ews_cases.services.accounts import new_token
 from ews_cases.services.users import create_user, user_for_token
@@ -82,7 +83,7 @@ def test_deactivate_and_reactivate_stop_and_restore_tokens_audited_by_the_comman
     assert result.stdout.startswith("deactivated:")
     assert user_for_token(session, secret) is None
     [event] = audit(session, "user.deactivated")
-    assert (event.actor, event.data) == (
+    assert (event.actor, resolved_data(session, event.data)) == (
         "system:cli:users-deactivate",
         {"user": rita.id, "reason": "ausgeschieden"},
     )

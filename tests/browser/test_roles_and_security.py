@@ -19,7 +19,7 @@ from workflows import State
 NAVIGATION = {
     "applicant": ["Meine Bewerbungen", "Neue Bewerbung", "Hilfe"],
     "reviewer": ["Zu begutachten", "Hilfe"],
-    "coordinator": ["Übersicht", "Bewerbungen", "E-Mail-Versand", "Zugänge", "Hilfe"],
+    "coordinator": ["Übersicht", "Bewerbungen", "E-Mail-Versand", "Zugänge", "Datenschutz", "Hilfe"],
     "auditor": ["Protokoll", "Bewerbungen", "Prüfkette", "Hilfe"],
     "admin": ["Zugänge", "Hilfe"],
 }

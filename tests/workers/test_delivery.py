@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ews_cases.audit import chain
+from ews_cases.audit.queries import resolved_data
 from ews_cases.mail.outbox import Email, enqueue_emails
 from ews_cases.models import AuditEvent, OutboxMessage
 from ews_cases.services.users import issue_token
@@ -176,5 +177,8 @@ def test_temporary_refusals_are_retried_and_a_permanent_one_is_recorded(
         )
         (event,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "email.failed")).all()
         assert actions == {"email.delivered": 45, "email.failed": 1}
-        assert (event.case_id, event.data["error"]) == (bounced.id, "550 5.1.1 no such user")
+        assert (event.case_id, resolved_data(s, event.data)["error"]) == (
+            bounced.id,
+            "550 5.1.1 no such user",
+        )
         assert chain.verify_database(s).ok

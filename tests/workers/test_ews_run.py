@@ -121,7 +121,7 @@ def machine(tmp_path: Path):
 def reminders_in(folder: Path) -> list[email.message.EmailMessage]:
     messages = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]
     # A long subject is folded right after "Subject:", so the unfolded value starts with a space.
-    return [m for m in messages if str(m["Subject"]).strip().startswith("Erinnerung: Bewerbungsfrist")]
+    return [m for m in messages if str(m["Subject"]).strip().startswith("Die Bewerbungsfrist für")]
 
 
 def assert_stops_cleanly(machine: FreshMachine, signum: int) -> None:

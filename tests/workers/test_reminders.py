@@ -205,9 +205,12 @@ def test_each_contact_gets_each_reminder_exactly_once(
     assert header(mail, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     [draft_mail] = [m for m in day7_mail if m["To"] == applicant.email]
     assert "Entwurf" in body(draft_mail)
-    page = worker_app.test_client().get(urlsplit(link).path)
+    page = worker_app.test_client().get(urlsplit(link).path)  # a link scanner's GET changes nothing
     assert page.status_code == 200
     assert anna.email in page.get_data(as_text=True)
+    # Anna's mail program sends the RFC 8058 one-click POST: she opts out.
+    one_click = worker_app.test_client().post(urlsplit(link).path, data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
 
     # After the deadline: the command sends nothing.
     after = finished(reminders_cli(worker_settings, at(deadline + timedelta(days=1))))
