@@ -214,7 +214,7 @@ def test_each_contact_gets_each_reminder_exactly_once(
 
     # After the deadline: the command sends nothing.
     after = finished(reminders_cli(worker_settings, at(deadline + timedelta(days=1))))
-    assert ": 0 reminders queued" in after
+    assert ": 0 Erinnerungen eingereiht" in after
 
     # Day 5: nothing due. Day 3: everyone once more, but not the contact who followed the link.
     tasks.scan_reminders.delay(at(deadline - timedelta(days=5)).isoformat())
