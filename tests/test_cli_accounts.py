@@ -57,7 +57,7 @@ def test_users_list_filters_by_role_and_search(database_url, people):
         "olaf@example.org",
         "rita@finnentrop.de",
     ]
-    assert "3 user(s)" in everyone.stderr
+    assert "Zugänge: 3" in everyone.stderr
     anna = next(line for line in lines if "anna@" in line)
     assert anna.split()[1:3] == ["applicant", "active"]
     assert anna.rstrip().endswith("05966004 Attendorn")
@@ -80,7 +80,7 @@ def test_deactivate_and_reactivate_stop_and_restore_tokens_audited_by_the_comman
 
     result = ews(database_url, "users", "deactivate", "RITA@finnentrop.de", "--reason", "ausgeschieden")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("deactivated:")
+    assert result.stdout.startswith("deaktiviert:")
     assert user_for_token(session, secret) is None
     [event] = audit(session, "user.deactivated")
     assert (event.actor, resolved_data(session, event.data)) == (
@@ -91,12 +91,12 @@ def test_deactivate_and_reactivate_stop_and_restore_tokens_audited_by_the_comman
     assert "rita@finnentrop.de" in inactive.stdout
 
     again = ews(database_url, "users", "deactivate", "rita@finnentrop.de")
-    assert (again.returncode, again.stdout.split(":")[0]) == (0, "unchanged, already inactive")
+    assert (again.returncode, again.stdout.split(":")[0]) == (0, "unverändert, bereits inaktiv")
     assert len(audit(session, "user.deactivated")) == 1
 
     result = ews(database_url, "users", "reactivate", "rita@finnentrop.de")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("reactivated:")
+    assert result.stdout.startswith("reaktiviert:")
     session.commit()
     assert user_for_token(session, secret).id == rita.id
     assert [e.actor for e in audit(session, "user.reactivated")] == ["system:cli:users-reactivate"]
@@ -141,7 +141,7 @@ def test_tokens_list_and_revoke(database_url, session, people):
 
     revoked = ews(database_url, "tokens", "revoke", str(laptop.record.id))
     assert revoked.returncode == 0, revoked.stderr
-    assert revoked.stdout.startswith("revoked:")
+    assert revoked.stdout.startswith("widerrufen:")
     assert user_for_token(session, laptop.secret) is None
     assert user_for_token(session, server.secret) is not None
     [event] = audit(session, "token.revoked")
@@ -153,7 +153,7 @@ def test_tokens_list_and_revoke(database_url, session, people):
     assert listed.stdout.split()[1] == "revoked"
 
     twice = ews(database_url, "tokens", "revoke", str(laptop.record.id))
-    assert (twice.returncode, twice.stdout.split(":")[0]) == (0, "unchanged, already revoked")
+    assert (twice.returncode, twice.stdout.split(":")[0]) == (0, "unverändert, bereits widerrufen")
     assert len(audit(session, "token.revoked")) == 1
 
 

@@ -20,8 +20,8 @@ def test_users_invite_sends_one_invitation_and_refuses_an_existing_account(
         "--role", "applicant", "--municipality", FINNENTROP,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("invited: invitation ")
-    assert "<neu@finnentrop.example> role applicant 05966012" in result.stdout
+    assert result.stdout.startswith("eingeladen: Einladung ")
+    assert "<neu@finnentrop.example> Rolle applicant 05966012" in result.stdout
     session.commit()
     [invitation] = session.scalars(select(Invitation)).all()
     assert (invitation.municipality_ags, invitation.created_by) == (FINNENTROP, "system:cli:users-invite")

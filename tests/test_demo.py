@@ -267,6 +267,6 @@ def test_production_refuses_the_demo_and_creates_nothing(database_url, db, sessi
     before = _row_counts(session)
     run = ews(database_url, "demo", env={"EWS_ENV": "production", "EWS_SECRET_KEY": "p" * 40})
     assert run.returncode == 1
-    assert "refused with EWS_ENV=production" in run.stderr
+    assert "mit EWS_ENV=production abgelehnt" in run.stderr
     session.rollback()
     assert _row_counts(session) == before

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import click
 
 from ews_cases.cli.commands import _app_context, _database, main, refusals_printed, users
+from ews_cases.i18n.translate import _
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
 from workflows import Actor
 
@@ -39,7 +40,7 @@ def users_list(role: str | None, text: str | None, municipality: str | None, sta
         found = session.scalars(stmt.order_by(User.name, User.id)).all()
         for user in found:
             click.echo(_user_line(user))
-    click.echo(f"{len(found)} user(s)", err=True)
+    click.echo(_("Zugänge: {count}", count=len(found)), err=True)
 
 
 @users.command("invite")
@@ -63,12 +64,16 @@ def users_invite(email: str, name: str, role: str, municipality_ags: str | None)
             role=role,
             municipality_ags=municipality_ags,
         )
-        line = (
-            f"invitation {invitation.id} <{invitation.email}> role {invitation.role}"
-            f"{' ' + invitation.municipality_ags if invitation.municipality_ags else ''}"
-            f" until {invitation.expires_at.isoformat(timespec='minutes')}"
+        place = " " + invitation.municipality_ags if invitation.municipality_ags else ""
+        line = _(
+            "eingeladen: Einladung {id} <{email}> Rolle {role}{place} bis {until}",
+            id=invitation.id,
+            email=invitation.email,
+            role=invitation.role,
+            place=place,
+            until=invitation.expires_at.isoformat(timespec="minutes"),
         )
-    click.echo(f"invited: {line}")
+    click.echo(line)
 
 
 def _change_activity(email: str, reason: str | None, command: str, active: bool) -> None:
@@ -81,9 +86,10 @@ def _change_activity(email: str, reason: str | None, command: str, active: bool)
         change(session, Actor.system(f"cli:{command}"), user, reason=reason)
         line = _user_line(user)
     if was_active == active:
-        click.echo(f"unchanged, already {'active' if active else 'inactive'}: {line.strip()}")
+        outcome = _("unverändert, bereits aktiv") if active else _("unverändert, bereits inaktiv")
     else:
-        click.echo(f"{'reactivated' if active else 'deactivated'}: {line.strip()}")
+        outcome = _("reaktiviert") if active else _("deaktiviert")
+    click.echo(f"{outcome}: {line.strip()}")
 
 
 @users.command("deactivate")
@@ -108,12 +114,11 @@ def tokens() -> None:
 
 
 def _token_line(token: ApiToken, email: str) -> str:
-    expires = token.expires_at.isoformat(timespec="seconds") if token.expires_at else "never"
-    used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+    expires = token.expires_at.isoformat(timespec="seconds") if token.expires_at else _("nie")
+    used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else _("nie")
     status = token.status_at(utcnow())
-    return (
-        f"{token.id:>6} {status:<8} {email:<40} {token.name or '-':<20} expires {expires}  last used {used}"
-    )
+    times = _("gültig bis {expires}  zuletzt benutzt {used}", expires=expires, used=used)
+    return f"{token.id:>6} {status:<8} {email:<40} {token.name or '-':<20} {times}"
 
 
 @tokens.command("list")
@@ -127,7 +132,7 @@ def tokens_list(email: str | None) -> None:
         found = session.scalars(find_tokens(owner.id if owner else None).order_by(ApiToken.id)).all()
         for token in found:
             click.echo(_token_line(token, token.user.email))
-    click.echo(f"{len(found)} token(s)", err=True)
+    click.echo(_("Tokens: {count}", count=len(found)), err=True)
 
 
 @tokens.command("revoke")
@@ -140,4 +145,5 @@ def tokens_revoke(token_id: int) -> None:
         already = get_token(session, token_id).revoked_at is not None
         token = revoke_api_token(session, Actor.system("cli:tokens-revoke"), token_id)
         line = _token_line(token, token.user.email)
-    click.echo(f"{'unchanged, already revoked' if already else 'revoked'}: {line.strip()}")
+    outcome = _("unverändert, bereits widerrufen") if already else _("widerrufen")
+    click.echo(f"{outcome}: {line.strip()}")

@@ -6,6 +6,7 @@ import fcntl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import click
 from ews_cases.audit import chain
 from ews_cases.db.engine import Database
 from ews_cases.errors import DomainError, NotFound, ValidationFailed
+from ews_cases.i18n.translate import _
 from ews_cases.settings import get_settings
 from workflows import Actor
 
@@ -43,7 +45,7 @@ def main() -> None:
         settings = get_settings()
     except ValidationError as error:  # e.g. production without EWS_SECRET_KEY: say why, start nothing
         messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        raise click.ClickException(f"Invalid settings: {messages}") from None
+        raise click.ClickException(_("Ungültige Einstellungen: {messages}", messages=messages)) from None
     configure_logging(settings)
 
 
@@ -62,7 +64,9 @@ def _celery() -> Celery:
 
     app = create_app()
     if "celery" not in app.extensions:
-        raise click.ClickException("No broker configured: set EWS_REDIS_URL (or use `ews run`).")
+        raise click.ClickException(
+            _("Kein Broker eingerichtet: EWS_REDIS_URL setzen (oder `ews run` verwenden).")
+        )
     return app.extensions["celery"]
 
 
@@ -95,8 +99,11 @@ def beat() -> None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise click.ClickException(
-                f"Another `ews beat` is already running with the data folder {settings.data_dir.resolve()}. "
-                "Run exactly one beat (docs/operations.md)."
+                _(
+                    "Mit dem Datenordner {folder} läuft bereits ein `ews beat`. "
+                    "Es darf genau ein Beat laufen (docs/operations.md).",
+                    folder=settings.data_dir.resolve(),
+                )
             ) from None
         _celery().start(["beat", f"--loglevel={settings.log_level}"])
 
@@ -118,20 +125,42 @@ def reminders() -> None:
 @click.option("--now", "now", default=None, help="Pretend it is this moment (ISO 8601 with offset).")
 def reminders_run(now: str | None) -> None:
     """Run one reminder scan now and print how many reminders were queued per cohort."""
-    from datetime import datetime
-
     from ews_cases.services.reminders import run_reminder_scan
 
-    moment = None
-    if now:
-        moment = datetime.fromisoformat(now)
-        if moment.tzinfo is None:
-            raise click.BadParameter("needs a UTC offset, e.g. 2027-06-23T09:00:00+02:00", param_hint="--now")
+    moment = moment_option(now)
     with _app_context(), _database().transaction() as session:
         report = run_reminder_scan(session, moment)
-    click.echo(f"scan at {report.now.isoformat()}: {report.total} reminders queued")
+    click.echo(
+        _(
+            "Erinnerungslauf {now}: {total} Erinnerungen eingereiht",
+            now=report.now.isoformat(),
+            total=report.total,
+        )
+    )
     for number, count in report.queued.items():
-        click.echo(f"  cohort {number}: {count} (reminder {report.offsets[number]} days before the deadline)")
+        click.echo(
+            _(
+                "  Durchgang {number}: {count} (Erinnerung {days} Tage vor der Frist)",
+                number=number,
+                count=count,
+                days=report.offsets[number],
+            )
+        )
+
+
+def moment_option(now: str | None) -> datetime | None:
+    """The moment of a `--now` option (ISO 8601 with a UTC offset), or None for the real now."""
+    if not now:
+        return None
+    try:
+        moment = datetime.fromisoformat(now)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise click.UsageError(
+            _("--now braucht Datum und Uhrzeit mit UTC-Abweichung, z. B. 2027-06-23T09:00:00+02:00.")
+        )
+    return moment
 
 
 @main.group()
@@ -177,7 +206,7 @@ def db_upgrade(revision: str) -> None:
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url, revision)
-    click.echo(f"database at {revision}")
+    click.echo(_("Datenbank auf Stand {revision}", revision=revision))
 
 
 @main.command()
@@ -187,8 +216,11 @@ def demo() -> None:
 
     if get_settings().env == "production":
         raise click.ClickException(
-            "ews demo creates accounts with the published password 'demo', an admin among them: "
-            "refused with EWS_ENV=production. Create real accounts with `ews users create`."
+            _(
+                "`ews demo` legt Zugänge mit dem veröffentlichten Passwort „demo“ an, darunter einen "
+                "Administrationszugang: mit EWS_ENV=production abgelehnt. Echte Zugänge legt "
+                "`ews users create` an."
+            )
         )
     database = _database()
     from ews_cases.db.migrate import ensure_migrated
@@ -250,7 +282,9 @@ def users_create(
             token_name="cli",
         )
         token = issued.secret
-    click.echo(f"user {user.id} <{user.email}> role {user.role}", err=True)
+    click.echo(
+        _("Zugang {id} <{email}> Rolle {role}", id=user.id, email=user.email, role=user.role), err=True
+    )
     click.echo(token)
 
 
@@ -321,7 +355,7 @@ def _read_contacts_csv(path: Path) -> list[tuple[int, dict[str, str | None]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError("not UTF-8 text") from exc
+        raise ValueError(_("kein UTF-8-Text")) from exc
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -329,11 +363,16 @@ def _read_contacts_csv(path: Path) -> list[tuple[int, dict[str, str | None]]]:
         reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames or []]
         missing = [column for column in CONTACT_COLUMNS if column not in reader.fieldnames]
         if missing:
-            raise ValueError(f"missing column(s) {', '.join(missing)}; expected a header ags,name,email")
+            raise ValueError(
+                _(
+                    "Spalte(n) {columns} fehlen; erwartet wird die Kopfzeile ags,name,email",
+                    columns=", ".join(missing),
+                )
+            )
         columns = CONTACT_COLUMNS + OPTIONAL_CONTACT_COLUMNS
         return [(reader.line_num, {c: row.get(c) for c in columns}) for row in reader]
     except csv.Error as exc:
-        raise ValueError(f"line {reader.line_num}: {exc}") from exc
+        raise ValueError(_("Zeile {line}: {problem}", line=reader.line_num, problem=exc)) from exc
 
 
 @main.group()
@@ -360,8 +399,14 @@ def contacts_import(file: Path) -> None:
     with _database().transaction() as session:
         result = import_contacts(session, Actor.system("cli:contacts-import"), rows)
     for skipped in result.skipped:
-        click.echo(f"line {skipped.line}: skipped: {skipped.reason}")
-    click.echo(f"added {len(result.added)}, skipped {len(result.skipped)}")
+        click.echo(_("Zeile {line}: übersprungen: {reason}", line=skipped.line, reason=skipped.reason))
+    click.echo(
+        _(
+            "{added} hinzugefügt, {skipped} übersprungen",
+            added=len(result.added),
+            skipped=len(result.skipped),
+        )
+    )
 
 
 # The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to

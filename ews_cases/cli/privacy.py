@@ -8,12 +8,11 @@ hold). See docs/privacy.md.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-from ews_cases.cli.commands import _app_context, _database, main, refusals_printed
+from ews_cases.cli.commands import _app_context, _database, main, moment_option, refusals_printed
 from ews_cases.i18n.translate import _
 from workflows import Actor
 
@@ -32,7 +31,7 @@ def privacy_erase(reference: str | None, address: str | None, reason: str | None
     from ews_cases.services.privacy import erase_case, erase_person, find_case
 
     if (reference is None) == (address is None):
-        raise click.UsageError("give exactly one of --case REF and --email ADDRESS")
+        raise click.UsageError(_("Bitte genau eine der Optionen --case REF und --email ADRESSE angeben."))
     actor = Actor.system("cli:privacy-erase")
     report: tuple[list[str], list[str]] | None = None
     with refusals_printed(), _app_context(), _database().transaction() as session:
@@ -40,7 +39,7 @@ def privacy_erase(reference: str | None, address: str | None, reason: str | None
             case = find_case(session, reference)
             erasure = erase_case(session, case, actor, reason=reason)
             if erasure is None:
-                click.echo(f"{case.reference}: already erased, nothing to do")
+                click.echo(_("{reference}: bereits gelöscht, nichts zu tun", reference=case.reference))
                 return
         else:
             erasure = erase_person(session, address or "", actor, reason=reason)
@@ -49,7 +48,12 @@ def privacy_erase(reference: str | None, address: str | None, reason: str | None
     if report is not None:
         _print_report(*report)
     click.echo(
-        f"erased {erasure.values} recorded value(s), blanked {erasure.rows} row(s), cases {erasure.cases}"
+        _(
+            "{values} gespeicherte Werte gelöscht, {rows} Datensätze geleert, Fälle: {cases}",
+            values=erasure.values,
+            rows=erasure.rows,
+            cases=", ".join(str(case) for case in erasure.cases) or "–",
+        )
     )
 
 
@@ -72,7 +76,10 @@ def _hold(reference: str, reason: str, lift: bool) -> None:
     change = lift_legal_hold if lift else set_legal_hold
     with refusals_printed(), _database().transaction() as session:
         case = change(session, find_case(session, reference), Actor.system("cli:privacy-hold"), reason)
-        click.echo(f"{case.reference}: legal hold {'lifted' if lift else 'set'}")
+        if lift:
+            click.echo(_("{reference}: Aufbewahrungssperre aufgehoben", reference=case.reference))
+        else:
+            click.echo(_("{reference}: Aufbewahrungssperre gesetzt", reference=case.reference))
 
 
 @privacy.command("hold")
@@ -91,15 +98,6 @@ def privacy_release(reference: str, reason: str) -> None:
     _hold(reference, reason, lift=True)
 
 
-def _moment(now: str | None) -> datetime | None:
-    if not now:
-        return None
-    moment = datetime.fromisoformat(now)
-    if moment.tzinfo is None:
-        raise click.BadParameter("needs a UTC offset, e.g. 2027-06-23T09:00:00+02:00", param_hint="--now")
-    return moment
-
-
 @privacy.command("export")
 @click.option("--email", "address", required=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -110,7 +108,7 @@ def privacy_export(address: str, output: Path) -> None:
     with refusals_printed(), _app_context(), _database().transaction() as session:
         archive = export_person(session, address, Actor.system("cli:privacy-export"))
     output.write_bytes(archive)
-    click.echo(f"wrote {output} ({len(archive)} bytes)")
+    click.echo(_("{path} geschrieben ({size} Bytes)", path=output, size=len(archive)))
 
 
 @main.group()
@@ -125,7 +123,14 @@ def retention_run(now: str | None) -> None:
     from ews_cases.services.retention import apply_retention
 
     with refusals_printed(), _app_context(), _database().transaction() as session:
-        report = apply_retention(session, _moment(now))
+        report = apply_retention(session, moment_option(now))
     for category, count in report.erased.items():
         click.echo(f"{category}: {count}")
-    click.echo(f"retention at {report.now.isoformat()}: {report.total} erased, {report.held} held")
+    click.echo(
+        _(
+            "Aufbewahrungslauf {now}: {total} gelöscht, {held} wegen Aufbewahrungssperre behalten",
+            now=report.now.isoformat(),
+            total=report.total,
+            held=report.held,
+        )
+    )

@@ -323,10 +323,10 @@ def test_cli_imports_a_csv_and_reports_what_it_skipped(session, database_url, tm
     result = ews(database_url, "contacts", "import", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[-1] == "added 2, skipped 2"
-    assert lines[0].startswith("line 4: skipped: ")
+    assert lines[-1] == "2 hinzugefügt, 2 übersprungen"
+    assert lines[0].startswith("Zeile 4: übersprungen: ")
     assert "05999999" in lines[0]
-    assert lines[1].startswith("line 5: skipped: ")
+    assert lines[1].startswith("Zeile 5: übersprungen: ")
     assert "bereits eingetragen" in lines[1]
     stored = session.scalars(select(Contact.email).order_by(Contact.id)).all()
     session.commit()

@@ -117,3 +117,4 @@ def test_the_command_prints_what_it_erased_and_kept_in_german(database_url, two_
         f"  - {certified.reference} (Teammitglied, E-Mails und Zertifikate dazu): Aufbewahrung"
         in result.stdout
     )
+    assert " gespeicherte Werte gelöscht, " in result.stdout.splitlines()[-1]

@@ -172,6 +172,6 @@ def test_a_second_beat_on_the_same_data_folder_refuses_to_start(start_worker):
     wait_for_log(first, BEAT_STARTED)
     second = start_worker("beat")
     assert second.process.wait(timeout=60) == 1
-    assert "Another `ews beat` is already running with the data folder" in second.log()
+    assert "läuft bereits ein `ews beat`" in second.log()
     assert BEAT_STARTED not in second.log()
     assert first.process.poll() is None, first.log()

@@ -147,7 +147,7 @@ def test_ews_run_on_a_fresh_machine_delivers_a_demo_reminder_and_stops_on_sigint
     assert machine.health() == {"http": 200, "status": "ok", "database": "ok", "broker": "ok"}
 
     scan = machine.ews("reminders", "run", "--now", "2027-06-23T09:00:00+02:00")
-    assert "cohort 6: 1" in scan
+    assert "Durchgang 6: 1" in scan
     # The CLI has no broker of its own: beat's deliver-outbox run (every 15 s) sends the reminder.
     deadline = time.monotonic() + 45
     while not (found := reminders_in(machine.data_dir / "mail")):

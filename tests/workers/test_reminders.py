@@ -174,7 +174,7 @@ def test_each_contact_gets_each_reminder_exactly_once(
     output = finished(command)
     runs = wait_for_results(workers, "scan_reminders", 2)
     assert {r["offsets"].get(cohort.number) for r in runs} == {7}
-    by_command = int(output.split(": ", 1)[1].split(" reminders", 1)[0])
+    by_command = int(output.split(": ", 1)[1].split(" Erinnerungen", 1)[0])
     assert by_command + sum(r["total"] for r in runs) == 501, (output, runs)
     wait_for_reminders(smtp_sink, 501)
     # ... and again, that morning and that night: nothing new.
@@ -214,7 +214,7 @@ def test_each_contact_gets_each_reminder_exactly_once(
 
     # After the deadline: the command sends nothing.
     after = finished(reminders_cli(worker_settings, at(deadline + timedelta(days=1))))
-    assert ": 0 reminders queued" in after
+    assert ": 0 Erinnerungen eingereiht" in after
 
     # Day 5: nothing due. Day 3: everyone once more, but not the contact who followed the link.
     tasks.scan_reminders.delay(at(deadline - timedelta(days=5)).isoformat())
