@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     data_protection_officer: str = (
         "[Kontakt der oder des Datenschutzbeauftragten in EWS_DATA_PROTECTION_OFFICER eintragen]"
     )
+    #: The web pages of the supervisory authority (LDI NRW, on /datenschutz) and of the Ombudsstelle für
+    #: barrierefreie Informationstechnik (on /barrierefreiheit): links people may follow, nothing is loaded
+    #: from them. Check both when the statements are reviewed.
+    supervisory_authority_url: str = "https://www.ldi.nrw.de"
+    ombudsstelle_url: str = "https://www.lbbp.nrw.de/ombudsstelle"
     #: The day the accessibility statement was made or last reviewed (ISO date, BITV NRW).
     accessibility_statement_date: date | None = None
     #: A folder of operator-written HTML fragments `impressum.html`, `datenschutz.html`, `barrierefreiheit.html`:

@@ -51,6 +51,8 @@ def test_the_pages_show_the_configured_facts_and_the_operators_files(client, off
     monkeypatch.setattr(office, "data_protection_officer", "Dora Datenschutz, datenschutz@stk.nrw.example")
     monkeypatch.setattr(office, "accessibility_statement_date", date(2026, 5, 4))
     monkeypatch.setattr(office, "retention_unsuccessful_case_months", 18)
+    monkeypatch.setattr(office, "supervisory_authority_url", "https://aufsicht.nrw.example/")
+    monkeypatch.setattr(office, "ombudsstelle_url", "https://ombudsstelle.nrw.example/")
     imprint = client.get("/impressum").get_data(as_text=True)
     assert "Staatskanzlei des Landes Nordrhein-Westfalen" in imprint
     assert "Horionplatz 1, 40213 Düsseldorf" in imprint
@@ -58,6 +60,10 @@ def test_the_pages_show_the_configured_facts_and_the_operators_files(client, off
     privacy = client.get("/datenschutz").get_data(as_text=True)
     assert "Dora Datenschutz, datenschutz@stk.nrw.example" in privacy
     assert "18 Monaten" in privacy  # the retention period in force
+    assert 'href="https://aufsicht.nrw.example/"' in privacy  # the authority's page, as configured
+    assert 'href="https://ombudsstelle.nrw.example/"' in client.get("/barrierefreiheit").get_data(
+        as_text=True
+    )
     assert "Kavalleriestraße 2–4" in privacy
     assert "Art. 15" in privacy
     assert "Art. 17" in privacy
