@@ -199,7 +199,7 @@ def commit_personal(
     connection: Any, action: str, data: dict[str, Any], case_id: int | None, now: datetime
 ) -> dict[str, Any]:
     """`data` with its personal values (`audit.personal`) stored in `personal_values` and replaced by
-    commitments; a plain connection, so the conversion migration uses it too."""
+    commitments, on the appending session's connection (Core rows, as the event itself)."""
     team: list[int] | None = None
 
     def team_ids() -> list[int]:
