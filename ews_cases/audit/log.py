@@ -164,11 +164,14 @@ def event_of_leaf(session: Session, leaf_index: int) -> int | None:
     ).scalar_one_or_none()
 
 
-def iter_leaves(session: Session, *, batch: int = 5000) -> Iterator[tuple[int, int, str, bytes | None]]:
-    """Every leaf in order: (leaf index, event id, the event's stored hash, the stored leaf hash)."""
+def iter_leaves(
+    session: Session, *, batch: int = 5000
+) -> Iterator[tuple[int, int, str | None, bytes | None]]:
+    """Every leaf in order: (leaf index, event id, the event's stored hash, the stored leaf hash); the event's
+    hash is None when its row is gone, the leaf hash when its node is (verification reports both)."""
     stmt = (
         select(_LEAVES.c.leaf_index, _LEAVES.c.event_id, _EVENTS.c.hash, _NODES.c.hash)
-        .join(_EVENTS, _EVENTS.c.id == _LEAVES.c.event_id)
+        .outerjoin(_EVENTS, _EVENTS.c.id == _LEAVES.c.event_id)
         .outerjoin(_NODES, (_NODES.c.level == 0) & (_NODES.c.index == _LEAVES.c.leaf_index))
         .order_by(_LEAVES.c.leaf_index)
     )
