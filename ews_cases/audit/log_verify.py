@@ -26,7 +26,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import log, merkle
-from ews_cases.audit.chain import Verification, chain_hash, event_record
+from ews_cases.audit.anchors import Anchor
+from ews_cases.audit.chain import Verification, chain_hash, event_record, verify_database
 from ews_cases.models import AuditEvent, AuditLogLeaf, AuditLogState
 
 #: An event not yet in the log is fine while it is newer than the log's last integration (it waits for the
@@ -41,16 +42,6 @@ UNKNOWN_LEAF = bytes(merkle.HASH_SIZE)
 _EVENTS = AuditEvent.__table__
 _LEAVES = AuditLogLeaf.__table__
 _STATE = AuditLogState.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class Anchor:
-    """A signed claim that the log's first `size` leaves had the root `root` (a verified checkpoint)."""
-
-    label: str  # where it comes from: the held file, or "checkpoint 17 in the database"
-    size: int
-    root: bytes
-    held: bool = True  # held by the auditor, or stored in the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,28 +153,32 @@ class _Findings:
         return self.problems + more
 
 
-def verify_log(session: Session, chains: Verification, anchors: Sequence[Anchor] = ()) -> LogVerification:
-    """Recompute the log from the events and compare it with what is stored and with every signed root.
+def verify_log(session: Session, anchors: Sequence[Anchor] = ()) -> tuple[Verification, LogVerification]:
+    """Verify every chain (`chain.verify_database`), recompute the log from the events and compare it with
+    what is stored and with every signed root in `anchors` (read them first: `anchors.stored_anchors`).
 
-    `chains` is `chain.verify_database`'s result for the same session (its breaks say which stored hashes
-    are not the hash of the event's content); `anchors` are verified checkpoints (`checkpoint_check`)."""
+    Reads in this order, so that under READ COMMITTED a later statement only ever sees more of the
+    append-only tables: the anchors (by the caller), the log's state, the chains, the leaves up to the
+    state's size (leaves integrated meanwhile are left for the next verification)."""
     result = LogVerification()
     state = session.execute(
         select(_STATE.c.size, _STATE.c.root, _STATE.c.max_event_id, _STATE.c.updated_at).where(
             _STATE.c.id == log.STATE_ID
         )
     ).one_or_none()
+    chains = verify_database(session)
     findings = _Findings()
     if state is None:
         findings.add(LogProblem("no_state", "the log's state row (audit_log_state) is missing"))
     else:
         result.size, result.root = int(state.size), bytes.fromhex(state.root)
     wanted = {a.size for a in anchors} | {result.size}
-    roots, result.leaves = _recompute(session, _content_hashes(session, chains), wanted, findings)
+    content = _content_hashes(session, chains)
+    roots, result.leaves = _recompute(session, content, wanted, result.size, findings)
     for b in chains.breaks:  # an event whose stored hash is not its content's is a leaf known to be wrong
         if b.sequence is not None and not b.problem.startswith("personal value"):
             index = log.leaf_of_event(session, b.sequence)
-            if index is not None:
+            if index is not None and index < result.size:
                 findings.bad_leaves.append(index)
     if state is not None:
         _check_state(result, roots, findings)
@@ -192,7 +187,7 @@ def verify_log(session: Session, chains: Verification, anchors: Sequence[Anchor]
     result.problems = findings.summary()
     result.difference = _difference(result, findings)
     _name_events(session, result)
-    return result
+    return chains, result
 
 
 def _content_hashes(session: Session, chains: Verification) -> dict[int, bytes | None]:
@@ -215,18 +210,25 @@ def _content_hashes(session: Session, chains: Verification) -> dict[int, bytes |
 
 
 def _recompute(
-    session: Session, content: dict[int, bytes | None], wanted: Iterable[int], findings: _Findings
+    session: Session, content: dict[int, bytes | None], wanted: Iterable[int], size: int, findings: _Findings
 ) -> tuple[dict[int, bytes], int]:
-    """One pass over the leaves: the recomputed root at each wanted size the log reaches, and the number of
-    leaves; stored leaves, events and leaf rows that are missing or differ go to `findings`."""
+    """One pass over the first `size` leaves: the recomputed root at each wanted size the log reaches, and
+    the number of leaves read; stored leaves, events and leaf rows that are missing or differ go to
+    `findings`."""
     sizes = set(wanted)
     roots = {0: merkle.EMPTY_ROOT} if 0 in sizes else {}
     frontier = merkle.Frontier()
     expected = 0
     for index, event_id, event_hash, stored in log.iter_leaves(session):
+        if index >= size:
+            break  # taken in after the state was read
         if index != expected:
             findings.add(
-                LogProblem("leaf_gap", f"leaves up to {index - 1} are missing from audit_log_leaves", LeafEvent(expected))
+                LogProblem(
+                    "leaf_gap",
+                    f"leaves up to {index - 1} are missing from audit_log_leaves",
+                    LeafEvent(expected),
+                )
             )
             while frontier.size < index:
                 frontier.append(UNKNOWN_LEAF)
@@ -260,7 +262,9 @@ def _leaf(
     if stored is None:
         findings.add(LogProblem("leaf_missing", "its stored leaf hash is missing", where))
     elif stored != leaf:
-        findings.add(LogProblem("leaf_differs", "the stored leaf hash differs from the event's content", where))
+        findings.add(
+            LogProblem("leaf_differs", "the stored leaf hash differs from the event's content", where)
+        )
     return leaf
 
 
@@ -290,10 +294,14 @@ def _check_unlogged(session: Session, state: object, findings: _Findings) -> int
     return pending - len(late_ids)
 
 
-def _check_anchor(session: Session, result: LogVerification, anchor: Anchor, roots: dict[int, bytes]) -> AnchorCheck:
+def _check_anchor(
+    session: Session, result: LogVerification, anchor: Anchor, roots: dict[int, bytes]
+) -> AnchorCheck:
     """Whether the log recomputed from the events extends the signed root; and the stored nodes prove it."""
     if anchor.size > result.leaves:
-        detail = f"it signs {anchor.size} leaves, the log has {result.leaves}: the log was cut short or replaced"
+        detail = (
+            f"it signs {anchor.size} leaves, the log has {result.leaves}: the log was cut short or replaced"
+        )
         return AnchorCheck(anchor, LogProblem("beyond_log", detail, anchor=anchor))
     if roots.get(anchor.size) != anchor.root:
         detail = f"the log's first {anchor.size} leaves no longer have the root it signs"
