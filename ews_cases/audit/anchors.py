@@ -3,9 +3,11 @@ and the keys that decide which of them count.
 
 A checkpoint counts as an `Anchor` only when a signature by a known key verifies (C2SP signed-note: unknown
 keys are ignored, a known key's bad signature refuses the note). Known keys are the auditor's own (`--key`:
-verifier-key texts) when given, else the log keys this installation is configured with
-(`EWS_AUDIT_SIGNING_KEY`, `EWS_AUDIT_PREVIOUS_SIGNING_KEYS`): never keys read from the database, which is
-what an insider could change.
+verifier-key texts) when given, else the keys this installation publishes: those it is configured to sign
+with (`EWS_AUDIT_SIGNING_KEY`, `EWS_AUDIT_PREVIOUS_SIGNING_KEYS`) and those `GET /api/v1/audit/keys` lists.
+That list is in the database, which an insider can change; but a signed root can only make verification
+fail, never pass, so a key added there hides nothing. An auditor who holds the key passes it: then a log
+re-signed with another key fails at once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ews_cases.audit import notes
 from ews_cases.settings import Settings
 
 #: Where the keys came from (`KeyRing.source`).
-GIVEN, CONFIGURED = "given", "configured"
+GIVEN, PUBLISHED = "given", "published"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +41,12 @@ class Anchor:
 @dataclass(frozen=True, slots=True)
 class KeyRing:
     keys: tuple[notes.VerifierKey, ...]
-    source: str  # GIVEN or CONFIGURED
-    problem: str | None = None  # why no configured key could be read
+    source: str  # GIVEN or PUBLISHED
+    problem: str | None = None  # why the configured signing key could not be read
 
     def describe(self) -> str:
         names = ", ".join(f"{key.name}+{key.key_id_hex}" for key in self.keys) or "none"
-        where = "given with --key" if self.source == GIVEN else "configured for this installation"
+        where = "given with --key" if self.source == GIVEN else "published by this installation"
         return f"{names} ({where})"
 
 
@@ -80,19 +82,27 @@ def read_keys(texts: Iterable[str]) -> list[notes.VerifierKey]:
     return keys
 
 
-def configured_keys(settings: Settings) -> KeyRing:
-    """The log keys this installation signs with (current and previous), as verifier keys."""
+def published_keys(session: Session, settings: Settings) -> KeyRing:
+    """The log keys this installation publishes: those it is configured to sign with (current and previous)
+    and those `GET /api/v1/audit/keys` lists from earlier checkpoints (a retired key's old checkpoints)."""
     from ews_cases.audit.signing import SigningKeyError, log_signers
+    from ews_cases.services.checkpoints import published_keys as listed
 
+    problem = None
     try:
-        return KeyRing(tuple(signer.verifier for signer in log_signers(settings)), CONFIGURED)
+        keys = [signer.verifier for signer in log_signers(settings)]
     except SigningKeyError as exc:
-        return KeyRing((), CONFIGURED, str(exc))
+        keys, problem = [], str(exc)
+    for item in listed(session):
+        key = notes.parse_verifier_key(item["verifier_key"])
+        if key not in keys:
+            keys.append(key)
+    return KeyRing(tuple(keys), PUBLISHED, problem)
 
 
-def key_ring(settings: Settings, given: Sequence[notes.VerifierKey]) -> KeyRing:
-    """The auditor's keys when given (they win), else the configured ones."""
-    return KeyRing(tuple(given), GIVEN) if given else configured_keys(settings)
+def key_ring(session: Session, settings: Settings, given: Sequence[notes.VerifierKey]) -> KeyRing:
+    """The auditor's keys when given (they win), else the published ones."""
+    return KeyRing(tuple(given), GIVEN) if given else published_keys(session, settings)
 
 
 def split_notes(text: str) -> list[str]:

@@ -58,7 +58,7 @@ def verify(
 ) -> Report:
     """Verify the chains and the log against the stored checkpoints and the held ones (`(label, text)`),
     with the auditor's `keys` when given, else the configured log keys."""
-    ring = key_ring(settings, keys)
+    ring = key_ring(session, settings, keys)
     origin = settings.log_origin
     read = HeldCheckpoints()
     for label, text in held:
@@ -73,7 +73,9 @@ def verify(
 def lines(report: Report) -> list[str]:
     """The log's part of `ews audit verify`'s output (the chain lines are written before it)."""
     log = report.log
-    out = [f"log: {log.size} leaves, root {log.root.hex()}; {log.pending} newer events wait for the next checkpoint"]
+    out = [
+        f"log: {log.size} leaves, root {log.root.hex()}; {log.pending} newer events wait for the next checkpoint"
+    ]
     out.append(f"keys: {report.keys.describe()}")
     if report.keys.problem:
         out.append(f"WARNING: {report.keys.problem}")
@@ -87,8 +89,14 @@ def lines(report: Report) -> list[str]:
     stored = [check for check in log.anchors if not check.anchor.held]
     if stored or report.stored.unchecked:
         consistent = sum(check.consistent for check in stored)
-        unchecked = f" ({report.stored.unchecked} signed by no known key, not checked)" if report.stored.unchecked else ""
-        out.append(f"checkpoints in the database: {consistent} of {len(stored)} consistent with the log{unchecked}")
+        unchecked = (
+            f" ({report.stored.unchecked} signed by no known key, not checked)"
+            if report.stored.unchecked
+            else ""
+        )
+        out.append(
+            f"checkpoints in the database: {consistent} of {len(stored)} consistent with the log{unchecked}"
+        )
     out.extend(f"BROKEN log: {problem.message}" for problem in log.problems)
     out.extend(f"BROKEN checkpoint {problem.message}" for problem in report.anchor_problems)
     out.extend(
@@ -97,5 +105,7 @@ def lines(report: Report) -> list[str]:
     if log.difference is not None:
         out.append(f"FIRST DIFFERENCE: {log.difference.describe()}")
     if report.ok:
-        out.append("OK: the log verifies" + (" and is consistent with every checkpoint" if log.anchors else ""))
+        out.append(
+            "OK: the log verifies" + (" and is consistent with every checkpoint" if log.anchors else "")
+        )
     return out

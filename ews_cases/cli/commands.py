@@ -295,26 +295,56 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.argument("export", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def audit_verify(export: Path | None) -> None:
-    """Verify every hash chain in the database, or an exported JSON Lines file; exit 1 when broken."""
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint you kept (a signed note, or several in one file); repeatable.",
+)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    help="A verifier key you hold (<name>+<key ID>+<key>) or a file of them; repeatable. Default: the published keys.",
+)
+def audit_verify(export: Path | None, checkpoints: tuple[Path, ...], keys: tuple[str, ...]) -> None:
+    """Verify every hash chain and the Merkle log in the database (and that the log is consistent with each
+    checkpoint given), or an exported JSON Lines file; exit 1 when anything is broken (docs/audit.md §9)."""
+    log_ok = True
     if export is not None:
+        if checkpoints or keys:
+            raise click.UsageError(
+                _(
+                    "--checkpoint und --key gelten für die Datenbank; ein Export wird mit dem Prüfpaket geprüft."
+                )
+            )
         with export.open("rb") as handle:
             result = chain.verify_jsonl(handle)
-        source = str(export)
+        source, log_lines = str(export), []
     else:
+        from ews_cases.audit import anchors, log_report
+
+        try:
+            given = anchors.read_keys(keys)
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(_("--key: {problem}", problem=exc)) from None
+        held = [(str(path), path.read_text(encoding="utf-8", errors="replace")) for path in checkpoints]
         with _database().transaction() as session:
-            result = chain.verify_database(session)
-        source = "database"
+            report = log_report.verify(session, get_settings(), held, given)
+        result, source, log_lines, log_ok = report.chains, "database", log_report.lines(report), report.ok
     click.echo(f"{source}: {result.events} events in {result.chains} chains")
     if result.ok:
         click.echo("OK: all chains verify")
-        return
     for broken in result.breaks:
         click.echo(
             f"BROKEN chain {broken.chain} at position {broken.position} "
             f"(event {broken.sequence}): {broken.problem}"
         )
-    sys.exit(1)
+    for line in log_lines:
+        click.echo(line)
+    if not result.ok or not log_ok:
+        sys.exit(1)
 
 
 @audit_group.command("export")
@@ -411,7 +441,7 @@ def contacts_import(file: Path) -> None:
 
 # The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to
 # the groups above; imported last because they import those groups.
-from ews_cases.cli import accounts, privacy  # noqa: E402, F401
+from ews_cases.cli import accounts, audit_bundle, privacy  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()
