@@ -53,11 +53,12 @@ class LeafEvent:
     chain: str | None = None
     position: int | None = None
 
-    def describe(self) -> str:
+    def describe(self, *, now: bool = False) -> str:
+        """`leaf 8 (event 9, chain case:1, position 3)`; `now`: the event that is there now (`now event 9`)."""
         if self.sequence is None:
             return f"leaf {self.leaf}"
         where = f", chain {self.chain}, position {self.position}" if self.chain is not None else ""
-        return f"leaf {self.leaf} (event {self.sequence}{where})"
+        return f"leaf {self.leaf} ({'now ' if now else ''}event {self.sequence}{where})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,17 @@ class LogProblem:
 
 @dataclass(frozen=True, slots=True)
 class Difference:
-    """Where the log first differs from what was signed: one leaf (`first` is `last`), or the leaves
-    between the last checkpoint that matches and the first that does not, when nothing stored names one."""
+    """Where the log first differs from what was signed.
+
+    Known (`bounded` False): a leaf found wrong names its event, which was changed or removed. Bounded:
+    nothing stored names one (the log's tables were rebuilt over the rewritten events), so the signed roots
+    bound it: from the last checkpoint that matches to the first that does not (one leaf when they are one
+    apart); the events named are those there *now*. `cut`: the log ends before a checkpoint's size."""
 
     first: LeafEvent
     last: LeafEvent
-    cut: bool = False  # the leaves are missing: the log is shorter than a checkpoint
+    bounded: bool = False
+    cut: bool = False
 
     @property
     def exact(self) -> bool:
@@ -91,10 +97,12 @@ class Difference:
 
     def describe(self) -> str:
         if self.cut:
-            return f"the log ends before {self.first.describe()}; leaves up to {self.last.leaf} are missing"
-        if self.exact:
+            return f"the log ends before leaf {self.first.leaf}; leaves up to {self.last.leaf} are missing"
+        if not self.bounded:
             return self.first.describe()
-        return f"between {self.first.describe()} and {self.last.describe()}"
+        if self.exact:
+            return f"{self.first.describe(now=True)}, not the event the checkpoints signed there"
+        return f"between {self.first.describe(now=True)} and {self.last.describe(now=True)}"
 
 
 @dataclass(slots=True)
@@ -330,8 +338,8 @@ def _difference(result: LogVerification, findings: _Findings) -> Difference | No
     if known is not None:
         return Difference(LeafEvent(known), LeafEvent(known))
     if start >= result.leaves:
-        return Difference(LeafEvent(result.leaves), LeafEvent(end - 1), cut=True)
-    return Difference(LeafEvent(start), LeafEvent(min(end, result.leaves) - 1))
+        return Difference(LeafEvent(result.leaves), LeafEvent(end - 1), bounded=True, cut=True)
+    return Difference(LeafEvent(start), LeafEvent(min(end, result.leaves) - 1), bounded=True)
 
 
 #: Anchor problems that mean the events differ from what was signed (not merely stored nodes).
@@ -349,7 +357,7 @@ def _name_events(session: Session, result: LogVerification) -> None:
     if not named:
         return
     rows = session.execute(
-        select(_LEAVES.c.leaf_index, _EVENTS.c.id, _EVENTS.c.chain, _EVENTS.c.position)
+        select(_LEAVES.c.leaf_index, _LEAVES.c.event_id, _EVENTS.c.chain, _EVENTS.c.position)
         .select_from(_LEAVES.outerjoin(_EVENTS, _EVENTS.c.id == _LEAVES.c.event_id))
         .where(_LEAVES.c.leaf_index.in_(sorted(named)))
     ).all()
@@ -357,9 +365,11 @@ def _name_events(session: Session, result: LogVerification) -> None:
 
     def named_leaf(leaf: LeafEvent) -> LeafEvent:
         row = events.get(leaf.leaf)
-        if row is None or row.id is None:
+        if row is None:
             return leaf
-        return LeafEvent(leaf.leaf, int(row.id), row.chain, int(row.position))
+        if row.chain is None:  # the event is gone; the leaf still names it
+            return LeafEvent(leaf.leaf, int(row.event_id))
+        return LeafEvent(leaf.leaf, int(row.event_id), row.chain, int(row.position))
 
     result.problems = [
         replace(p, leaf=named_leaf(p.leaf)) if p.leaf is not None else p for p in result.problems

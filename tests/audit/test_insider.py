@@ -72,6 +72,7 @@ class History:
     held: dict[str, Path]  # checkpoint files the auditor kept, oldest first
     sizes: dict[str, int]
     all_held: Path  # every checkpoint in one file
+    last: str  # the last leaf as verification names it: the other case's review
 
     def leaf(self, session, event_id: int) -> int:
         index = log.leaf_of_event(session, event_id)
@@ -122,7 +123,13 @@ def history(session, factory, settings, tmp_path) -> History:
     all_held = tmp_path / "held-all.txt"
     all_held.write_text("\n".join(signed.values()), encoding="utf-8")
     sizes = {name: notes.parse_checkpoint(notes.parse_note(note).text).size for name, note in signed.items()}
-    return History(case.id, events[target][0], [e for e, _ in events[target + 1 :]], held, sizes, all_held)
+    last_id, last_position = session.execute(
+        select(AuditEvent.id, AuditEvent.position).order_by(AuditEvent.id.desc()).limit(1)
+    ).one()
+    session.commit()
+    last = f"leaf {sizes['later'] - 1} (event {last_id}, chain case:{other.id}, position {last_position})"
+    later = [e for e, _ in events[target + 1 :]]
+    return History(case.id, events[target][0], later, held, sizes, all_held, last)
 
 
 def change_review(db, history: History) -> int:
@@ -138,7 +145,9 @@ def change_review(db, history: History) -> int:
 
 def cut_case(db, history: History) -> None:
     """The insider deletes the case's events after its first review and moves the chain's head back."""
-    records = [r for r in chain_records(db, case_chain(history.case_id)) if r["sequence"] not in history.later]
+    records = [
+        r for r in chain_records(db, case_chain(history.case_id)) if r["sequence"] not in history.later
+    ]
     assert records[-1]["sequence"] == history.target
     with database_owner(db) as owner:
         for event_id in history.later:
@@ -153,6 +162,11 @@ def rewrite_log(db, keep: int) -> None:
         owner.forget_log()
     rebuild_log(db)
     drop_checkpoints_after(db, keep)
+
+
+def now(named: str) -> str:
+    """A leaf as verification names it when it can only say which event is there now."""
+    return named.replace(" (event ", " (now event ", 1)
 
 
 def first_difference(output: str) -> str:
@@ -173,7 +187,9 @@ def test_an_untouched_log_is_consistent_with_every_held_checkpoint(database_url,
     assert "OK: the log verifies and is consistent with every checkpoint" in held.stdout
 
 
-def test_a_changed_review_with_recomputed_chain_is_named_by_the_log(db, session, database_url, settings, history):
+def test_a_changed_review_with_recomputed_chain_is_named_by_the_log(
+    db, session, database_url, settings, history
+):
     position = change_review(db, history)
     leaf = history.leaf(session, history.target)
     named = f"leaf {leaf} (event {history.target}, chain case:{history.case_id}, position {position})"
@@ -186,7 +202,10 @@ def test_a_changed_review_with_recomputed_chain_is_named_by_the_log(db, session,
 
     held = ews(database_url, settings, "audit", "verify", "--checkpoint", str(history.held["later"]))
     assert held.returncode == 1
-    assert f"BROKEN checkpoint {history.held['later']}: the log's first {history.sizes['later']} leaves" in held.stdout
+    assert (
+        f"BROKEN checkpoint {history.held['later']}: the log's first {history.sizes['later']} leaves"
+        in held.stdout
+    )
     assert first_difference(held.stdout) == named
 
 
@@ -209,13 +228,13 @@ def test_a_changed_review_with_rebuilt_log_passes_alone_and_fails_against_held_c
     assert f"checkpoint {history.all_held} #1: {history.sizes['before']} leaves" in held.stdout
     for number in (2, 3, 4):
         assert f"BROKEN checkpoint {history.all_held} #{number}: the log's first" in held.stdout
-    assert first_difference(held.stdout) == named
+    assert first_difference(held.stdout) == f"{now(named)}, not the event the checkpoints signed there"
 
-    # One checkpoint alone bounds the difference only by its own size.
+    # One held checkpoint bounds the difference by its own size and by the stored checkpoint the insider
+    # could leave (it still matches): the range starts there, at the changed event.
     alone = ews(database_url, settings, "audit", "verify", "--checkpoint", str(history.held["later"]))
     assert alone.returncode == 1
-    assert first_difference(alone.stdout).startswith("between leaf 0 (event ")
-    assert f"and leaf {history.sizes['later'] - 1} (event " in first_difference(alone.stdout)
+    assert first_difference(alone.stdout) == f"between {now(named)} and {now(history.last)}"
 
 
 def test_cut_events_with_head_moved_back_are_named_by_the_log(db, session, database_url, settings, history):
@@ -250,10 +269,13 @@ def test_cut_events_with_rebuilt_log_pass_alone_and_fail_against_held_checkpoint
     held = ews(database_url, settings, "audit", "verify", "--checkpoint", str(history.all_held))
     assert held.returncode == 1
     assert f"checkpoint {history.all_held} #2: {history.sizes['review']} leaves" in held.stdout
-    assert f"BROKEN checkpoint {history.all_held} #3: the log's first" in held.stdout
-    # The cut events are gone from every table; the leaves they held are named (from the first one on).
-    assert first_difference(held.stdout).startswith(f"between leaf {first_cut} (event ")
-    assert f"and leaf {history.sizes['reviewed'] - 1}" in first_difference(held.stdout)
+    assert (
+        f"BROKEN checkpoint {history.all_held} #3: it signs {history.sizes['reviewed']} leaves" in held.stdout
+    )
+    # The cut events are gone from every table: the first leaf that differs is named, with the event now there.
+    # (the other case's review, the log's last event, now sits where the first cut event was)
+    moved = history.last.replace(f"leaf {history.sizes['later'] - 1} ", f"leaf {first_cut} ")
+    assert first_difference(held.stdout) == f"{now(moved)}, not the event the checkpoints signed there"
 
 
 def test_everything_rewritten_from_scratch_with_a_new_key_fails_against_the_held_key(
@@ -281,11 +303,17 @@ def test_everything_rewritten_from_scratch_with_a_new_key_fails_against_the_held
     assert LOG_OK in plain.stdout
 
     held = str(history.all_held)
-    with_old_key = ews(database_url, forged, "audit", "verify", "--checkpoint", held, "--key", old_key.text, **env)
+    with_old_key = ews(
+        database_url, forged, "audit", "verify", "--checkpoint", held, "--key", old_key.text, **env
+    )
     assert with_old_key.returncode == 1, with_old_key.stdout
     assert f"keys: {old_key.name}+{old_key.key_id_hex} (given with --key)" in with_old_key.stdout
-    assert f"BROKEN checkpoint {held} #4: the log's first {history.sizes['later']} leaves" in with_old_key.stdout
-    assert first_difference(with_old_key.stdout).startswith(f"leaf {history.sizes['before']} (event {history.target}")
+    assert (
+        f"BROKEN checkpoint {held} #4: the log's first {history.sizes['later']} leaves" in with_old_key.stdout
+    )
+    assert first_difference(with_old_key.stdout).startswith(
+        f"leaf {history.sizes['before']} (now event {history.target}, chain case:{history.case_id}"
+    )
 
     published_only = ews(database_url, forged, "audit", "verify", "--checkpoint", held, **env)
     assert published_only.returncode == 1
