@@ -10,9 +10,13 @@ Hashes are recomputed with the software's own code: the insider has it too.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
@@ -25,6 +29,25 @@ from ews_cases.models import AuditEvent
 from ews_cases.settings import Settings
 
 LOG_TABLES = ("audit_log_nodes", "audit_log_leaves")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ews(database_url: str, settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`ews` in its own process with the test installation's settings (its data folder holds the key)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from ews_cases.cli.commands import main; main()", *args],
+        env={
+            **os.environ,
+            "EWS_DATABASE_URL": database_url,
+            "EWS_DATA_DIR": str(settings.data_dir),
+            "EWS_PUBLIC_URL": settings.public_url,
+            **env,
+        },
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class Owner:

@@ -15,9 +15,6 @@ again. `ews audit verify` runs as its own process against the test database:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,33 +32,15 @@ from tests.audit.insider import (
     chain_records,
     database_owner,
     drop_checkpoints_after,
+    ews,
     rebuild_log,
     with_key,
 )
 from workflows import State
 
-REPO = Path(__file__).resolve().parents[2]
 SCORES = {"need": 4, "strategy": 3, "leadership": 5, "capacity": 4, "network": 3}
 CHAINS_OK = "OK: all chains verify"
 LOG_OK = "OK: the log verifies"
-
-
-def ews(database_url: str, settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`ews` in its own process with the test installation's settings (its data folder holds the key)."""
-    return subprocess.run(
-        [sys.executable, "-c", "from ews_cases.cli.commands import main; main()", *args],
-        env={
-            **os.environ,
-            "EWS_DATABASE_URL": database_url,
-            "EWS_DATA_DIR": str(settings.data_dir),
-            "EWS_PUBLIC_URL": settings.public_url,
-            **env,
-        },
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @dataclass

@@ -402,29 +402,32 @@ def read_checkpoints(bundle: Bundle, held_files: list[str]) -> list[tuple[str, s
 
 def first_difference(
     results: list[tuple[int, bool]], leaves: int, leaf_of: dict[int, int], bad: set[int]
-) -> tuple[int, int] | None:
-    """The leaves where the first difference lies: from the last checkpoint that matches to the first that
-    does not, narrowed to the first event known to be broken in between; (leaf, leaf) when exact."""
+) -> tuple[int, int, bool] | None:
+    """Where the first difference lies: (first leaf, last leaf, bounded). A leaf whose event is known to be
+    broken names it (not bounded); else the checkpoints bound it, from the last that matches to the first
+    that does not, and the events named are those there now (bounded)."""
     bad_leaves = sorted(leaf_of[s] for s in bad if s in leaf_of)
     failing = [size for size, ok in results if not ok]
     if not failing:
-        return (bad_leaves[0], bad_leaves[0]) if bad_leaves else None
+        return (bad_leaves[0], bad_leaves[0], False) if bad_leaves else None
     end = min(failing)
     start = max((size for size, ok in results if ok and size < end), default=0)
     inside = [leaf for leaf in bad_leaves if start <= leaf < end]
     if inside:
-        return inside[0], inside[0]
-    return start, max(start, min(end, leaves) - 1)
+        return inside[0], inside[0], False
+    return start, max(start, min(end, leaves) - 1), True
 
 
-def describe(leaf: int, leaf_of: dict[int, int], content: Content) -> str:
+def describe(leaf: int, leaf_of: dict[int, int], content: Content, now: bool = False) -> str:
+    """`leaf 8 (event 9, chain case:1, position 3)`; `now`: the event that is there now."""
     sequence = next((s for s, at in leaf_of.items() if at == leaf), None)
     if sequence is None:
         return f"leaf {leaf}"
+    event = f"{'now ' if now else ''}event {sequence}"
     if sequence not in content:
-        return f"leaf {leaf} (event {sequence})"
+        return f"leaf {leaf} ({event})"
     _, chain, position = content[sequence]
-    return f"leaf {leaf} (event {sequence}, chain {chain}, position {position})"
+    return f"leaf {leaf} ({event}, chain {chain}, position {position})"
 
 
 def verify(bundle: Bundle, held: list[str], given: list[str]) -> int:
@@ -466,10 +469,12 @@ def verify(bundle: Bundle, held: list[str], given: list[str]) -> int:
         print(line)
     where = first_difference(results, leaves, leaf_of, findings.bad)
     if where is not None:
-        first, last = where
-        text = describe(first, leaf_of, content)
+        first, last, bounded = where
+        text = describe(first, leaf_of, content, bounded)
         if last != first:
-            text = f"between {text} and {describe(last, leaf_of, content)}"
+            text = f"between {text} and {describe(last, leaf_of, content, bounded)}"
+        elif bounded:
+            text += ", not the event the checkpoints signed there"
         print(f"FIRST DIFFERENCE: {text}")
     elif findings.bad:
         print(f"FIRST DIFFERENCE: event {min(findings.bad)} (not in the log yet)")
