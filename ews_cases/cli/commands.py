@@ -297,7 +297,7 @@ def audit_group() -> None:
 @click.argument("export", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--checkpoint",
-    "checkpoints",
+    "held_files",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A checkpoint you kept (a signed note, or several in one file); repeatable.",
@@ -308,12 +308,12 @@ def audit_group() -> None:
     multiple=True,
     help="A verifier key you hold (<name>+<key ID>+<key>) or a file of them; repeatable. Default: the published keys.",
 )
-def audit_verify(export: Path | None, checkpoints: tuple[Path, ...], keys: tuple[str, ...]) -> None:
+def audit_verify(export: Path | None, held_files: tuple[Path, ...], keys: tuple[str, ...]) -> None:
     """Verify every hash chain and the Merkle log in the database (and that the log is consistent with each
     checkpoint given), or an exported JSON Lines file; exit 1 when anything is broken (docs/audit.md §9)."""
     log_ok = True
     if export is not None:
-        if checkpoints or keys:
+        if held_files or keys:
             raise click.UsageError(
                 _(
                     "--checkpoint und --key gelten für die Datenbank; ein Export wird mit dem Prüfpaket geprüft."
@@ -329,7 +329,7 @@ def audit_verify(export: Path | None, checkpoints: tuple[Path, ...], keys: tuple
             given = anchors.read_keys(keys)
         except (OSError, ValueError) as exc:
             raise click.UsageError(_("--key: {problem}", problem=exc)) from None
-        held = [(str(path), path.read_text(encoding="utf-8", errors="replace")) for path in checkpoints]
+        held = [(str(path), path.read_text(encoding="utf-8", errors="replace")) for path in held_files]
         with _database().transaction() as session:
             report = log_report.verify(session, get_settings(), held, given)
         result, source, log_lines, log_ok = report.chains, "database", log_report.lines(report), report.ok
