@@ -87,7 +87,10 @@ def request_timestamp(
         TimestampRequestBuilder().data(message).hash_algorithm(HashAlgorithm.SHA256).nonce(nonce=True).build()
     )
     http = urllib.request.Request(
-        url, data=request.as_bytes(), method="POST", headers={"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE}
+        url,
+        data=request.as_bytes(),
+        method="POST",
+        headers={"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE},
     )
     try:
         with urllib.request.urlopen(http, timeout=timeout) as answer:
@@ -115,7 +118,11 @@ def check_token(token: bytes, message: bytes, certificates: list[x509.Certificat
 
 
 def _check(
-    response: TimeStampResponse, message: bytes, certificates: list[x509.Certificate] | None, *, nonce: int | None
+    response: TimeStampResponse,
+    message: bytes,
+    certificates: list[x509.Certificate] | None,
+    *,
+    nonce: int | None,
 ) -> Timestamp:
     info = response.tst_info
     digest = imprint(message)

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from ews_cases.audit import chain, notes
 from ews_cases.audit.chain import format_time
 from ews_cases.errors import NotFound, ValidationFailed
-from ews_cases.models import AuditCheckpoint, AuditCosignature, AuditCosigner, utcnow
+from ews_cases.models import AuditCheckpoint, AuditCosignature, AuditCosigner, AuditTimestamp, utcnow
+from ews_cases.services.checkpoints import latest_checkpoint
 from workflows import Actor
 from workflows.text import N_
 
@@ -48,9 +49,7 @@ def checkpoint_text(checkpoint: AuditCheckpoint) -> str:
 def get_checkpoint(session: Session, reference: str | int) -> AuditCheckpoint:
     """A checkpoint by id, or `latest`."""
     if str(reference) == "latest":
-        checkpoint = session.scalars(
-            select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
-        ).first()
+        checkpoint = latest_checkpoint(session)
     else:
         try:
             checkpoint = session.get(AuditCheckpoint, int(reference))
@@ -260,3 +259,25 @@ def cosigner_json(cosigner: AuditCosigner) -> dict[str, Any]:
 
 def list_cosigners(session: Session) -> list[AuditCosigner]:
     return list(session.scalars(select(AuditCosigner).order_by(AuditCosigner.id)))
+
+
+def with_attestations(session: Session, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checkpoint records (`checkpoints.checkpoint_record`) with their cosignatures, their RFC 3161 timestamp
+    (or None) and the cosigned note (the note followed by the cosignature lines), in two queries."""
+    from ews_cases.services.timestamps import timestamp_json
+
+    ids = [record["id"] for record in records]
+    cosigned = cosignatures_json(session, ids)
+    stamps = (
+        {
+            row.checkpoint_id: row
+            for row in session.scalars(select(AuditTimestamp).where(AuditTimestamp.checkpoint_id.in_(ids)))
+        }
+        if ids
+        else {}
+    )
+    for record in records:
+        record["cosignatures"] = cosigned[record["id"]]
+        record["cosigned_note"] = record["note"] + "".join(f"{c['line']}\n" for c in record["cosignatures"])
+        record["timestamp"] = timestamp_json(stamps.get(record["id"]))
+    return records

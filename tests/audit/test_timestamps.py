@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +14,13 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import notes, timestamps
+from ews_cases.db.after_commit import set_dispatcher
 from ews_cases.db.engine import Database
 from ews_cases.models import AuditCheckpoint, AuditTimestamp
 from ews_cases.services import timestamps as service
+from ews_cases.services.checkpoints import write_checkpoint
 from ews_cases.settings import Settings
+from testkit.factories import Factory
 from testkit.tsa import LocalTsa, make_authority
 
 ORIGIN = "ews.test/audit-log"
@@ -174,3 +179,67 @@ def test_production_requires_the_tsa_certificate_with_a_tsa_url() -> None:
     with pytest.raises(ValueError, match="EWS_TSA_URL"):
         Settings(env="test", tsa_url="file:///etc/passwd")
     assert Settings(env="test", tsa_url="http://127.0.0.1:9/").tsa_certificate is None
+
+
+def test_a_new_checkpoint_asks_for_its_timestamp_once_committed(
+    session: Session, factory: Factory, app
+) -> None:
+    topics: list[str] = []
+    set_dispatcher(lambda topic, _payload: topics.append(topic))
+    try:
+        factory.case()
+        written = write_checkpoint(session, app.extensions["ews"].settings)
+        assert written is not None
+        assert topics == []  # not before the checkpoint is committed
+        session.commit()
+    finally:
+        set_dispatcher(None)
+    assert topics == ["timestamps"]
+
+
+def test_ews_audit_checkpoint_timestamps_the_new_checkpoint(
+    database_url: str, session: Session, factory: Factory, tsa: LocalTsa, tmp_path: Path
+) -> None:
+    factory.case()
+    session.commit()
+    signer = notes.Signer.generate(ORIGIN)
+    env = {
+        "EWS_DATABASE_URL": database_url,
+        "EWS_DATA_DIR": str(tmp_path / "var"),
+        "EWS_AUDIT_LOG_ORIGIN": ORIGIN,
+        "EWS_AUDIT_SIGNING_KEY": signer.private_text,
+        "EWS_TSA_URL": tsa.url,
+        "EWS_TSA_CERTIFICATE": str(tsa.ca_pem),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from ews_cases.cli.commands import main; main()", "audit", "checkpoint"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    session.expire_all()
+    checkpoint = session.scalars(select(AuditCheckpoint)).one()
+    assert result.stdout == checkpoint.note
+    stored = session.scalars(select(AuditTimestamp)).one()
+    assert stored.checkpoint_id == checkpoint.id
+    assert openssl_verifies(tmp_path, bytes(stored.token), checkpoint.note.encode("utf-8"), tsa.ca_pem)
+
+    tsa.down = True  # a later checkpoint while the TSA is down: stored anyway, the token follows later
+    factory.case()
+    session.commit()
+    env["EWS_TSA_URL"] = tsa.url
+    later = subprocess.run(
+        [sys.executable, "-c", "from ews_cases.cli.commands import main; main()", "audit", "checkpoint"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert later.returncode == 0, later.stderr
+    assert "Zeitstempel folgt später" in later.stderr
+    assert len(session.scalars(select(AuditCheckpoint)).all()) == 2
+    assert len(session.scalars(select(AuditTimestamp)).all()) == 1
