@@ -72,8 +72,10 @@ def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
     },
 )
 def latest_checkpoint() -> Any:
-    """The latest signed checkpoint; no token needed. `Accept: text/plain` answers the note alone, byte for
-    byte as signed (`curl -H 'Accept: text/plain' …/latest > checkpoint.txt`)."""
+    """The latest signed checkpoint; no token needed.
+
+    `Accept: text/plain` answers the note alone, byte for byte as signed
+    (`curl -H 'Accept: text/plain' …/latest > checkpoint.txt`)."""
     session = db_session()
     checkpoint = checkpoints.require_latest_checkpoint(session)
     if request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain":
@@ -98,8 +100,10 @@ def list_audit_keys() -> dict[str, Any]:
 @api.output(InclusionOut)
 @api.doc(operation_id="getAuditInclusionProof", responses=[403, 404, 409, 422])
 def inclusion_proof(query: dict[str, Any]) -> dict[str, Any]:
-    """The proof that an event is in the log at a tree size (default: the latest checkpoint's), RFC 9162
-    §2.1.3. 409 while the event is not yet in that tree."""
+    """The proof that an event is in the log (RFC 9162 §2.1.3 audit path).
+
+    Against the tree of `size` leaves, by default the latest checkpoint's. 409 while the event is not yet in
+    that tree."""
     return checkpoints.inclusion_proof(db_session(), query["event"], query["size"])
 
 
@@ -109,6 +113,7 @@ def inclusion_proof(query: dict[str, Any]) -> dict[str, Any]:
 @api.output(ConsistencyOut)
 @api.doc(operation_id="getAuditConsistencyProof", responses=[403, 422])
 def consistency_proof(query: dict[str, Any]) -> dict[str, Any]:
-    """The proof that the tree of `from` leaves is a prefix of the tree of `to` leaves (default: the latest
-    checkpoint's size), RFC 9162 §2.1.4."""
+    """The proof that the log of `from` leaves is a prefix of the log of `to` leaves (RFC 9162 §2.1.4).
+
+    `to` defaults to the latest checkpoint's size."""
     return checkpoints.consistency_proof(db_session(), query["old"], query["new"])

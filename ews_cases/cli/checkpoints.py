@@ -95,8 +95,8 @@ def audit_checkpoint_mail(email: str, subscribed: bool) -> None:
         if user is None:
             raise NotFound(_("Kein Zugang mit der Adresse {email}.", email=email))
         changed = set_checkpoint_mail(session, Actor.system("cli:audit-checkpoint-mail"), user, subscribed)
-    state = _("an") if subscribed else _("aus")
-    click.echo(
-        _("Prüfpunkte per E-Mail für {email}: {state}", email=email, state=state)
-        + ("" if changed else " " + _("(unverändert)"))
-    )
+    if subscribed:
+        message = _("Prüfpunkte per E-Mail für {email}: an", email=email)
+    else:
+        message = _("Prüfpunkte per E-Mail für {email}: aus", email=email)
+    click.echo(message + ("" if changed else " " + _("(unverändert)")))
