@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     audit_previous_signing_keys: str | None = None
     #: The beat task writes a checkpoint this often (minutes) when the log has grown.
     audit_checkpoint_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    #: An RFC 3161 time-stamping authority (docs/audit.md §8): every checkpoint is timestamped there after it
+    #: is signed (POST application/timestamp-query); unset: no timestamps. A TSA that is down does not stop
+    #: checkpoints: the beat task asks again for every checkpoint still without a token.
+    tsa_url: str | None = None
+    #: PEM file with the TSA's certificate and/or the CA certificates it chains to; each reply is checked
+    #: against it. Required in production when EWS_TSA_URL is set (else only the imprint is checked).
+    tsa_certificate: Path | None = None
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     default_locale: str = "de"
     timezone: str = "Europe/Berlin"
 
@@ -155,6 +163,13 @@ class Settings(BaseSettings):
         if not origin or any(c.isspace() or c == "+" for c in origin):
             raise ValueError(
                 f"EWS_AUDIT_LOG_ORIGIN {origin!r} cannot name the audit log: no spaces, no '+' (C2SP tlog-checkpoint)"
+            )
+        if self.tsa_url and not self.tsa_url.startswith(("http://", "https://")):
+            raise ValueError(f"EWS_TSA_URL {self.tsa_url!r} is not an http(s) URL")
+        if self.env == "production" and self.tsa_url and not self.tsa_certificate:
+            raise ValueError(
+                "EWS_TSA_CERTIFICATE (the TSA's certificate chain as PEM) must be set with EWS_TSA_URL "
+                "when EWS_ENV=production"
             )
         if self.log_format is None:
             self.log_format = "json" if self.env == "production" else "text"

@@ -90,6 +90,8 @@ def _dispatcher(topic: str, payload: dict[str, Any]) -> None:
         tasks.deliver_outbox.delay()
     elif topic == "certificates":
         tasks.issue_certificates.delay(payload["case_id"])
+    elif topic == "timestamps":
+        tasks.timestamp_audit_checkpoints.delay()
 
 
 _running: dict[str, tuple[float, Token[str | None]]] = {}

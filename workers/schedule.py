@@ -7,6 +7,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
+from ews_cases.services.timestamps import RETRY_MINUTES as TIMESTAMP_RETRY_MINUTES
 from ews_cases.settings import Settings
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
@@ -27,5 +28,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "audit-checkpoint": {
             "task": "workers.tasks.write_audit_checkpoint",
             "schedule": timedelta(minutes=settings.audit_checkpoint_minutes),
+        },
+        # Checkpoints still without an RFC 3161 token (the TSA was down): asked again; nothing without a TSA.
+        "audit-timestamps": {
+            "task": "workers.tasks.timestamp_audit_checkpoints",
+            "schedule": timedelta(minutes=TIMESTAMP_RETRY_MINUTES),
         },
     }

@@ -18,6 +18,7 @@ from ews_cases.services.cohorts import start_due_cases
 from ews_cases.services.invitations import expire_invitations as expire_due_invitations
 from ews_cases.services.reminders import run_reminder_scan
 from ews_cases.services.session_reminders import run_session_reminders
+from ews_cases.services.timestamps import timestamp_pending
 from workflows import Actor
 
 #: A delivery run stops taking new batches after this long, so one task never hogs a worker.
@@ -107,3 +108,10 @@ def write_audit_checkpoint() -> int | None:
     with _db().transaction() as session:
         written = write_checkpoint(session)
         return written.checkpoint.tree_size if written is not None else None
+
+
+@shared_task(name="workers.tasks.timestamp_audit_checkpoints")
+def timestamp_audit_checkpoints() -> dict[str, Any]:
+    """Ask the TSA (EWS_TSA_URL) for a token for every checkpoint without one; a TSA that is down is asked
+    again at the next run (after the next checkpoint, and every few minutes by beat)."""
+    return timestamp_pending(_db(), current_app.extensions["ews"].settings).as_dict()

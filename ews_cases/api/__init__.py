@@ -49,6 +49,7 @@ def register_api(app: APIFlask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     from ews_cases.api import (  # noqa: F401 - modules add routes
         admin,
+        attestations,
         audit,
         cases,
         certificates,

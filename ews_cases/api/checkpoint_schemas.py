@@ -6,6 +6,7 @@ from apiflask import Schema
 from apiflask.fields import AwareDateTime, Integer, List, Nested, String
 from apiflask.validators import Range
 
+from ews_cases.api.attestation_schemas import CosignatureOut, TimestampOut
 from ews_cases.api.pagination import PageQuery
 
 #: Tree sizes and leaf indexes are 64-bit in the log; the API takes what a bigint column holds.
@@ -30,6 +31,12 @@ class CheckpointOut(Schema):
         }
     )
     signatures = List(Nested(SignatureOut))
+    # Attestations by others (witness branch): auditors' cosignatures and the RFC 3161 timestamp.
+    cosignatures = List(Nested(CosignatureOut))
+    cosigned_note = String(
+        metadata={"description": "the note followed by the cosignature lines (one C2SP signed note)"}
+    )
+    timestamp = Nested(TimestampOut, allow_none=True, metadata={"description": "null: not (yet) timestamped"})
 
 
 class CheckpointPage(Schema):

@@ -28,6 +28,7 @@ from ews_cases.api.pagination import paginate
 from ews_cases.db.request_session import db_session
 from ews_cases.models import AuditCheckpoint
 from ews_cases.services import checkpoints
+from ews_cases.services.cosignatures import with_attestations
 from ews_cases.settings import current_settings
 
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -42,14 +43,17 @@ def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
 
     Each `note` is the signed checkpoint (C2SP tlog-checkpoint) as signed: keep it to check later that the log
     was only appended to (`ews audit verify --checkpoint FILE`)."""
-    return paginate(
-        db_session(),
+    session = db_session()
+    page = paginate(
+        session,
         checkpoints.select_checkpoints(),
         AuditCheckpoint.id,
         query,
         checkpoints.checkpoint_record,
         descending=True,
     )
+    with_attestations(session, page["items"])
+    return page
 
 
 @api.get("/audit/checkpoints/latest")
@@ -72,10 +76,12 @@ def latest_checkpoint() -> Any:
 
     `Accept: text/plain` answers the note alone, byte for byte as signed
     (`curl -H 'Accept: text/plain' …/latest > checkpoint.txt`)."""
-    checkpoint = checkpoints.require_latest_checkpoint(db_session())
+    session = db_session()
+    checkpoint = checkpoints.require_latest_checkpoint(session)
     if request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain":
         return Response(checkpoint.note, mimetype=NOTE_MEDIA_TYPE)
-    return checkpoints.checkpoint_record(checkpoint)
+    (record,) = with_attestations(session, [checkpoints.checkpoint_record(checkpoint)])
+    return record
 
 
 @api.get("/audit/keys")

@@ -5,16 +5,16 @@ so a transaction that commits after a later id was taken becomes a later leaf (i
 once taken; checkpoints sign the order). `audit_log_leaves` maps leaf to event; `audit_log_nodes` holds the
 perfect subtrees (level 0: the leaf hashes); `audit_log_state` the size, root and last event, and its row
 lock serialises integration. Appending costs the leaf plus the perfect nodes it completes (one on average);
-a root or proof reads O(log² n) nodes by primary key, never the table.
+a root or proof reads its O(log² n) nodes by primary key in one query, never the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, tuple_, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import merkle
@@ -54,17 +54,32 @@ class StoredNodes:
         self._known[(level, index)] = digest
 
     def load(self, keys: Iterable[tuple[int, int]]) -> None:
-        """Fetch many nodes in one query (those not known yet)."""
-        wanted = [key for key in keys if key not in self._known]
+        """Fetch many nodes in one query (those not known yet).
+
+        Written as `level = ? AND index IN (…)` per level, joined by OR: both databases look each one up in
+        the primary key (SQLite scans the whole table for a row-value `(level, index) IN (VALUES …)`)."""
+        wanted = sorted({key for key in keys if key not in self._known})
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+            by_level: dict[int, list[int]] = {}
+            for level, index in wanted[start : start + 500]:
+                by_level.setdefault(level, []).append(index)
             rows = self._session.execute(
                 select(_NODES.c.level, _NODES.c.index, _NODES.c.hash).where(
-                    tuple_(_NODES.c.level, _NODES.c.index).in_(chunk)
+                    or_(
+                        *(
+                            (_NODES.c.level == level) & _NODES.c.index.in_(indexes)
+                            for level, indexes in by_level.items()
+                        )
+                    )
                 )
             )
             for level, index, digest in rows:
                 self._known[(level, index)] = bytes(digest)
+
+    def prefetch(self, compute: Callable[[merkle.NodeSource], object]) -> StoredNodes:
+        """Load every node `compute` will read in one query (`merkle.nodes_needed`); returns self."""
+        self.load(merkle.nodes_needed(compute))
+        return self
 
     def __call__(self, level: int, index: int) -> bytes:
         key = (level, index)
@@ -137,17 +152,20 @@ def integrate_pending(session: Session, *, full: bool = False) -> TreeHead:
 def root_at(session: Session, size: int) -> bytes:
     """The root of the log's first `size` leaves (any size up to the current one)."""
     _check_size(session, size)
-    return merkle.root(StoredNodes(session), size)
+    nodes = StoredNodes(session).prefetch(lambda source: merkle.root(source, size))
+    return merkle.root(nodes, size)
 
 
 def inclusion_proof(session: Session, leaf_index: int, size: int) -> list[bytes]:
     _check_size(session, size)
-    return merkle.inclusion_proof(StoredNodes(session), leaf_index, size)
+    nodes = StoredNodes(session).prefetch(lambda source: merkle.inclusion_proof(source, leaf_index, size))
+    return merkle.inclusion_proof(nodes, leaf_index, size)
 
 
 def consistency_proof(session: Session, old_size: int, new_size: int) -> list[bytes]:
     _check_size(session, new_size)
-    return merkle.consistency_proof(StoredNodes(session), old_size, new_size)
+    nodes = StoredNodes(session).prefetch(lambda source: merkle.consistency_proof(source, old_size, new_size))
+    return merkle.consistency_proof(nodes, old_size, new_size)
 
 
 def leaf_of_event(session: Session, event_id: int) -> int | None:

@@ -174,6 +174,21 @@ def nodes_completed_by(index: int, leaf: bytes, nodes: NodeSource) -> list[tuple
     return added
 
 
+def nodes_needed(compute: Callable[[NodeSource], object]) -> list[tuple[int, int]]:
+    """The stored nodes a computation over a `NodeSource` reads, in order (it runs on dummy hashes).
+
+    The paths through the tree depend only on sizes and indexes, never on hash values, so a storage can
+    fetch all of them in one query before the real computation."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        wanted.append((level, index))
+        return bytes(HASH_SIZE)
+
+    compute(record)
+    return wanted
+
+
 def frontier(size: int) -> list[tuple[int, int]]:
     """The perfect subtrees along the right edge of a tree of `size` leaves: all later appends need."""
     return [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]

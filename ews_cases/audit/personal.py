@@ -94,6 +94,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "privacy.erased": ("reason",),
     "privacy.exported": ("email",),
     "audit.converted": (),
+    # A cosigning key's name may name its holder; the key and the cosignature stay in their own tables.
+    "audit.cosigner_registered": ("name", "verifier_key"),
+    "audit.cosigned": ("name",),
 }
 #: Keys that look personal: committed for actions missing from `PERSONAL_FIELDS`.
 PERSONAL_LOOKING = re.compile(

@@ -36,6 +36,7 @@ def audit_checkpoint() -> None:
         )
         return
     sys.stdout.write(written.checkpoint.note)
+    _timestamp_now()
     click.echo(
         _(
             "Prüfpunkt {id} gespeichert ({size} Einträge); an {mailed} Abonnentinnen und Abonnenten verschickt.",
@@ -45,6 +46,18 @@ def audit_checkpoint() -> None:
         ),
         err=True,
     )
+
+
+def _timestamp_now() -> None:
+    """With EWS_TSA_URL: the new checkpoint's RFC 3161 token now (no worker runs after a CLI commit)."""
+    from ews_cases.services.timestamps import timestamp_pending
+
+    settings = get_settings()
+    if settings.tsa_url:
+        with _app_context():
+            run = timestamp_pending(_database(), settings)
+        if run.error:
+            click.echo(_("Zeitstempel folgt später: {error}", error=run.error), err=True)
 
 
 @audit_group.command("keygen")

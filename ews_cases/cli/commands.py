@@ -441,7 +441,7 @@ def contacts_import(file: Path) -> None:
 
 # The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to
 # the groups above; imported last because they import those groups.
-from ews_cases.cli import accounts, audit_bundle, checkpoints, privacy  # noqa: E402, F401
+from ews_cases.cli import accounts, attestations, audit_bundle, checkpoints, privacy  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

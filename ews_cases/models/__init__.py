@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate; import from here."""
 
+from ews_cases.models.attestation import AuditCosignature, AuditCosigner, AuditTimestamp
 from ews_cases.models.audit import (
     GLOBAL_CHAIN,
     AuditChainHead,
@@ -45,11 +46,14 @@ __all__ = [
     "Attendance",
     "AuditChainHead",
     "AuditCheckpoint",
+    "AuditCosignature",
+    "AuditCosigner",
     "AuditEvent",
     "AuditLogLeaf",
     "AuditLogNode",
     "AuditLogState",
     "AuditSigningKey",
+    "AuditTimestamp",
     "Base",
     "Case",
     "Certificate",

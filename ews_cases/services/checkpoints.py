@@ -18,6 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import chain, log, merkle, notes, signing
+from ews_cases.db.after_commit import after_commit
 from ews_cases.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ews_cases.i18n.formatting import de_datetime
 from ews_cases.i18n.translate import N_, _
@@ -76,6 +77,7 @@ def write_checkpoint(session: Session, settings: Settings | None = None) -> Writ
     session.flush()
     for signer in signers:
         _record_key(session, signer.verifier, checkpoint)
+    after_commit(session, "timestamps")  # RFC 3161 token once committed (services/timestamps.py)
     return Written(checkpoint, _mail(session, checkpoint))
 
 

@@ -54,6 +54,8 @@ ACTION_LABELS: dict[str, str] = {
     "user.opted_out": N_("Erinnerungen abbestellt"),
     "user.opted_in": N_("Erinnerungen wieder bestellt"),
     "user.checkpoint_mail": N_("Prüfpunkte per E-Mail an- oder abbestellt"),
+    "audit.cosigner_registered": N_("Gegenzeichnungsschlüssel registriert"),
+    "audit.cosigned": N_("Prüfpunkt gegengezeichnet"),
     "user.password_changed": N_("Passwort geändert"),
     "user.role_changed": N_("Rolle oder Zuordnung geändert"),
     "user.deactivated": N_("Zugang deaktiviert"),
@@ -89,6 +91,12 @@ FIELD_LABELS: dict[str, str] = {
     "version": N_("Version"),
     "reason": N_("Begründung"),
     "subscribed": N_("Prüfpunkte per E-Mail"),
+    "checkpoint": N_("Prüfpunkt"),
+    "tree_size": N_("Baumgröße"),
+    "cosigner": N_("Gegenzeichnungsschlüssel"),
+    "key_id": N_("Schlüssel-ID"),
+    "verifier_key": N_("Prüfschlüssel"),
+    "timestamp": N_("Zeitpunkt der Gegenzeichnung (Unix-Sekunden)"),
     "expires_at": N_("Gültig bis"),
     "remaining": N_("Verbleibende Codes"),
     "overridden": N_("Ausnahme zugelassen"),
@@ -275,6 +283,7 @@ SYSTEM_TASKS: dict[str, str] = {
     "expire_invitations": N_("Ablauf von Einladungen"),
     "access-request": N_("Zugangsanfrage (öffentliches Formular)"),
     "cli:audit-checkpoint-mail": N_("Befehl „ews audit checkpoint-mail“"),
+    "cli:audit-cosign": N_("Befehl „ews audit cosign“"),
 }
 
 #: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.

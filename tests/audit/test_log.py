@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
@@ -85,3 +85,35 @@ def test_the_log_tables_are_append_only(db: Database, session: Session, factory:
     if not db.is_sqlite:
         with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
             conn.execute(text("TRUNCATE audit_log_nodes"))
+
+
+def test_a_proof_reads_its_nodes_in_one_query_by_primary_key(
+    db: Database, session: Session, factory: Factory
+) -> None:
+    for _ in range(3):
+        factory.case(state=State.SUBMITTED)
+    session.commit()
+    size = log.integrate(session).size
+    session.commit()
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.session() as reader:
+            proof = log.inclusion_proof(reader, size // 2, size)
+            consistency = log.consistency_proof(reader, 3, size)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    node_reads = [(s, p) for s, p in statements if "FROM audit_log_nodes" in s]
+    assert len(node_reads) == 2  # one per proof, however many nodes it needs
+    assert len(proof) >= 3
+    assert consistency
+    if db.is_sqlite:  # SQLite scans the whole table for a row-value IN; the query must avoid that
+        with db.engine.connect() as conn:
+            for statement, parameters in node_reads:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+                assert not any("SCAN audit_log_nodes" in row[-1] for row in plan), plan
+                assert any("USING INDEX" in row[-1] for row in plan), plan

@@ -172,3 +172,22 @@ def test_appending_stores_one_node_per_leaf_on_average() -> None:
     assert most == 11  # log2(1024) + 1 at the leaf that completes the whole tree
     assert merkle.frontier(1024) == [(10, 0)]
     assert merkle.frontier(11) == [(0, 10), (1, 4), (3, 0)]
+
+
+def test_nodes_needed_names_exactly_the_nodes_a_computation_reads() -> None:
+    leaves = random_leaves(45)
+    nodes = stored_nodes(leaves)
+    for size in (1, 2, 7, 32, 45):
+        for compute in (
+            lambda source, n=size: merkle.root(source, n),
+            lambda source, n=size: merkle.inclusion_proof(source, n // 3, n),
+            lambda source, n=size: merkle.consistency_proof(source, max(1, n // 2), n),
+        ):
+            read: list[tuple[int, int]] = []
+
+            def recording(level: int, index: int, read: list[tuple[int, int]] = read) -> bytes:
+                read.append((level, index))
+                return nodes(level, index)
+
+            compute(recording)
+            assert merkle.nodes_needed(compute) == read

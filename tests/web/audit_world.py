@@ -16,6 +16,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ews_cases.audit import notes
 from ews_cases.mail.delivery import SmtpSender, cancel_pending, deliver_batch
 from ews_cases.models import Case, Certificate, Cohort, CohortSession, OutboxMessage, User, utcnow
 from ews_cases.services.access_requests import (
@@ -33,9 +34,10 @@ from ews_cases.services.certificates import (
     replace_certificate,
     revoke_certificate,
 )
-from ews_cases.services.checkpoints import set_checkpoint_mail
+from ews_cases.services.checkpoints import set_checkpoint_mail, write_checkpoint
 from ews_cases.services.cohorts import add_session, update_cohort
 from ews_cases.services.contacts import add_contact
+from ews_cases.services.cosignatures import add_cosignatures, checkpoint_text, register_cosigner
 from ews_cases.services.invitations import accept_invitation, expire_invitations, invite
 from ews_cases.services.participation import record_attendance, update_project
 from ews_cases.services.password_reset import request_password_reset, reset_password
@@ -220,6 +222,7 @@ def build_history(
     _account_security(session, admin, applicant)
     _access(session, office)
     set_checkpoint_mail(session, actor_for(auditor), auditor, True)
+    _cosign(session, settings, auditor)
     # A cohort whose ceremony is ahead: certificates prepared, then released early by the office.
     later = factory.cohort(title="9. Entwicklungswerkstatt", ceremony_on=today + timedelta(days=30))
     factory.workshop(later)
@@ -257,6 +260,16 @@ def _account_security(session, admin, person: User) -> None:
     secret = new_totp_secret()
     enrol_second_factor(session, actor, person, secret, pyotp.TOTP(secret).now())
     reset_second_factor(session, admin, person)
+
+
+def _cosign(session: Session, settings: Settings, auditor: User) -> None:
+    """A signed checkpoint, and the auditor's cosigning key registered and cosigning it (C2SP tlog-cosignature)."""
+    written = write_checkpoint(session, settings)
+    assert written is not None
+    signer = notes.Signer.generate("lrh.example/ews-zeuge", notes.COSIGNATURE_V1)
+    register_cosigner(session, actor_for(auditor), signer.verifier.text, user_id=auditor.id)
+    line = notes.cosign(signer, checkpoint_text(written.checkpoint), int(utcnow().timestamp())).line
+    add_cosignatures(session, actor_for(auditor), written.checkpoint, line, user_id=auditor.id)
 
 
 def _access(session, office) -> None:
