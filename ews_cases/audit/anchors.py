@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ews_cases.audit import notes
+from ews_cases.models import AuditCheckpoint, AuditCosignature
 from ews_cases.settings import Settings
 
 #: Where the keys came from (`KeyRing.source`).
@@ -57,6 +58,7 @@ class AnchorProblem:
     code: str  # unreadable, unsigned, bad_signature, origin
     label: str
     detail: str
+    value: str = ""  # the signers (unsigned), the key (bad_signature), the origin (origin)
 
     @property
     def message(self) -> str:
@@ -149,17 +151,16 @@ def open_checkpoint(
         checkpoint = notes.parse_checkpoint(opened.text)
     except notes.UnverifiedNote as exc:
         lines = ", ".join(f"{s.name}+{s.key_id_hex}" for s in exc.note.signatures)
-        return AnchorProblem("unsigned", label, f"no signature by a known key verifies (signed by {lines})")
+        detail = f"no signature by a known key verifies (signed by {lines})"
+        return AnchorProblem("unsigned", label, detail, lines)
     except notes.InvalidNoteSignature as exc:
-        return AnchorProblem(
-            "bad_signature", label, f"the signature of {exc.name}+{exc.key_id:08x} is invalid"
-        )
+        key = f"{exc.name}+{exc.key_id:08x}"
+        return AnchorProblem("bad_signature", label, f"the signature of {key} is invalid", key)
     except notes.NoteError as exc:
         return AnchorProblem("unreadable", label, f"not a signed checkpoint: {exc}")
     if checkpoint.origin != origin:
-        return AnchorProblem(
-            "origin", label, f"its origin {checkpoint.origin!r} is not this log's ({origin!r})"
-        )
+        detail = f"its origin {checkpoint.origin!r} is not this log's ({origin!r})"
+        return AnchorProblem("origin", label, detail, checkpoint.origin)
     signers = tuple(f"{key.name}+{key.key_id_hex}" for key in opened.verified_keys)
     return Anchor(label, checkpoint.size, checkpoint.root, held, signers, checkpoint.origin)
 
@@ -173,15 +174,18 @@ class StoredCheckpoints:
 
 def stored_anchors(session: Session, ring: KeyRing, origin: str) -> StoredCheckpoints:
     """The checkpoints in `audit_checkpoints` as anchors: an insider can delete them, not forge them."""
-    from ews_cases.models import AuditCheckpoint
-
     stored = StoredCheckpoints()
+    cosigned: dict[int, list[str]] = {}  # the cosignature lines, appended to their note (C2SP: one note)
+    lines = select(AuditCosignature.checkpoint_id, AuditCosignature.line).order_by(AuditCosignature.id)
+    for checkpoint_id, line in session.execute(lines):
+        cosigned.setdefault(checkpoint_id, []).append(f"{line}\n")
     rows = session.execute(
         select(AuditCheckpoint.id, AuditCheckpoint.note)
         .order_by(AuditCheckpoint.id)
         .execution_options(yield_per=1000)
     )
     for checkpoint_id, note in rows:
+        note += "".join(cosigned.get(checkpoint_id, ()))
         checked = open_checkpoint(
             note, f"checkpoint {checkpoint_id} in the database", ring, origin, held=False
         )

@@ -27,6 +27,7 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("auditing.log", N_("Protokoll")),
         ("auditing.cases", N_("Bewerbungen")),
         ("auditing.chain", N_("Prüfkette")),
+        ("auditing.checkpoints", N_("Prüfpunkte")),
     ],
     "admin": [("admin.users", N_("Zugänge"))],
 }

@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from ews_cases.web import (
     applicant_case_form,  # noqa: F401 - adds its routes to `applicant`
+    auditing_checkpoints,  # noqa: F401 - adds its routes to `auditing`
     case_actions,  # noqa: F401 - adds its routes to `web`
     office_access,  # noqa: F401 - adds its routes to `office`
     office_certificates,  # noqa: F401 - adds its routes to `office`

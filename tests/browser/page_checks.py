@@ -32,6 +32,8 @@ NOT_PAGES: Mapping[str, str] = {
     "applicant.certificate": "a certificate PDF download (tests/browser/test_journey.py opens it)",
     "auditing.export": "the audit export as a CSV or JSON Lines download (tests/test_cli_audit.py and "
     "tests/web check its content)",
+    "auditing.bundle": "the auditor's bundle as a .zip download (tests/web/test_auditing_checkpoints.py opens "
+    "it; tests/audit/test_bundle.py verifies its content offline)",
     "office.case_list_export": "the case list as a CSV or XLSX download (tests/web/test_office_exports.py)",
     "office.attendance_export": "a cohort's attendance register as a CSV or XLSX download "
     "(tests/web/test_office_exports.py)",
