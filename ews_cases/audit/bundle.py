@@ -6,7 +6,10 @@ A folder `ews-audit-bundle-<UTC time>/` holding:
 - `audit.jsonl`: the JSON Lines export (§4), every event in chain order;
 - `leaves.csv`: the Merkle log's leaves in order, `leaf,sequence` (leaf index from 0 → the event's sequence);
 - `checkpoints.jsonl`: every stored checkpoint, in the order signed: `id`, `created_at`, `tree_size`, `root`
-  (base64) and `note`, the signed note with every signature and cosignature line;
+  (base64), `note` (the signed note as the log issued it), `cosignatures` (each with its signature `line`)
+  and `timestamp` (the RFC 3161 token, base64, or null);
+- `checkpoints/<id>.txt` and `checkpoints/<id>.tsr`: each time-stamped checkpoint's note and its token (DER),
+  for `openssl ts -verify`;
 - `keys.json`: the log's public keys, as `GET /api/v1/audit/keys` answers;
 - `manifest.json`: the origin, when the bundle was made, and the log's size and root then.
 
@@ -34,13 +37,16 @@ from sqlalchemy.orm import Session
 from ews_cases.audit import log
 from ews_cases.audit.chain import format_time
 from ews_cases.audit.export import iter_export
-from ews_cases.models import AuditCheckpoint, utcnow
+from ews_cases.models import AuditCheckpoint, AuditTimestamp, utcnow
 from ews_cases.settings import Settings
 
 #: The standalone verifier and its README, copied into every bundle as they are.
 OFFLINE_FILES = ("README.md", "verify_bundle.py")
 CHUNK_BYTES = 256 * 1024
 FORMAT = "ews-audit-bundle/1"
+BATCH = 500
+#: A checkpoint's members in checkpoints.jsonl.
+CHECKPOINT_FIELDS = ("id", "created_at", "tree_size", "root", "note", "cosignatures", "timestamp")
 
 
 class _Stream:
@@ -90,6 +96,8 @@ def iter_bundle(session: Session, settings: Settings, *, now: datetime | None = 
             content = files("ews_cases.audit").joinpath("offline", name).read_bytes()
             yield from entry(name, [content], executable=name.endswith(".py"))
         yield from entry("checkpoints.jsonl", _checkpoint_lines(session))
+        for name, content in _timestamp_files(session):
+            yield from entry(name, [content])
         keys = {"origin": settings.log_origin, "keys": published_keys(session)}
         yield from entry("keys.json", [_json(keys, indent=2)])
         head = log.head(session)
@@ -124,19 +132,28 @@ def _time(value: Any) -> str:
 
 
 def _checkpoint_lines(session: Session) -> Iterator[bytes]:
-    """Every stored checkpoint, in the order signed, with its whole note."""
-    table = AuditCheckpoint.__table__
-    rows = session.execute(select(table).order_by(table.c.id).execution_options(yield_per=1000))
-    for row in rows:
-        yield _json(
-            {
-                "id": row.id,
-                "created_at": row.created_at,
-                "tree_size": row.tree_size,
-                "root": base64.b64encode(bytes.fromhex(row.root)).decode("ascii"),
-                "note": row.note,
-            }
-        )
+    """Every stored checkpoint, in the order signed: its note as the log issued it, its cosignatures (each
+    with its `line`) and its RFC 3161 time stamp (the token base64) as the checkpoint API shows them."""
+    from ews_cases.services.checkpoints import checkpoint_record
+    from ews_cases.services.cosignatures import with_attestations
+
+    stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id).execution_options(yield_per=BATCH)
+    for batch in session.scalars(stmt).partitions():
+        for record in with_attestations(session, [checkpoint_record(c) for c in batch]):
+            yield _json({name: record[name] for name in CHECKPOINT_FIELDS})
+
+
+def _timestamp_files(session: Session) -> Iterator[tuple[str, bytes]]:
+    """`checkpoints/<id>.txt` (the note, the bytes the token's imprint covers) and `<id>.tsr` (the token)."""
+    rows = session.execute(
+        select(AuditCheckpoint.id, AuditCheckpoint.note, AuditTimestamp.token)
+        .join(AuditTimestamp, AuditTimestamp.checkpoint_id == AuditCheckpoint.id)
+        .order_by(AuditCheckpoint.id)
+        .execution_options(yield_per=BATCH)
+    )
+    for checkpoint_id, note, token in rows:
+        yield f"checkpoints/{checkpoint_id}.txt", note.encode("utf-8")
+        yield f"checkpoints/{checkpoint_id}.tsr", bytes(token)
 
 
 def _leaf_rows(session: Session, size: int) -> Iterator[bytes]:

@@ -18,11 +18,16 @@ import pytest
 from sqlalchemy import select
 
 from ews_cases.audit import log, notes
+from ews_cases.audit.bundle import write_bundle
 from ews_cases.audit.signing import current_signer
-from ews_cases.models import AuditCheckpoint
+from ews_cases.models import AuditCheckpoint, utcnow
 from ews_cases.services.checkpoints import published_keys, write_checkpoint
-from testkit.factories import ATTENDORN
+from ews_cases.services.cosignatures import add_cosignatures, checkpoint_text, register_cosigner
+from ews_cases.services.timestamps import timestamp_pending
+from testkit.factories import ATTENDORN, SYSTEM
+from testkit.tsa import LocalTsa
 from tests.audit.insider import ews
+from tests.audit.test_timestamps import openssl_verifies
 from workflows import State
 
 BUNDLE_FILES = {
@@ -176,3 +181,51 @@ def test_the_verifier_shares_no_code_with_the_application(bundle):
     }
     assert imports <= set(sys.stdlib_module_names) | {"cryptography"}
     assert "ews_cases" not in source
+
+
+def test_cosignatures_and_time_stamps_travel_with_the_bundle(
+    db, session, factory, settings, clean_python, tmp_path
+):
+    factory.case(state=State.SUBMITTED)
+    session.commit()
+    checkpoint = write_checkpoint(session, settings).checkpoint
+    cosigner = notes.Signer.generate("lrh.example/pruefer", notes.COSIGNATURE_V1)
+    register_cosigner(session, SYSTEM, cosigner.verifier.text)
+    line = notes.cosign(cosigner, checkpoint_text(checkpoint), int(utcnow().timestamp()) - 60)
+    add_cosignatures(session, SYSTEM, checkpoint, line.line)
+    session.commit()
+    tsa = LocalTsa(tmp_path / "tsa")
+    try:
+        stamped = timestamp_pending(
+            db, settings.model_copy(update={"tsa_url": tsa.url, "tsa_certificate": tsa.ca_pem})
+        )
+    finally:
+        tsa.stop()
+    assert stamped.stored == [checkpoint.id]
+
+    archive = tmp_path / "bundle.zip"
+    with archive.open("wb") as handle:
+        write_bundle(session, settings, handle)
+    session.commit()
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(folder)
+    [bundle] = folder.iterdir()
+    [item] = [json.loads(line) for line in (bundle / "checkpoints.jsonl").read_text().splitlines()]
+    assert [c["line"] for c in item["cosignatures"]] == [line.line.rstrip("\n")]
+    assert item["timestamp"]["tsa_url"] == tsa.url
+    assert (bundle / f"checkpoints/{checkpoint.id}.txt").read_text() == checkpoint.note
+    assert openssl_verifies(
+        tmp_path,
+        (bundle / f"checkpoints/{checkpoint.id}.tsr").read_bytes(),
+        checkpoint.note.encode(),
+        tsa.ca_pem,
+    )
+
+    # The auditor who holds only their own cosigning key accepts the checkpoint through the cosignature.
+    result = run(clean_python, bundle / "verify_bundle.py", "--key", cosigner.verifier.text)
+    assert result.returncode == 0, result.stdout
+    assert (
+        f"checkpoint {checkpoint.id}: {checkpoint.tree_size} leaves, signed by lrh.example/pruefer+"
+        in result.stdout
+    )

@@ -391,7 +391,8 @@ def read_checkpoints(bundle: Bundle, held_files: list[str]) -> list[tuple[str, s
         for line in raw:
             if line.strip():
                 item = json.loads(line.decode("utf-8"))
-                found.append((f"checkpoint {item['id']}", item["note"], False))
+                cosignatures = "".join(c["line"] + "\n" for c in item.get("cosignatures") or [])
+                found.append((f"checkpoint {item['id']}", item["note"] + cosignatures, False))
     for name in held_files:
         notes = split_notes(Path(name).read_text(encoding="utf-8"))
         found.extend(
@@ -438,15 +439,18 @@ def verify(bundle: Bundle, held: list[str], given: list[str]) -> int:
     print(f"keys ({source}): " + (", ".join(f"{k[0]}+{k[1]:08x}" for k in keys) or "none"))
     print(f"Ed25519 by {ED25519_IMPLEMENTATION}")
     with bundle.open("manifest.json") as raw:
-        origin = json.load(raw)["origin"]
+        manifest = json.load(raw)
+    origin, head_size = manifest["origin"], manifest["log"]["size"]
     opened = []
     for label, note, is_held in read_checkpoints(bundle, held):
         try:
             opened.append((label, *open_checkpoint(note, keys), is_held))
         except (ValueError, UnicodeError) as exc:
             findings.add(f"BROKEN {label}: {exc}")
-    roots, leaf_of = rebuild_tree(bundle, content, {item[2] for item in opened}, findings)
+    roots, leaf_of = rebuild_tree(bundle, content, {item[2] for item in opened} | {head_size}, findings)
     leaves = max(leaf_of.values(), default=-1) + 1
+    if roots.get(head_size) != base64.b64decode(manifest["log"]["root"]):  # unsigned: a consistency check
+        findings.add(f"BROKEN manifest.json: the log's root at {head_size} leaves is not the rebuilt tree's")
     print(f"log: {leaves} leaves rebuilt; {len(content.keys() - leaf_of.keys())} events not yet in the log")
     results, largest = [], 0
     for label, checkpoint_origin, size, root, signers, is_held in opened:
