@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str | None = None
+    #: The password `ews db roles` gives the application's PostgreSQL role (docs/operations.md, "Database
+    #: roles"); web, worker and beat read only their EWS_DATABASE_URL, which carries it.
+    app_db_password: str | None = None
     redis_url: str | None = None
     broker_url: str | None = None
     secret_key: str | None = None
