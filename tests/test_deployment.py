@@ -31,7 +31,11 @@ APP_COMMANDS = {
     "worker": ["ews", "worker"],
     "beat": ["ews", "beat"],
     "migrate": ["ews", "db", "upgrade"],
+    "roles": ["ews", "db", "roles"],
 }
+#: The PostgreSQL role each app service connects as: the schema's owner migrates and grants, the
+#: application role (append-only on the audit tables) runs everything else.
+DATABASE_ROLES = {"web": "ews_app", "worker": "ews_app", "beat": "ews_app", "migrate": "ews", "roles": "ews"}
 LONG_RUNNING = ("web", "worker", "beat", "postgres", "redis", "mailpit")
 SETTINGS_FIELDS = set(Settings.model_fields)
 EWS_VARIABLE = re.compile(r"\bEWS_[A-Z0-9_]+\b")
@@ -93,7 +97,7 @@ def _field(variable: str) -> str:
 
 
 def test_compose_has_every_service(services):
-    assert set(services) >= {"web", "worker", "beat", "migrate", "postgres", "redis", "mailpit"}
+    assert set(services) >= {"web", "worker", "beat", "migrate", "roles", "postgres", "redis", "mailpit"}
 
 
 @pytest.mark.parametrize(("name", "expected"), APP_COMMANDS.items())
@@ -158,11 +162,37 @@ def test_migrate_runs_once_after_postgres(services):
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_waits_for_the_application_role(services, name):
+    assert services[name]["depends_on"]["roles"]["condition"] == "service_completed_successfully"
+
+
+def test_roles_runs_once_after_migrate_for_the_role_the_app_connects_as(services):
+    roles = services["roles"]
+    assert roles.get("restart", "no") == "no"
+    assert roles["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    command = _command(roles)
+    assert command[command.index("--app-role") + 1] == DATABASE_ROLES["web"]
+    # The password it sets is the one the app services' URL carries, and compose insists on it.
+    assert re.fullmatch(r"\$\{EWS_APP_DB_PASSWORD:\?[^}]+\}", _environment(roles)["EWS_APP_DB_PASSWORD"])
+    for name in ("web", "worker", "beat"):
+        assert "${EWS_APP_DB_PASSWORD:?" in _environment(services[name])["EWS_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_processes_never_see_the_owners_password(services, name):
+    environment = _environment(services[name])
+    assert "POSTGRES_PASSWORD" not in environment["EWS_DATABASE_URL"]
+    # env_file hands every .env line to the container: the owner's password is blanked over it.
+    assert services[name]["env_file"] in (".env", [".env"])
+    assert environment["POSTGRES_PASSWORD"] == ""
+
+
 def test_app_services_reach_the_other_services(services):
     for name in APP_COMMANDS:
         environment = {k: _interpolate(v) for k, v in _environment(services[name]).items()}
         assert environment["EWS_ENV"] == "production"
-        assert environment["EWS_DATABASE_URL"].startswith("postgresql://ews:")
+        assert environment["EWS_DATABASE_URL"].startswith(f"postgresql://{DATABASE_ROLES[name]}:")
         assert environment["EWS_DATABASE_URL"].endswith("@postgres:5432/ews")
         assert environment["EWS_REDIS_URL"] == "redis://redis:6379/0"
         assert environment["EWS_SMTP_HOST"] == "mailpit"
@@ -225,6 +255,7 @@ def test_env_example_holds_no_secret():
     values = dotenv_values(ENV_EXAMPLE)
     assert values["EWS_SECRET_KEY"] in ("", None)
     assert values["POSTGRES_PASSWORD"] in ("", None)
+    assert values["EWS_APP_DB_PASSWORD"] in ("", None)
 
 
 def test_env_example_values_are_valid_settings(clean_environment):
