@@ -75,8 +75,6 @@ class AppRole:
 
 @pytest.fixture(scope="module")
 def owner_url() -> Iterator[str]:
-    if os.environ.get("EWS_TEST_DATABASE", "sqlite") != "postgresql":
-        pytest.skip("postgres-only check; runs in the postgres pass of .ci/run")
     for url in _postgres_database(f"ews_roles_{uuid.uuid4().hex[:8]}"):
         upgrade(url)
         yield url
@@ -141,6 +139,7 @@ def _privileges(url: str, role: str, table: str) -> set[str]:
     return held
 
 
+@pytest.mark.postgres
 def test_the_command_creates_the_role_with_its_password_and_never_prints_it(app_role):
     result = app_role.granted
     assert result.returncode == 0, result.stderr
@@ -156,6 +155,7 @@ def test_the_command_creates_the_role_with_its_password_and_never_prints_it(app_
     assert not _scram_matches(_verifier(app_role.name), app_role.password + "x")
 
 
+@pytest.mark.postgres
 def test_the_role_appends_and_reads_the_audit_trail_but_cannot_change_it(app_role):
     database = Database(app_role.url)
     try:
@@ -187,6 +187,7 @@ def test_the_role_appends_and_reads_the_audit_trail_but_cannot_change_it(app_rol
         database.dispose()
 
 
+@pytest.mark.postgres
 def test_the_application_runs_as_the_role(app_role, tmp_path):
     """Create and submit a case over the API, erase it, and verify the trail — all as the application role."""
     settings = Settings(
@@ -256,6 +257,7 @@ def test_the_application_runs_as_the_role(app_role, tmp_path):
     assert "WARNING" not in verified.stdout  # neither a trigger problem nor a privilege of its own
 
 
+@pytest.mark.postgres
 def test_rerunning_after_a_later_migration_grants_the_new_tables(app_role):
     """A migration adds an ordinary table and an append-only one: until `ews db roles` runs again the role may
     only read and append to both (default privileges); afterwards it may change the ordinary one only."""
@@ -297,6 +299,7 @@ def test_rerunning_after_a_later_migration_grants_the_new_tables(app_role):
         owner.dispose()
 
 
+@pytest.mark.postgres
 def test_a_role_with_powers_or_the_owner_itself_is_refused(app_role):
     refused_self = ews(app_role.owner_url, "db", "roles", "--app-role", "postgres", password="whatever-pw")
     assert refused_self.returncode == 1
