@@ -49,9 +49,12 @@ def db_roles(app_role: str) -> None:
         raise
     finally:
         database.engine.dispose()
-    status = _("angelegt") if report.created else _("aktualisiert")
-    secret = _("Passwort gesetzt") if report.password_set else _("Passwort unverändert")
-    click.echo(_("Rolle {role} {status} ({secret})", role=report.role, status=status, secret=secret))
+    if report.created:
+        click.echo(_("Rolle {role} angelegt (Passwort gesetzt)", role=report.role))
+    elif report.password_set:
+        click.echo(_("Rolle {role} aktualisiert (Passwort gesetzt)", role=report.role))
+    else:
+        click.echo(_("Rolle {role} aktualisiert (Passwort unverändert)", role=report.role))
     for table, privileges in report.tables.items():
         click.echo(f"  {report.schema}.{table}: {', '.join(privileges)}")
     click.echo(

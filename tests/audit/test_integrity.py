@@ -66,6 +66,7 @@ def trigger_lifted(db: Database, table: str = "audit_events") -> Iterator[str]:
     else:
         name = postgres_triggers(table)[0].name
         with db.engine.begin() as connection:
+            connection.execute(text("SET LOCAL lock_timeout = '10s'"))  # an open reader fails, not hangs
             connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
         try:
             yield name
