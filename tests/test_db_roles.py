@@ -322,3 +322,21 @@ def test_a_role_with_powers_or_the_owner_itself_is_refused(app_role):
     missing = ews(app_role.owner_url, "db", "roles", "--app-role", f"ews_new_{uuid.uuid4().hex[:8]}")
     assert missing.returncode == 1
     assert "EWS_APP_DB_PASSWORD setzen" in missing.stderr
+
+
+@pytest.mark.postgres
+def test_an_unmigrated_database_is_refused():
+    for url in _postgres_database(f"ews_roles_empty_{uuid.uuid4().hex[:8]}"):
+        role = f"ews_app_{uuid.uuid4().hex[:8]}"
+        result = ews(url, "db", "roles", "--app-role", role, password="whatever-pw")
+        assert result.returncode == 1
+        assert "nicht migriert: zuerst `ews db upgrade`" in result.stderr
+        admin = create_engine(POSTGRES_ADMIN_URL)
+        with admin.connect() as connection:  # refused before anything was created
+            assert (
+                connection.execute(
+                    text("SELECT count(*) FROM pg_roles WHERE rolname = :role"), {"role": role}
+                ).scalar_one()
+                == 0
+            )
+        admin.dispose()

@@ -3,16 +3,17 @@
 The schema belongs to the role that runs the migrations (the owner). Web, worker and beat connect as the
 application role, which may read and write the ordinary tables but only read and insert the append-only
 audit tables (`audit.integrity.APPEND_ONLY_TABLES`): no UPDATE, DELETE or TRUNCATE, and as it owns nothing it
-cannot ALTER a table or disable its triggers. Run as the owner after every `ews db upgrade`: the grants are
-set anew for every table that exists (docs/operations.md, "Database roles").
+cannot ALTER a table or disable its triggers. Run as the owner (or a superuser) after every `ews db upgrade`:
+the grants are set anew for every table that exists (docs/operations.md, "Database roles").
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, Row, bindparam, text
 
 from ews_cases.audit.integrity import APPEND_ONLY_TABLES, WRITE_PRIVILEGES
 from ews_cases.i18n.translate import _
@@ -77,7 +78,13 @@ def grant_application_role(connection: Connection, role: str, password: str | No
         raise RoleRefused(
             _("Ungültiger Rollenname {role}: Kleinbuchstaben, Ziffern und _ (höchstens 63).", role=role)
         )
-    me, schema = connection.execute(text("SELECT current_user, current_schema()")).one()
+    me, schema, migrator = connection.execute(
+        text(
+            "SELECT current_user, current_schema(), "
+            "(SELECT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            " WHERE n.nspname = current_schema() AND c.relname = 'alembic_version')"
+        )
+    ).one()
     if role == me:
         raise RoleRefused(
             _(
@@ -86,10 +93,11 @@ def grant_application_role(connection: Connection, role: str, password: str | No
                 role=role,
             )
         )
+    if migrator is None:
+        raise RoleRefused(_("Die Datenbank ist nicht migriert: zuerst `ews db upgrade` ausführen."))
+    existing = _refuse_powers(connection, role)
+    report = RoleReport(role, created=existing is None, password_set=bool(password), schema=schema)
     quoted = connection.dialect.identifier_preparer.quote
-    existing = connection.execute(
-        text(f"SELECT {', '.join(POWERS)} FROM pg_roles WHERE rolname = :role"), {"role": role}
-    ).one_or_none()
     if existing is None:
         if not password:
             raise RoleRefused(
@@ -101,30 +109,44 @@ def grant_application_role(connection: Connection, role: str, password: str | No
             )
         connection.execute(text(f"CREATE ROLE {quoted(role)} LOGIN"))
     else:
-        powers = [name for column, name in POWERS.items() if existing._mapping[column]]
-        if powers:
-            raise RoleRefused(
-                _(
-                    "Die Rolle {role} hat {powers}: keine Anwendungsrolle. Eine andere Rolle wählen "
-                    "(--app-role) oder ihr diese Rechte nehmen.",
-                    role=role,
-                    powers=", ".join(powers),
-                )
-            )
         connection.execute(text(f"ALTER ROLE {quoted(role)} LOGIN"))
     if password:
         _set_password(connection, role, password)
+    _grant(connection, report, migrator)
+    _check_append_only(connection, role, report)
+    return report
 
-    report = RoleReport(role, created=existing is None, password_set=bool(password), schema=schema)
-    tables = connection.execute(
-        text(
-            "SELECT c.relname, pg_has_role(:role, c.relowner, 'USAGE') AS acts_as_owner "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname"
-        ),
-        {"role": role},
-    ).all()
-    owned = [name for name, acts_as_owner in tables if acts_as_owner]
+
+def _refuse_powers(connection: Connection, role: str) -> Row[Any] | None:
+    """The existing role's row (None: there is none), unless it has powers an application role must not
+    have, or could act as the owner of a table in the schema."""
+    existing = connection.execute(
+        text(f"SELECT {', '.join(POWERS)} FROM pg_roles WHERE rolname = :role"), {"role": role}
+    ).one_or_none()
+    if existing is None:
+        return None
+    powers = [name for column, name in POWERS.items() if existing._mapping[column]]
+    if powers:
+        raise RoleRefused(
+            _(
+                "Die Rolle {role} hat {powers}: keine Anwendungsrolle. Eine andere Rolle wählen "
+                "(--app-role) oder ihr diese Rechte nehmen.",
+                role=role,
+                powers=", ".join(powers),
+            )
+        )
+    owned = (
+        connection.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+                "AND pg_has_role(:role, c.relowner, 'USAGE') ORDER BY c.relname"
+            ),
+            {"role": role},
+        )
+        .scalars()
+        .all()
+    )
     if owned:
         raise RoleRefused(
             _(
@@ -134,12 +156,28 @@ def grant_application_role(connection: Connection, role: str, password: str | No
                 tables=", ".join(owned),
             )
         )
+    return existing
 
-    target, where = quoted(role), quoted(schema)
+
+def _grant(connection: Connection, report: RoleReport, migrator: str) -> None:
+    """Each table's privileges anew (`TABLE_PRIVILEGES`), the sequences, and the defaults for what the
+    migrating role creates next."""
+    quoted = connection.dialect.identifier_preparer.quote
+    target, where = quoted(report.role), quoted(report.schema)
     database = quoted(connection.execute(text("SELECT current_database()")).scalar_one())
     connection.execute(text(f"GRANT CONNECT ON DATABASE {database} TO {target}"))
     connection.execute(text(f"GRANT USAGE ON SCHEMA {where} TO {target}"))
-    for name, _acts_as_owner in tables:
+    tables = (
+        connection.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for name in tables:
         privileges = TABLE_PRIVILEGES.get(name, ORDINARY)
         table = f"{where}.{quoted(name)}"
         connection.execute(text(f"REVOKE ALL ON TABLE {table} FROM {target}"))
@@ -151,25 +189,12 @@ def grant_application_role(connection: Connection, role: str, password: str | No
     connection.execute(
         text(f"GRANT {', '.join(SEQUENCE_PRIVILEGES)} ON ALL SEQUENCES IN SCHEMA {where} TO {target}")
     )
-    # Tables and sequences the owner creates later (the next migration) are readable and appendable at once.
+    # What the migrating role creates later (the next migration) is readable and appendable at once.
+    defaults = f"ALTER DEFAULT PRIVILEGES FOR ROLE {quoted(migrator)} IN SCHEMA {where}"
     for kind in ("TABLES", "SEQUENCES"):
-        connection.execute(
-            text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {where} REVOKE ALL ON {kind} FROM {target}")
-        )
-    connection.execute(
-        text(
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {where} GRANT {', '.join(DEFAULT_TABLE_PRIVILEGES)} "
-            f"ON TABLES TO {target}"
-        )
-    )
-    connection.execute(
-        text(
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {where} GRANT {', '.join(SEQUENCE_PRIVILEGES)} "
-            f"ON SEQUENCES TO {target}"
-        )
-    )
-    _check_append_only(connection, role, report)
-    return report
+        connection.execute(text(f"{defaults} REVOKE ALL ON {kind} FROM {target}"))
+    connection.execute(text(f"{defaults} GRANT {', '.join(DEFAULT_TABLE_PRIVILEGES)} ON TABLES TO {target}"))
+    connection.execute(text(f"{defaults} GRANT {', '.join(SEQUENCE_PRIVILEGES)} ON SEQUENCES TO {target}"))
 
 
 def _set_password(connection: Connection, role: str, password: str) -> None:
