@@ -325,6 +325,26 @@ def test_a_role_with_powers_or_the_owner_itself_is_refused(app_role):
 
 
 @pytest.mark.postgres
+def test_run_by_a_role_that_may_not_create_roles_it_fails_with_the_servers_reason_only(app_role):
+    plain = f"ews_plain_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE ROLE "{plain}" LOGIN'))
+    try:
+        url = make_url(app_role.owner_url).set(username=plain).render_as_string(hide_password=False)
+        password = secrets.token_hex(16)
+        result = ews(url, "db", "roles", "--app-role", f"ews_new_{uuid.uuid4().hex[:8]}", password=password)
+        assert result.returncode == 1
+        assert result.stderr.strip().endswith("permission denied to create role")
+        assert "CREATE ROLE" not in result.stderr  # the server's reason, not the statement
+        assert password not in result.stdout + result.stderr
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP ROLE "{plain}"'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
 def test_an_unmigrated_database_is_refused():
     for url in _postgres_database(f"ews_roles_empty_{uuid.uuid4().hex[:8]}"):
         role = f"ews_app_{uuid.uuid4().hex[:8]}"

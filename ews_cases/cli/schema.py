@@ -30,6 +30,7 @@ def db_upgrade(revision: str) -> None:
 def db_roles(app_role: str) -> None:
     """Create or update the application's PostgreSQL role with least privileges (run as the schema's owner
     after every `ews db upgrade`); its password comes from EWS_APP_DB_PASSWORD and is never printed."""
+    from psycopg import Error as PsycopgError
     from sqlalchemy.exc import DBAPIError
 
     from ews_cases.db.roles import RoleRefused, grant_application_role
@@ -43,10 +44,8 @@ def db_roles(app_role: str) -> None:
         raise click.ClickException(str(exc)) from None
     except DBAPIError as exc:  # the server's reason only: never the statement
         raise click.ClickException(_server_message(exc.orig)) from None
-    except Exception as exc:  # psycopg's own errors (the password statement runs on its cursor)
-        if type(exc).__module__.startswith("psycopg"):
-            raise click.ClickException(_server_message(exc)) from None
-        raise
+    except PsycopgError as exc:  # the password statement runs on psycopg's own cursor
+        raise click.ClickException(_server_message(exc)) from None
     finally:
         database.engine.dispose()
     if report.created:
