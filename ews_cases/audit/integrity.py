@@ -25,8 +25,9 @@ APPEND_ONLY_TABLES = (
     "audit_checkpoints",
     "audit_cosignatures",
 )
-#: The PostgreSQL function every append-only trigger calls; it raises SQLSTATE 42501 (the initial migration).
-APPEND_ONLY_FUNCTION = "audit_events_append_only"
+#: The PostgreSQL functions an append-only trigger may call; each raises SQLSTATE 42501: the initial
+#: migration's for `audit_events`, and the Merkle log's, which names the table in its message.
+APPEND_ONLY_FUNCTIONS = ("audit_events_append_only", "audit_append_only")
 #: Privileges that would let the connected role change or empty an append-only table.
 WRITE_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE")
 
@@ -149,10 +150,11 @@ def _postgres_trigger_problems(connection: Connection, tables: dict[str, Row[Any
                 problems.append(f"{where} is disabled")
             elif row.tgenabled == "R":
                 problems.append(f"{where} fires only in replica sessions (ENABLE REPLICA TRIGGER)")
-            if row.proname != APPEND_ONLY_FUNCTION:
-                problems.append(f"{where} calls {row.proname}() instead of {APPEND_ONLY_FUNCTION}()")
+            if row.proname not in APPEND_ONLY_FUNCTIONS:
+                expected = " or ".join(f"{name}()" for name in APPEND_ONLY_FUNCTIONS)
+                problems.append(f"{where} calls {row.proname}() instead of {expected}")
             elif not _RAISES.search(row.prosrc or ""):
-                problems.append(f"function {APPEND_ONLY_FUNCTION}() called by {where} no longer raises")
+                problems.append(f"function {row.proname}() called by {where} no longer raises")
             if row.tgtype & trigger.tgtype != trigger.tgtype:
                 problems.append(f"{where} does not fire {trigger.fires}")
             if row.conditional:

@@ -201,7 +201,10 @@ NO_TRUNCATE = "append-only trigger audit_events_no_truncate on audit_events"
                 "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
                 "FOR EACH STATEMENT EXECUTE FUNCTION ews_test_allow()",
             ],
-            [f"{NO_TRUNCATE} calls ews_test_allow() instead of audit_events_append_only()"],
+            [
+                f"{NO_TRUNCATE} calls ews_test_allow() instead of audit_events_append_only() or "
+                "audit_append_only()"
+            ],
         ),
         (
             [
