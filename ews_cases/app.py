@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
 
     register_web(app, settings)
 
+    from ews_cases.db.retry import retry_transient_failures
+
+    retry_transient_failures(app)
+
     from workers.celery_app import broker_url, celery_init_app
 
     if broker_url(settings):
