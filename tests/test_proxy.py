@@ -380,6 +380,7 @@ def test_the_proxy_refuses_oversized_bodies_and_headers_itself(proxy):
     assert long_header.status_code == 400
     assert "X-Request-ID" not in long_header.headers
     assert proxy.get("/api/v1/health", headers={"X-Padding": "x" * 7000}).status_code == 200
+    assert proxy.get("/api/v1/health?" + "q" * 9000).status_code == 414
 
 
 def test_plain_http_is_redirected_to_https(proxy):
