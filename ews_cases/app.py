@@ -15,6 +15,7 @@ from flask_babel import Babel, get_locale
 from ews_cases.context import current_request_id
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import ensure_migrated
+from ews_cases.http.proxies import trust_proxies
 from ews_cases.i18n.build import compile_catalogues
 from ews_cases.i18n.formatting import register_filters
 from ews_cases.i18n.translate import _, select_locale
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if check_migrations:
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)
+    trust_proxies(app, settings)
     compile_catalogues()  # .mo files are build output, not committed; cheap when current
     Babel(app, locale_selector=select_locale)
     # Templates use the same `_` as the code: German msgids with `{placeholders}`.
@@ -84,6 +86,10 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     from ews_cases.web import register_web
 
     register_web(app, settings)
+
+    from ews_cases.db.retry import retry_transient_failures
+
+    retry_transient_failures(app)
 
     from workers.celery_app import broker_url, celery_init_app
 

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
     login_max_failures_per_address: int = Field(default=10, ge=1, le=10_000)
     login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    #: How many reverse proxies in front of `ews web` append to `X-Forwarded-For` (0: none, use the peer
-    #: address). The login limits per client address need the real client's address.
+    #: How many reverse proxies in front of `ews web` write `X-Forwarded-For/-Proto/-Host` (0: none, use the
+    #: peer's address; ews_cases/http/proxies.py). The login limits per client address need the visitor's.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     #: Retention (docs/privacy.md; services/retention.py): how long personal data is kept after its trigger.
     retention_unsuccessful_case_months: int = Field(default=12, ge=1, le=1200)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from ews_cases.app import create_app
+from ews_cases.audit.merkle import EMPTY_ROOT
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import upgrade
 from ews_cases.models import Base
@@ -128,9 +129,7 @@ def reset_database(db: Database) -> None:
     with db.engine.begin() as conn:
         if db.is_sqlite:
             triggers = conn.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
-                )
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit%'")
             ).all()
             for name, _sql in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))
@@ -144,6 +143,13 @@ def reset_database(db: Database) -> None:
         conn.execute(
             text("INSERT INTO audit_chain_heads (chain, position, hash) VALUES ('global', 0, :h)"),
             {"h": "0" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_log_state (id, size, root, max_event_id, updated_at) "
+                "VALUES (1, 0, :root, 0, CURRENT_TIMESTAMP)"
+            ),
+            {"root": EMPTY_ROOT.hex()},
         )
 
 
