@@ -98,7 +98,17 @@ def _field(variable: str) -> str:
 
 
 def test_compose_has_every_service(services):
-    assert set(services) >= {"proxy", "web", "worker", "beat", "migrate", "roles", "postgres", "redis", "mailpit"}
+    assert set(services) >= {
+        "proxy",
+        "web",
+        "worker",
+        "beat",
+        "migrate",
+        "roles",
+        "postgres",
+        "redis",
+        "mailpit",
+    }
 
 
 @pytest.mark.parametrize(("name", "expected"), APP_COMMANDS.items())
