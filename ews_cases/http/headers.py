@@ -22,8 +22,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-#: Features the service never uses, denied to every page (only names Chromium knows: unknown ones are
-#: reported as errors in the console).
+#: Features the service never uses, denied to every page (only names Chromium knows: it logs a warning
+#: for each unknown one; tests/browser/test_content_security_policy.py checks the console).
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (

@@ -16,9 +16,14 @@ def wait_for(violations: list[str], count: int, page: Page) -> None:
 
 
 def test_inline_code_is_refused_and_reported(page: Page, csp_violations: list[str]):
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     response = page.goto("/anmelden")
     assert response is not None
     assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    # Chromium understood every header: it logs an unknown directive or feature.
+    page.wait_for_load_state("load")
+    assert console == []
     expect(page.get_by_role("button", name="Anmelden")).to_be_visible()
     # The page's own stylesheets apply: ews.css's page colour, Bootstrap's button.
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(247, 247, 245)"
