@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     #: `json` (one object per line, the default in production) or `text` (the default elsewhere).
     log_format: Literal["json", "text"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>` (401 otherwise). Unset, it
+    #: answers 404 in production and is open elsewhere.
     metrics_token: str | None = None
     #: If set, `ews worker` serves its own Prometheus metrics (task durations) on this port.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
