@@ -193,22 +193,6 @@ def _app_context() -> AppContext:
     return create_app().app_context()
 
 
-@main.group()
-def db() -> None:
-    """Database schema."""
-
-
-@db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
-def db_upgrade(revision: str) -> None:
-    """Migrate the database to the latest schema (creates it when empty)."""
-    from ews_cases.db.migrate import upgrade
-
-    settings = get_settings()
-    upgrade(settings.sqlalchemy_url, revision)
-    click.echo(_("Datenbank auf Stand {revision}", revision=revision))
-
-
 @main.command()
 def demo() -> None:
     """Load cohorts 1–5 with their real municipalities and an open cohort 6 (invented people)."""
@@ -310,7 +294,14 @@ def audit_group() -> None:
 )
 def audit_verify(export: Path | None, held_files: tuple[Path, ...], keys: tuple[str, ...]) -> None:
     """Verify every hash chain and the Merkle log in the database (and that the log is consistent with each
-    checkpoint given), or an exported JSON Lines file; exit 1 when anything is broken (docs/audit.md §9)."""
+    checkpoint given), or an exported JSON Lines file; exit 1 when anything is broken (docs/audit.md §9).
+
+    The database's append-only triggers are checked too: one missing or disabled is a failure (exit 1); the
+    connected role's own power over the audit tables (superuser, owner, UPDATE/DELETE/TRUNCATE) a warning.
+    """
+    from ews_cases.audit.integrity import StorageCheck, check_storage
+
+    storage = StorageCheck()
     log_ok = True
     if export is not None:
         if held_files or keys:
@@ -332,6 +323,7 @@ def audit_verify(export: Path | None, held_files: tuple[Path, ...], keys: tuple[
         held = [(str(path), path.read_text(encoding="utf-8", errors="replace")) for path in held_files]
         with _database().transaction() as session:
             report = log_report.verify(session, get_settings(), held, given)
+            storage = check_storage(session)
         result, source, log_lines, log_ok = report.chains, "database", log_report.lines(report), report.ok
     click.echo(f"{source}: {result.events} events in {result.chains} chains")
     if result.ok:
@@ -343,7 +335,9 @@ def audit_verify(export: Path | None, held_files: tuple[Path, ...], keys: tuple[
         )
     for line in log_lines:
         click.echo(line)
-    if not result.ok or not log_ok:
+    for problem in storage.problems:
+        click.echo(f"WARNING: {problem}")
+    if not result.ok or not log_ok or storage.triggers:
         sys.exit(1)
 
 
@@ -439,9 +433,10 @@ def contacts_import(file: Path) -> None:
     )
 
 
-# The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to
+# The account administration commands (`users list|deactivate|reactivate`, `tokens`), `db`, `privacy`,
+# `audit checkpoint|keygen|checkpoint-mail|cosign|timestamp` and `audit bundle` add themselves to `main` and
 # the groups above; imported last because they import those groups.
-from ews_cases.cli import accounts, attestations, audit_bundle, checkpoints, privacy  # noqa: E402, F401
+from ews_cases.cli import accounts, attestations, audit_bundle, checkpoints, privacy, schema  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()
