@@ -123,6 +123,16 @@ def app(settings: Settings):
     return app
 
 
+@pytest.fixture(scope="session")
+def production_app(settings: Settings):
+    """The app as `EWS_ENV=production` builds it (HSTS, `Secure` cookies, /metrics not public), on the same
+    test database."""
+    production = Settings(**{**settings.model_dump(), "env": "production", "secret_key": "s" * 48})
+    app = create_app(production)
+    app.test_client_class = OwnContextClient
+    return app
+
+
 def reset_database(db: Database) -> None:
     """Empty every table but the reference list; the audit table's triggers are bypassed only here."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_TABLES]

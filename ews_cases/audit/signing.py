@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from ews_cases.audit import notes
@@ -58,11 +59,17 @@ def current_signer(settings: Settings) -> notes.Signer:
 
 
 def write_key(path: Path, signer: notes.Signer) -> None:
-    """Write a signing key to a new file readable by its owner only (refuses to overwrite)."""
+    """Write a signing key to a new file readable by its owner only; `FileExistsError` if there is one.
+
+    Written aside and linked into place: a process reading the file at the same moment finds all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(signer.private_text + "\n")
+    descriptor, aside = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 600
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(signer.private_text + "\n")
+        os.link(aside, path)
+    finally:
+        os.unlink(aside)
 
 
 def _development_signer(settings: Settings) -> notes.Signer:

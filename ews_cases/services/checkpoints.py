@@ -55,7 +55,9 @@ def write_checkpoint(session: Session, settings: Settings | None = None) -> Writ
     latest = latest_checkpoint(session)
     if head.size == 0 or (latest is not None and latest.tree_size >= head.size):
         return None
-    if latest is not None and log.root_at(session, latest.tree_size).hex() != latest.root:
+    if latest is not None and log.root_at(session, latest.tree_size) != _signed_root(
+        session, latest, signers
+    ):
         raise LogChanged(
             N_(
                 "Das Protokoll stimmt nicht mehr mit Prüfpunkt {id} (Größe {size}) überein; es wird nichts "
@@ -79,6 +81,19 @@ def write_checkpoint(session: Session, settings: Settings | None = None) -> Writ
         _record_key(session, signer.verifier, checkpoint)
     after_commit(session, "timestamps")  # RFC 3161 token once committed (services/timestamps.py)
     return Written(checkpoint, _mail(session, checkpoint))
+
+
+def _signed_root(session: Session, checkpoint: AuditCheckpoint, signers: list[notes.Signer]) -> bytes | None:
+    """The root the checkpoint's note signs, or None unless a signature on it verifies with a configured key
+    or one that signed earlier checkpoints (the stored note was changed)."""
+    known = [signer.verifier for signer in signers]
+    known += [
+        notes.parse_verifier_key(text) for text in session.scalars(select(AuditSigningKey.verifier_key))
+    ]
+    try:
+        return notes.parse_checkpoint(notes.open_note(checkpoint.note, known).text).root
+    except notes.NoteError:
+        return None
 
 
 def _record_key(session: Session, key: notes.VerifierKey, checkpoint: AuditCheckpoint) -> None:

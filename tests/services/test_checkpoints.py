@@ -155,14 +155,13 @@ def test_key_rotation_two_signatures_and_the_published_keys(session: Session, fa
     assert keys[new.verifier.key_id_hex]["public_key"] == base64.b64encode(new.verifier.public_key).decode()
 
 
-def lift_triggers_and_run(db: Database, statement: str, **params: object) -> None:
+def lift_triggers_and_run(db: Database, table: str, statement: str, **params: object) -> None:
     """What someone with the database's owner rights can do: change the log past its triggers."""
     with db.engine.begin() as conn:
         if db.is_sqlite:
             triggers = conn.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log_nodes'"
-                )
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+                {"t": table},
             ).all()
             for name, _sql in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))
@@ -182,13 +181,35 @@ def test_no_checkpoint_is_signed_over_a_changed_log(
     first = checkpoints.write_checkpoint(session, app_settings)
     session.commit()
     # A rewrite of the first events that keeps the stored tree consistent changes every node above them.
-    lift_triggers_and_run(db, 'UPDATE audit_log_nodes SET hash = :h WHERE "index" = 0', h=bytes(32))
+    lift_triggers_and_run(
+        db, "audit_log_nodes", 'UPDATE audit_log_nodes SET hash = :h WHERE "index" = 0', h=bytes(32)
+    )
     factory.case()
     session.commit()
     with pytest.raises(checkpoints.LogChanged, match=f"Prüfpunkt {first.checkpoint.id}"):
         checkpoints.write_checkpoint(session, app_settings)
     session.rollback()
     assert session.scalar(select(func.count()).select_from(AuditCheckpoint)) == 1
+
+
+@pytest.mark.parametrize("place", [0, 40], ids=["key ID", "signature"])
+def test_no_checkpoint_is_signed_after_a_changed_stored_checkpoint(
+    db: Database, session: Session, factory: Factory, app_settings, place: int
+):
+    factory.case()
+    session.commit()
+    first = checkpoints.write_checkpoint(session, app_settings).checkpoint
+    session.commit()
+    # The stored note's signature no longer matches (someone edited the row past its triggers).
+    body, _, signature = first.note.rpartition(" ")
+    flipped = "A" if signature[place] != "A" else "B"
+    forged = f"{body} {signature[:place]}{flipped}{signature[place + 1 :]}"
+    lift_triggers_and_run(db, "audit_checkpoints", "UPDATE audit_checkpoints SET note = :n", n=forged)
+    factory.case()
+    session.commit()
+    session.expire_all()
+    with pytest.raises(checkpoints.LogChanged):
+        checkpoints.write_checkpoint(session, app_settings)
 
 
 def test_production_without_a_key_signs_and_integrates_nothing(session: Session, factory: Factory, tmp_path):
