@@ -23,6 +23,8 @@ APPEND_ONLY_TABLES = (
     "audit_log_leaves",
     "audit_log_nodes",
     "audit_checkpoints",
+    "audit_timestamps",
+    "audit_cosigners",
     "audit_cosignatures",
 )
 #: The PostgreSQL functions an append-only trigger may call; each raises SQLSTATE 42501: the initial

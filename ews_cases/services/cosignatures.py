@@ -24,6 +24,7 @@ from ews_cases.audit.chain import format_time
 from ews_cases.errors import NotFound, ValidationFailed
 from ews_cases.models import AuditCheckpoint, AuditCosignature, AuditCosigner, AuditTimestamp, utcnow
 from ews_cases.services.checkpoints import latest_checkpoint
+from ews_cases.services.timestamps import timestamp_json
 from workflows import Actor
 from workflows.text import N_
 
@@ -264,8 +265,6 @@ def list_cosigners(session: Session) -> list[AuditCosigner]:
 def with_attestations(session: Session, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Checkpoint records (`checkpoints.checkpoint_record`) with their cosignatures, their RFC 3161 timestamp
     (or None) and the cosigned note (the note followed by the cosignature lines), in two queries."""
-    from ews_cases.services.timestamps import timestamp_json
-
     ids = [record["id"] for record in records]
     cosigned = cosignatures_json(session, ids)
     stamps = (

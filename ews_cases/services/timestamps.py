@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy import exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -58,7 +59,8 @@ def pending_checkpoints(session: Session, *, limit: int = BATCH) -> list[tuple[i
     return [(int(checkpoint_id), note) for checkpoint_id, note in rows]
 
 
-def tsa_certificates(settings: Settings) -> list[Any] | None:
+def tsa_certificates(settings: Settings) -> list[x509.Certificate] | None:
+    """The certificates of `EWS_TSA_CERTIFICATE` (None: unset, only imprint and nonce are checked)."""
     return timestamps.load_certificates(settings.tsa_certificate) if settings.tsa_certificate else None
 
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import pytest
 from sqlalchemy import func, select
 
+from ews_cases.audit import notes
 from ews_cases.models import (
     AccessRequest,
     ApiToken,
@@ -29,10 +30,12 @@ from ews_cases.models import (
     Cohort,
     CohortSession,
     User,
+    utcnow,
 )
 from ews_cases.services.access_requests import request_access
 from ews_cases.services.accounts import new_token
 from ews_cases.services.checkpoints import write_checkpoint
+from ews_cases.services.cosignatures import checkpoint_text, register_cosigner
 from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM
 from tests.api.test_participation_api import bearer, token_for
 from workflows import State
@@ -154,6 +157,19 @@ class World:
         """A signed checkpoint of a log holding a submitted case's events."""
         assert self.submitted.id
         return self._done(write_checkpoint(self.session).checkpoint)
+
+    @cached_property
+    def cosigner(self) -> notes.Signer:
+        """An auditor's cosigning key, registered."""
+        signer = notes.Signer.generate("lrh.example/ews-zeuge", notes.COSIGNATURE_V1)
+        register_cosigner(self.session, SYSTEM, signer.verifier.text)
+        self.session.commit()
+        return signer
+
+    def cosignature(self) -> Call:
+        checkpoint = self.checkpoint
+        line = notes.cosign(self.cosigner, checkpoint_text(checkpoint), int(utcnow().timestamp())).line
+        return Call(f"/api/v1/audit/checkpoints/{checkpoint.id}/cosignatures", {"cosignature": line})
 
 
 Build = Callable[[World, str], Call]
@@ -407,6 +423,24 @@ MATRIX: tuple[Row, ...] = (
         lambda world, role: Call("/api/v1/audit/checkpoints/latest" if world.checkpoint.id else ""),
     ),
     Row("GET", "/api/v1/audit/keys", PUBLIC, 200, fixed("/api/v1/audit/keys")),
+    Row("GET", "/api/v1/audit/cosigners", READERS, 200, fixed("/api/v1/audit/cosigners")),
+    Row(
+        "POST",
+        "/api/v1/audit/cosigners",
+        {AUDITOR},
+        201,
+        lambda world, role: Call(
+            "/api/v1/audit/cosigners",
+            {"verifier_key": notes.Signer.generate("lrh.example/neu", notes.COSIGNATURE_V1).verifier.text},
+        ),
+    ),
+    Row(
+        "POST",
+        "/api/v1/audit/checkpoints/<int:checkpoint_id>/cosignatures",
+        {AUDITOR},
+        201,
+        lambda world, role: world.cosignature(),
+    ),
     Row(
         "GET",
         "/api/v1/audit/proof/inclusion",
@@ -493,10 +527,21 @@ def test_every_api_route_has_exactly_one_row(app):
     assert sorted(set(ROWS) - served) == [], "rows for routes the app does not serve"
 
 
+#: Issue 18: an auditor attests to checkpoints of the audit log (registers a cosigning key, cosigns). These
+#: writes add evidence about the log; they change no case, cohort, account or letter (SPEC §2's "never change").
+AUDITOR_ATTESTATIONS = {
+    ("POST", "/api/v1/audit/cosigners"),
+    ("POST", "/api/v1/audit/checkpoints/<int:checkpoint_id>/cosignatures"),
+}
+
+
 def test_auditors_and_the_public_change_nothing():
-    """SPEC §2: every write an auditor attempts is refused; only reads are public."""
+    """SPEC §2: every write an auditor attempts is refused; only reads are public. Except attestations."""
     writes = [row for row in MATRIX if row.method != "GET"]
-    assert [str(row) for row in writes if row.allowed is PUBLIC or AUDITOR in row.allowed] == []
+    auditor_writes = {row.key for row in writes if row.allowed is not PUBLIC and AUDITOR in row.allowed}
+    assert auditor_writes == AUDITOR_ATTESTATIONS
+    assert [str(row) for row in writes if row.allowed is PUBLIC] == []
+    assert all(ROWS[key].allowed == {AUDITOR} for key in AUDITOR_ATTESTATIONS)
 
 
 def test_the_openapi_document_describes_every_route_and_its_security(app, client, db):
