@@ -354,7 +354,7 @@ def test_auditor_pages_have_no_form_that_changes_anything(client, auditor, world
     for url in (*pages, "/pruefung/bewerbungen", "/pruefung/bewerbungen?q=EWS"):
         page = get_page(client, url)
         # Only the header's logout form posts (it ends the auditor's own session).
-        assert post_forms(page) == ['<form method="post" action="/abmelden" class="d-inline">'], url
+        assert post_forms(page) == ['<form method="post" action="/abmelden" class="d-inline ms-2">'], url
         main = page.split("<main", 1)[1]
         forms = re.findall(r"<form\b[^>]*>", main)
         assert all('method="get"' in f for f in forms), url
