@@ -6,6 +6,7 @@ import logging
 import time
 from contextvars import Token
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery, Task
 from celery.signals import task_failure, task_postrun, task_prerun, worker_process_init
@@ -28,6 +29,33 @@ def broker_url(settings: Settings) -> str | None:
     if url and url.startswith("unix://"):
         return "redis+socket://" + url.removeprefix("unix://")
     return url
+
+
+class BrokerUnreachable(RuntimeError):
+    """No answer from the broker; `location` is its host and port (or socket)."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location, self.reason = location, reason
+        super().__init__(f"The broker at {location} is unreachable: {reason}")
+
+
+def check_broker(settings: Settings, timeout: float = 3.0) -> None:
+    """Before a worker or beat starts: one PING to the broker (Redis), or `BrokerUnreachable`."""
+    import redis
+
+    url = settings.broker_url or settings.redis_url
+    if not url or not url.startswith(("redis://", "rediss://", "unix://")):
+        return
+    parsed = urlsplit(url)
+    location = parsed.path if parsed.scheme == "unix" else f"{parsed.hostname}:{parsed.port or 6379}"
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BrokerUnreachable(location, reason) from None
+    finally:
+        client.close()
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -105,7 +133,8 @@ def _task_finished(task_id: str, task: Task, retval: Any = None, state: str | No
     started, token = _running.pop(task_id, (time.monotonic(), None))
     elapsed = time.monotonic() - started
     metrics.task_finished(task.name, state or "UNKNOWN", elapsed)
-    log.info(
+    log.log(
+        logging.DEBUG if _idle_poll(task.name, state, retval) else logging.INFO,
         "task %s %s in %.3fs: %s",
         task.name,
         state,
@@ -115,6 +144,16 @@ def _task_finished(task_id: str, task: Task, retval: Any = None, state: str | No
     )
     if token is not None:
         current_task_id.reset(token)
+
+
+def _idle_poll(task_name: str, state: str | None, retval: Any) -> bool:
+    """A delivery run (beat sends one every 15 s) that found nothing to send: logged at DEBUG only."""
+    return (
+        task_name == "workers.tasks.deliver_outbox"
+        and state == "SUCCESS"
+        and isinstance(retval, dict)
+        and not any(retval.values())
+    )
 
 
 @task_failure.connect

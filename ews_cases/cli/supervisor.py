@@ -1,5 +1,9 @@
 """`ews run`: web, worker and beat as child processes on the embedded defaults, stopped together.
 
+Stopped together also when `ews run` itself is killed (`kill -9`, the OOM killer): every child, and every child of
+theirs, gets a signal from the kernel when its parent ends (lifeline.py), so nothing keeps the port, the queue
+or the beat lock for the next start.
+
 What the person at the console reads (what runs where) is German, like every user-facing text; the log lines
 (`ews.run`, and those of the children) are English, like every log.
 """
@@ -16,6 +20,9 @@ import time
 from types import FrameType
 from typing import Any
 
+import click
+
+from ews_cases.cli.lifeline import ending_with_this_process
 from ews_cases.i18n.translate import _
 from ews_cases.observability.logs import configure_logging
 from ews_cases.settings import Settings
@@ -25,8 +32,16 @@ STOP_TIMEOUT = 20.0
 
 
 def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # Own process group: Ctrl-C reaches only us, and we stop the children in order.
-    return subprocess.Popen([sys.executable, "-m", "ews_cases.cli", *args], env=env, start_new_session=True)
+    # Own process group: Ctrl-C reaches only us, and we stop the children in order. If we end without stopping
+    # them (killed), they are killed too, at once: a graceful stop of gunicorn's master waits for its workers
+    # one after another, which takes seconds. Their own children follow them the same way (their workers
+    # gracefully: server.py; Celery's pool at once), and the tasks are idempotent and acknowledged late.
+    return subprocess.Popen(
+        [sys.executable, "-m", "ews_cases.cli", *args],
+        env=env,
+        start_new_session=True,
+        preexec_fn=ending_with_this_process(signal.SIGKILL),  # only prctl: safe between fork and exec
+    )
 
 
 def run_all(settings: Settings) -> int:
@@ -40,12 +55,17 @@ def run_all(settings: Settings) -> int:
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     keep_alive: list[Any] = []
     if not (settings.redis_url or settings.broker_url):
-        from ews_cases.cli.embedded_redis import start_embedded_redis
+        from ews_cases.cli.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
-        url, server = start_embedded_redis(settings.data_dir)
+        try:
+            server = EmbeddedRedis(settings.data_dir)
+        except EmbeddedRedisError as error:
+            raise click.ClickException(
+                _("Redis (eingebettet) startet nicht: {reason}", reason=error)
+            ) from None
         keep_alive.append(server)
-        env["EWS_REDIS_URL"] = url
-        print(_("Redis (eingebettet): {url}", url=url), flush=True)
+        env["EWS_REDIS_URL"] = server.url
+        print(_("Redis (eingebettet): {url}", url=server.url), flush=True)
     if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
         from ews_cases.cli.mail_sink import start_mail_sink
 
