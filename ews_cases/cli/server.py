@@ -33,8 +33,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def _worker_started(server: Any, _worker: Any) -> None:
-    # In the new worker: when the master ends without stopping it (killed), stop gracefully too — close the
-    # listening socket at once, finish the requests in hand — instead of serving on as an orphan.
+    # In the new worker: when the master ends without stopping it (killed), stop gracefully too — stop
+    # accepting at once, finish the requests in hand — instead of serving on as an orphan.
     end_with_parent(server.pid, signal.SIGTERM)
 
 
@@ -61,6 +61,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int = 4) -
         # A connection for every thread (and the token-use note's short transaction): a smaller pool would
         # open and close connections (a new PostgreSQL backend each) under load.
         settings = settings.model_copy(update={"db_pool_size": threads + 2})
+    gc.freeze()  # what the master has loaded stays: its workers share the pages, nobody collects them
     _Gunicorn(
         {
             "bind": f"{settings.host}:{settings.port}",
