@@ -45,12 +45,12 @@ def _celery() -> Celery:
 
     settings = get_settings()
     require_database(settings.sqlalchemy_url)
+    check_broker(settings)
     app = create_app(settings, check_migrations=False)
     if "celery" not in app.extensions:
         raise click.ClickException(
             _("Kein Broker eingerichtet: EWS_REDIS_URL setzen (oder `ews run` verwenden).")
         )
-    check_broker(settings)
     return app.extensions["celery"]
 
 
