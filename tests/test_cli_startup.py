@@ -134,3 +134,13 @@ def test_a_command_prints_no_alembic_lines(tmp_path, database_url):
     assert result.returncode == 0, result.stderr
     assert "alembic" not in result.stderr
     assert "INFO" not in result.stderr
+
+
+def test_loading_the_cli_leaves_the_metrics_library_unloaded():
+    """prometheus_client picks the folder where processes count together when it is imported: `ews web` and
+    `ews worker` set it first (server.py), so nothing the CLI imports up front (e.g. its checks) may load it."""
+    probe = "import sys, ews_cases.cli.commands; print(sorted(m for m in sys.modules if 'prometheus' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (0, "[]\n"), result.stderr

@@ -14,7 +14,7 @@ import click
 
 from ews_cases.db.migrate import DatabaseNotMigrated, DatabaseUnreachable, check_database
 from ews_cases.i18n.translate import _
-from workers.celery_app import BrokerUnreachable
+from workers.broker import BrokerUnreachable
 
 
 @cache

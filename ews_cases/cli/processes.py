@@ -41,7 +41,7 @@ def web(workers: int | None, threads: int) -> None:
 def _celery() -> Celery:
     """The app's Celery, once the database and the broker answer."""
     from ews_cases.app import create_app
-    from workers.celery_app import check_broker
+    from workers.broker import check_broker
 
     settings = get_settings()
     require_database(settings.sqlalchemy_url)
@@ -115,7 +115,7 @@ def beat() -> None:
 def run() -> None:
     """Web, worker and beat together on the embedded defaults (Ctrl-C stops all cleanly)."""
     from ews_cases.cli.supervisor import run_all
-    from workers.celery_app import check_broker
+    from workers.broker import check_broker
 
     settings = get_settings()
     require_database(settings.sqlalchemy_url)
