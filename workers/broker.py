@@ -9,10 +9,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from ews_cases.settings import Settings
 
 
@@ -26,6 +22,10 @@ class BrokerUnreachable(RuntimeError):
 
 def check_broker(settings: Settings, timeout: float = 3.0) -> None:
     """Before a worker or beat starts: one PING to the broker (Redis), or `BrokerUnreachable`."""
+    import redis  # here: importing it costs a third of a second, which `ews web` need not pay
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     url = settings.broker_url or settings.redis_url
     if not url or not url.startswith(("redis://", "rediss://", "unix://")):
         return
