@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,9 @@ from ews_cases.cli.lifeline import ending_with_this_process
 from ews_cases.i18n.translate import _
 from ews_cases.observability.logs import configure_logging
 from ews_cases.settings import Settings
+
+if TYPE_CHECKING:
+    from ews_cases.cli.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("ews.run")
 STOP_TIMEOUT = 20.0
@@ -54,37 +57,7 @@ def run_all(settings: Settings) -> int:
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     keep_alive: list[Any] = []
-    if not (settings.redis_url or settings.broker_url):
-        from ews_cases.cli.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-
-        try:
-            server = EmbeddedRedis(settings.data_dir)
-        except EmbeddedRedisError as error:
-            raise click.ClickException(
-                _("Redis (eingebettet) startet nicht: {reason}", reason=error)
-            ) from None
-        keep_alive.append(server)
-        env["EWS_REDIS_URL"] = server.url
-        print(_("Redis (eingebettet): {url}", url=server.url), flush=True)
-    if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
-        from ews_cases.cli.mail_sink import start_mail_sink
-
-        folder = (settings.mail_sink_dir or settings.data_dir / "mail").resolve()
-        sink = start_mail_sink(folder, port=settings.smtp_port)
-        keep_alive.append(sink)
-        env["EWS_SMTP_HOST"], env["EWS_SMTP_PORT"] = "127.0.0.1", str(settings.smtp_port)
-        print(
-            _("E-Mail (lokale Ablage): jede Nachricht wird in {folder} gespeichert", folder=folder),
-            flush=True,
-        )
-
-    children = {
-        "web": _child(["web", "--workers", "2"], env),
-        "worker": _child(["worker", "--concurrency", "2"], env),
-        "beat": _child(["beat"], env),
-    }
-    print(_("EWS Cases läuft: {url} (Strg-C beendet)", url=settings.public_url), flush=True)
-
+    children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -94,6 +67,32 @@ def run_all(settings: Settings) -> int:
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     exit_code = 0
     try:
+        if not (settings.redis_url or settings.broker_url):
+            keep_alive.append(redis := _embedded_redis(settings))
+            env["EWS_REDIS_URL"] = redis.url
+            print(_("Redis (eingebettet): {url}", url=redis.url), flush=True)
+        mail_folder = None
+        if "EWS_SMTP_HOST" not in os.environ and settings.env == "development":
+            mail_folder = (settings.mail_sink_dir or settings.data_dir / "mail").resolve()
+            env["EWS_SMTP_HOST"], env["EWS_SMTP_PORT"] = "127.0.0.1", str(settings.smtp_port)
+
+        # Started while this process has a single thread (the mail sink's comes next): their `preexec_fn`
+        # runs between fork and exec, where another thread's held lock would never be released.
+        children.update(
+            web=_child(["web", "--workers", "2"], env),
+            worker=_child(["worker", "--concurrency", "2"], env),
+            beat=_child(["beat"], env),
+        )
+        if mail_folder is not None:
+            from ews_cases.cli.mail_sink import start_mail_sink
+
+            keep_alive.append(start_mail_sink(mail_folder, port=settings.smtp_port))
+            print(
+                _("E-Mail (lokale Ablage): jede Nachricht wird in {folder} gespeichert", folder=mail_folder),
+                flush=True,
+            )
+        print(_("EWS Cases läuft: {url} (Strg-C beendet)", url=settings.public_url), flush=True)
+
         while not stopping:
             for name, process in children.items():
                 if process.poll() is not None:
@@ -112,11 +111,20 @@ def run_all(settings: Settings) -> int:
     return exit_code
 
 
+def _embedded_redis(settings: Settings) -> EmbeddedRedis:
+    from ews_cases.cli.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+
+    try:
+        return EmbeddedRedis(settings.data_dir)
+    except EmbeddedRedisError as error:
+        raise click.ClickException(_("Redis (eingebettet) startet nicht: {reason}", reason=error)) from None
+
+
 def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM to all (beat first, web last), then wait; whoever hangs gets SIGKILL."""
     for name in ("beat", "worker", "web"):
-        process = children[name]
-        if process.poll() is None:
+        process = children.get(name)
+        if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     for name, process in children.items():
