@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str | None = None
+    #: The password `ews db roles` gives the application's PostgreSQL role (docs/operations.md, "Database
+    #: roles"); web, worker and beat read only their EWS_DATABASE_URL, which carries it.
+    app_db_password: str | None = None
     redis_url: str | None = None
     broker_url: str | None = None
     secret_key: str | None = None
@@ -88,8 +91,8 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
     login_max_failures_per_address: int = Field(default=10, ge=1, le=10_000)
     login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    #: How many reverse proxies in front of `ews web` append to `X-Forwarded-For` (0: none, use the peer
-    #: address). The login limits per client address need the real client's address.
+    #: How many reverse proxies in front of `ews web` write `X-Forwarded-For/-Proto/-Host` (0: none, use the
+    #: peer's address; ews_cases/http/proxies.py). The login limits per client address need the visitor's.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     #: Retention (docs/privacy.md; services/retention.py): how long personal data is kept after its trigger.
     retention_unsuccessful_case_months: int = Field(default=12, ge=1, le=1200)
@@ -116,7 +119,8 @@ class Settings(BaseSettings):
     #: `json` (one object per line, the default in production) or `text` (the default elsewhere).
     log_format: Literal["json", "text"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>` (401 otherwise). Unset, it
+    #: answers 404 in production and is open elsewhere.
     metrics_token: str | None = None
     #: If set, `ews worker` serves its own Prometheus metrics (task durations) on this port.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -88,7 +88,7 @@ def test_an_unmigrated_postgresql_database_says_to_run_ews_db_upgrade(
     result, _seconds = ews(tmp_path, *command, EWS_DATABASE_URL=empty_postgres_database)
     line = one_line(result)
     assert "`ews db upgrade`" in line
-    assert "Revision keine" in line  # an empty database, not a connection problem
+    assert "nicht migriert" in line  # an empty database, not a connection problem
 
 
 @pytest.mark.sqlite

@@ -11,6 +11,7 @@ from flask import Response, json, render_template, request
 from flask_babel import get_locale
 
 from ews_cases.api.field_messages import localise_field_message
+from ews_cases.db.retry import BUSY
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ews_cases.http.input_guard import UNSTORABLE_TEXT
 from ews_cases.i18n.translate import N_, _
@@ -32,7 +33,7 @@ STATUS_TITLES = {
     503: N_("Nicht verfügbar"),
 }
 #: Messages raised with `abort(status, message=...)` that say more than the status's default text.
-SPECIFIC_MESSAGES = frozenset({UNSTORABLE_TEXT})
+SPECIFIC_MESSAGES = frozenset({UNSTORABLE_TEXT, BUSY})
 REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: 403,
     RefusalKind.WRONG_STATE: 409,

@@ -40,10 +40,12 @@ def refusal(error: StartupRefused) -> str:
                 "Die Datenbank {file} gibt es noch nicht: zuerst `ews db upgrade` ausführen.",
                 file=error.missing_file,
             )
+        if error.current is None:
+            return _("Die Datenbank ist nicht migriert: zuerst `ews db upgrade` ausführen.")
         return _(
-            "Die Datenbank ist nicht auf dem Stand dieser Version (Revision {current}, nötig {head}): "
+            "Die Datenbank ist auf Revision {current}, diese Version braucht {head}: "
             "zuerst `ews db upgrade` ausführen.",
-            current=error.current or _("keine"),
+            current=error.current,
             head=error.head,
         )
     return _(

@@ -1,6 +1,14 @@
 """SQLAlchemy models, one module per aggregate; import from here."""
 
-from ews_cases.models.audit import GLOBAL_CHAIN, AuditChainHead, AuditEvent, case_chain
+from ews_cases.models.audit import (
+    GLOBAL_CHAIN,
+    AuditChainHead,
+    AuditEvent,
+    AuditLogLeaf,
+    AuditLogNode,
+    AuditLogState,
+    case_chain,
+)
 from ews_cases.models.base import Base, clock_set_to, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import Certificate
@@ -36,6 +44,9 @@ __all__ = [
     "Attendance",
     "AuditChainHead",
     "AuditEvent",
+    "AuditLogLeaf",
+    "AuditLogNode",
+    "AuditLogState",
     "Base",
     "Case",
     "Certificate",
