@@ -115,6 +115,15 @@ def test_an_empty_sqlite_file_says_to_run_ews_db_upgrade_which_then_works(tmp_pa
     assert listed.returncode == 0, listed.stderr
 
 
+@pytest.mark.sqlite
+def test_a_file_that_is_no_database_is_named_not_dumped(tmp_path):
+    path = tmp_path / "ews.sqlite3"
+    path.write_bytes(b"this is not a SQLite database, but a file of the same name" * 100)
+    line = one_line(ews(tmp_path, "web", EWS_DATABASE_URL=f"sqlite:///{path}")[0])
+    assert str(path) in line
+    assert "lässt sich nicht lesen" in line
+
+
 @pytest.mark.parametrize("command", ["worker", "beat"])
 def test_worker_and_beat_with_the_broker_unreachable_name_it(tmp_path, database_url, command):
     port = free_port()  # released again: nothing listens there

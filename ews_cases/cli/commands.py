@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from flask.ctx import AppContext
 
 
-def _database() -> Database:
-    """The configured database, once it answers and is migrated (else the command ends with one line)."""
+def _database(*, migrated: bool = True) -> Database:
+    """The configured database, once it answers and (with `migrated`) is migrated; else the command ends with
+    one line."""
     settings = get_settings()
-    require_database(settings.sqlalchemy_url)
+    require_database(settings.sqlalchemy_url, migrated=migrated)
     return Database(
         settings.sqlalchemy_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,

@@ -1,7 +1,7 @@
 """What `ews` checks before it starts anything, and the one line it prints when a check fails.
 
-The database is unreachable, its schema is older than the code (or, with SQLite, its file does not exist yet),
-or the broker does not answer: each is one German line on stderr and exit code 1 — no traceback, no
+The database is unreachable or unreadable, its schema is older than the code (or, with SQLite, its file does not
+exist yet), or the broker does not answer: each is one German line on stderr and exit code 1 — no traceback, no
 gunicorn workers booting and dying, no empty SQLite file left behind.
 """
 
@@ -12,18 +12,23 @@ from typing import Any
 
 import click
 
-from ews_cases.db.migrate import DatabaseNotMigrated, DatabaseUnreachable, check_database
+from ews_cases.db.migrate import (
+    DatabaseNotMigrated,
+    DatabaseUnreachable,
+    DatabaseUnreadable,
+    check_database,
+)
 from ews_cases.i18n.translate import _
 from workers.broker import BrokerUnreachable
 
 
 @cache
-def require_database(url: str) -> None:
-    """The database answers and is migrated (checked once per process and URL)."""
-    check_database(url)
+def require_database(url: str, *, migrated: bool = True) -> None:
+    """The database answers and (with `migrated`) is migrated; checked once per process."""
+    check_database(url, migrated=migrated)
 
 
-StartupRefused = DatabaseUnreachable | DatabaseNotMigrated | BrokerUnreachable
+StartupRefused = DatabaseUnreachable | DatabaseUnreadable | DatabaseNotMigrated | BrokerUnreachable
 
 
 def refusal(error: StartupRefused) -> str:
@@ -31,6 +36,13 @@ def refusal(error: StartupRefused) -> str:
     if isinstance(error, DatabaseUnreachable):
         return _(
             "Die Datenbank auf {location} ist nicht erreichbar ({reason}); EWS_DATABASE_URL prüfen.",
+            location=error.location,
+            reason=error.reason,
+        )
+    if isinstance(error, DatabaseUnreadable):
+        return _(
+            "Die Datenbank auf {location} lässt sich nicht lesen ({reason}); EWS_DATABASE_URL und die Rechte "
+            "der Rolle prüfen.",
             location=error.location,
             reason=error.reason,
         )
@@ -61,5 +73,5 @@ class CheckedGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (DatabaseUnreachable, DatabaseNotMigrated, BrokerUnreachable) as error:
+        except (DatabaseUnreachable, DatabaseUnreadable, DatabaseNotMigrated, BrokerUnreachable) as error:
             raise click.ClickException(refusal(error)) from None

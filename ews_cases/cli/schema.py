@@ -39,7 +39,9 @@ def db_roles(app_role: str) -> None:
     from ews_cases.db.roles import RoleRefused, grant_application_role
 
     password = get_settings().app_db_password or None
-    database = _database()
+    # Only reachable: grant_application_role checks the schema itself and says what is missing, also to a
+    # role that may not read the schema's revision.
+    database = _database(migrated=False)
     try:
         with database.engine.begin() as connection:
             report = grant_application_role(connection, app_role, password)

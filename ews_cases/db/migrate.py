@@ -67,6 +67,14 @@ class DatabaseUnreachable(RuntimeError):
         super().__init__(f"The database at {location} is unreachable: {reason}")
 
 
+class DatabaseUnreadable(RuntimeError):
+    """Connected, but the schema's revision cannot be read (no privilege on it, not a database file)."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location, self.reason = location, reason
+        super().__init__(f"The database at {location} cannot be read: {reason}")
+
+
 def database_location(url: str) -> str:
     """Where the database is, for messages: `host:port` of a server, or the path of a SQLite file."""
     parsed = make_url(url)
@@ -106,7 +114,8 @@ def ensure_migrated(engine: Engine, url: str) -> None:
 
 def check_database(url: str, *, migrated: bool = True) -> None:
     """Before starting: connect once (waiting at most `CONNECT_TIMEOUT_SECONDS`) and, with `migrated`, check
-    the schema's revision; raises `DatabaseUnreachable` or `DatabaseNotMigrated`. Never creates a SQLite file."""
+    the schema's revision; raises `DatabaseUnreachable`, `DatabaseUnreadable` or `DatabaseNotMigrated`. Never
+    creates a SQLite file."""
     if not migrated and _missing_sqlite_file(url) is not None:
         return  # `ews db upgrade` creates it
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if url.startswith("postgresql") else {}
@@ -117,10 +126,9 @@ def check_database(url: str, *, migrated: bool = True) -> None:
         else:
             engine.connect().close()
     except DBAPIError as error:
-        if (
-            error.statement is None
-        ):  # raised while connecting: refused, unknown host, authentication, no database
+        # Raised while connecting (refused, unknown host, authentication, no such database) or by the query.
+        if error.statement is None:
             raise DatabaseUnreachable(database_location(url), _reason(error)) from None
-        raise
+        raise DatabaseUnreadable(database_location(url), _reason(error)) from None
     finally:
         engine.dispose()
