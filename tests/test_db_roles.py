@@ -28,6 +28,7 @@ from ews_cases.app import create_app
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import upgrade
 from ews_cases.models import AuditChainHead, AuditEvent, Case, PersonalValue, case_chain
+from ews_cases.services.checkpoints import write_checkpoint
 from ews_cases.services.privacy import erase_case
 from ews_cases.services.users import issue_token
 from ews_cases.settings import Settings
@@ -249,6 +250,18 @@ def test_the_application_runs_as_the_role(app_role, tmp_path):
         assert not before & set(session.scalars(held))
         head = select(AuditChainHead.position).where(AuditChainHead.chain == case_chain(case["id"]))
         assert session.scalar(head) >= 3  # created, submitted, erased: the head moved (UPDATE)
+
+    # Signed checkpoints as the role: the log's state row and the signing key's latest checkpoint move (UPDATE).
+    with app.app_context(), database.session(write=True) as session:
+        first = write_checkpoint(session)
+        session.commit()
+        Factory(session).user("auditor")
+        session.commit()
+        second = write_checkpoint(session)
+        session.commit()
+        assert first is not None
+        assert second is not None
+        assert second.checkpoint.tree_size > first.checkpoint.tree_size
 
     database.dispose()
     verified = ews(app_role.url, "audit", "verify")

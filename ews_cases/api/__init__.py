@@ -20,7 +20,9 @@ from ews_cases.api.pagination import MAX_ID
 warnings.filterwarnings("ignore", message=r".* has already been added to the spec", category=UserWarning)
 
 #: Endpoints anyone may call without a token.
-PUBLIC_ENDPOINTS = frozenset({"api.health", "openapi.spec"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"api.health", "openapi.spec", "api.list_checkpoints", "api.latest_checkpoint", "api.list_audit_keys"}
+)
 
 
 @api.before_request
@@ -50,6 +52,7 @@ def register_api(app: APIFlask) -> None:
         audit,
         cases,
         certificates,
+        checkpoints,
         cohorts,
         invitations,
         municipalities,

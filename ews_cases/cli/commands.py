@@ -336,10 +336,10 @@ def contacts_import(file: Path) -> None:
     )
 
 
-# The account administration commands (`users list|deactivate|reactivate`, `tokens`), `db`, `privacy` and the
-# long-running ones (`web`, `worker`, `beat`, `run`) add themselves to `main` and the groups above; imported
-# last because they import those groups.
-from ews_cases.cli import accounts, privacy, processes, schema  # noqa: E402, F401
+# The account administration commands (`users list|deactivate|reactivate`, `tokens`), `db`, `privacy`,
+# `audit checkpoint|keygen|checkpoint-mail` and the long-running ones (`web`, `worker`, `beat`, `run`) add
+# themselves to `main` and the groups above; imported last because they import those groups.
+from ews_cases.cli import accounts, checkpoints, privacy, processes, schema  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ from ews_cases.models.audit import (
 from ews_cases.models.base import Base, clock_set_to, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import Certificate
+from ews_cases.models.checkpoint import AuditCheckpoint, AuditSigningKey
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.models.credential import PasswordResetToken, RecoveryCode
 from ews_cases.models.invitation import (
@@ -43,10 +44,12 @@ __all__ = [
     "ApiToken",
     "Attendance",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditLogLeaf",
     "AuditLogNode",
     "AuditLogState",
+    "AuditSigningKey",
     "Base",
     "Case",
     "Certificate",

@@ -225,6 +225,7 @@ def _arrange(session: Session, factory: Factory, person) -> tuple[dict[State, in
                 ("/pruefung/bewerbungen", 200),
                 ("/pruefung/bewerbungen?q=Finnentrop", 200),
                 ("/pruefung/pruefkette", 200),
+                ("/konto/pruefpunkte", 200),
                 ("/programm/zugaenge", 200),  # read only: no forms
             ],
         ),
