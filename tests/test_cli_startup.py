@@ -133,7 +133,7 @@ def test_worker_and_beat_with_the_broker_unreachable_name_it(tmp_path, database_
     line = one_line(result)
     assert f"127.0.0.1:{port}" in line
     assert "Broker" in line
-    assert seconds < UNREACHABLE_WITHIN_SECONDS
+    assert seconds < 30  # one attempt, no waiting for the broker (Celery alone would retry forever)
 
 
 def test_a_command_prints_no_alembic_lines(tmp_path, database_url):
