@@ -41,6 +41,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "EWS_OUTBOX_BATCH_SIZE": str(settings.outbox_batch_size),
             "EWS_DATA_DIR": str(settings.data_dir),
             "EWS_PUBLIC_URL": settings.public_url,
+            "EWS_LOG_LEVEL": settings.log_level,
             "EWS_SECRET_KEY": settings.secret_key or "test",
             "PYTHONUNBUFFERED": "1",
         }

@@ -107,7 +107,8 @@ def _task_finished(task_id: str, task: Task, retval: Any = None, state: str | No
     started, token = _running.pop(task_id, (time.monotonic(), None))
     elapsed = time.monotonic() - started
     metrics.task_finished(task.name, state or "UNKNOWN", elapsed)
-    log.info(
+    log.log(
+        logging.DEBUG if _idle_poll(task.name, state, retval) else logging.INFO,
         "task %s %s in %.3fs: %s",
         task.name,
         state,
@@ -117,6 +118,16 @@ def _task_finished(task_id: str, task: Task, retval: Any = None, state: str | No
     )
     if token is not None:
         current_task_id.reset(token)
+
+
+def _idle_poll(task_name: str, state: str | None, retval: Any) -> bool:
+    """A delivery run (beat sends one every 15 s) that found nothing to send: logged at DEBUG only."""
+    return (
+        task_name == "workers.tasks.deliver_outbox"
+        and state == "SUCCESS"
+        and isinstance(retval, dict)
+        and not any(retval.values())
+    )
 
 
 @task_failure.connect

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ews_cases.audit import chain
+from ews_cases.cli.preflight import CheckedGroup, require_database
 from ews_cases.db.engine import Database
 from ews_cases.errors import DomainError, NotFound, ValidationFailed
 from ews_cases.i18n.translate import _
@@ -20,12 +20,14 @@ from ews_cases.settings import get_settings
 from workflows import Actor
 
 if TYPE_CHECKING:
-    from celery import Celery
     from flask.ctx import AppContext
 
 
-def _database() -> Database:
+def _database(*, migrated: bool = True) -> Database:
+    """The configured database, once it answers and (with `migrated`) is migrated; else the command ends with
+    one line."""
     settings = get_settings()
+    require_database(settings.sqlalchemy_url, migrated=migrated)
     return Database(
         settings.sqlalchemy_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -33,7 +35,7 @@ def _database() -> Database:
     )
 
 
-@click.group()
+@click.group(cls=CheckedGroup)
 @click.version_option(package_name="ews-cases", prog_name="ews", message="%(prog)s %(version)s")
 def main() -> None:
     """EWS Cases — Fallverwaltung der Entwicklungswerkstatt für kommunale Engagementstrategien."""
@@ -47,73 +49,6 @@ def main() -> None:
         messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
         raise click.ClickException(_("Ungültige Einstellungen: {messages}", messages=messages)) from None
     configure_logging(settings)
-
-
-@main.command()
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: 2 × cores + 1)")
-@click.option("--threads", type=int, default=4, show_default=True)
-def web(workers: int | None, threads: int) -> None:
-    """Serve the web pages and the API with gunicorn on EWS_HOST:EWS_PORT."""
-    from ews_cases.cli.server import serve
-
-    serve(get_settings(), workers=workers, threads=threads)
-
-
-def _celery() -> Celery:
-    from ews_cases.app import create_app
-
-    app = create_app()
-    if "celery" not in app.extensions:
-        raise click.ClickException(
-            _("Kein Broker eingerichtet: EWS_REDIS_URL setzen (oder `ews run` verwenden).")
-        )
-    return app.extensions["celery"]
-
-
-@main.command()
-@click.option("--concurrency", type=int, default=2, show_default=True)
-def worker(concurrency: int) -> None:
-    """Run a Celery worker (any number may run, on any machine)."""
-    from ews_cases.cli.server import share_metrics_between_processes
-
-    settings = get_settings()
-    share_metrics_between_processes()  # the pool processes count their task durations together
-    celery = _celery()
-    if settings.worker_metrics_port:
-        from ews_cases.observability.metrics import serve_worker_metrics
-
-        serve_worker_metrics(settings.host, settings.worker_metrics_port)
-    celery.worker_main(
-        ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}", "--queues=ews"]
-    )
-
-
-@main.command()
-def beat() -> None:
-    """Run Celery beat, which triggers the periodic scans (run exactly one)."""
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Beat keeps its schedule file in the data folder; a second beat on the same folder would corrupt it.
-    with (settings.data_dir / "celerybeat.lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise click.ClickException(
-                _(
-                    "Mit dem Datenordner {folder} läuft bereits ein `ews beat`. "
-                    "Es darf genau ein Beat laufen (docs/operations.md).",
-                    folder=settings.data_dir.resolve(),
-                )
-            ) from None
-        _celery().start(["beat", f"--loglevel={settings.log_level}"])
-
-
-@main.command()
-def run() -> None:
-    """Web, worker and beat together on the embedded defaults (Ctrl-C stops all cleanly)."""
-    from ews_cases.cli.supervisor import run_all
-
-    sys.exit(run_all(get_settings()))
 
 
 @main.group()
@@ -190,7 +125,9 @@ def _app_context() -> AppContext:
     """Services render links and texts with the app's settings: give them an app context."""
     from ews_cases.app import create_app
 
-    return create_app().app_context()
+    settings = get_settings()
+    require_database(settings.sqlalchemy_url)
+    return create_app(settings, check_migrations=False).app_context()
 
 
 @main.command()
@@ -206,11 +143,7 @@ def demo() -> None:
                 "`ews users create` an."
             )
         )
-    database = _database()
-    from ews_cases.db.migrate import ensure_migrated
-
-    ensure_migrated(database.engine, database.url)
-    with _app_context(), database.transaction() as session:
+    with _app_context(), _database().transaction() as session:
         summary = load_demo(session)
     click.echo(summary)
 
@@ -434,9 +367,18 @@ def contacts_import(file: Path) -> None:
 
 
 # The account administration commands (`users list|deactivate|reactivate`, `tokens`), `db`, `privacy`,
-# `audit checkpoint|keygen|checkpoint-mail|cosign|timestamp` and `audit bundle` add themselves to `main` and
-# the groups above; imported last because they import those groups.
-from ews_cases.cli import accounts, attestations, audit_bundle, checkpoints, privacy, schema  # noqa: E402, F401
+# `audit checkpoint|keygen|checkpoint-mail|cosign|timestamp`, `audit bundle` and the long-running ones (`web`,
+# `worker`, `beat`, `run`) add themselves to `main` and the groups above; imported last because they import
+# those groups.
+from ews_cases.cli import (  # noqa: E402, F401
+    accounts,
+    attestations,
+    audit_bundle,
+    checkpoints,
+    privacy,
+    processes,
+    schema,
+)
 
 if __name__ == "__main__":
     main()

@@ -18,9 +18,12 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Migrate the database to the latest schema (creates it when empty)."""
-    from ews_cases.db.migrate import upgrade
+    from ews_cases.db.migrate import check_database, upgrade
 
     settings = get_settings()
+    check_database(
+        settings.sqlalchemy_url, migrated=False
+    )  # an unreachable server: one line, not a traceback
     upgrade(settings.sqlalchemy_url, revision)
     click.echo(_("Datenbank auf Stand {revision}", revision=revision))
 
@@ -36,7 +39,9 @@ def db_roles(app_role: str) -> None:
     from ews_cases.db.roles import RoleRefused, grant_application_role
 
     password = get_settings().app_db_password or None
-    database = _database()
+    # Only reachable: grant_application_role checks the schema itself and says what is missing, also to a
+    # role that may not read the schema's revision.
+    database = _database(migrated=False)
     try:
         with database.engine.begin() as connection:
             report = grant_application_role(connection, app_role, password)

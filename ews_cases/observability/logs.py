@@ -49,6 +49,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class Demote(logging.Filter):
+    """Makes INFO records whose message starts with one of `prefixes` DEBUG records (shown only at DEBUG).
+
+    For a library's routine lines that say nothing happened: its logger's other INFO lines still come.
+    """
+
+    def __init__(self, prefixes: list[str]) -> None:
+        super().__init__()
+        self.prefixes = tuple(prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.getMessage().startswith(self.prefixes):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+#: Routine lines of the libraries, demoted to DEBUG: Alembic's, on every start-up check of the schema; beat's,
+#: each time it sends the outbox delivery (every 15 s, workers/schedule.py).
+ROUTINE_LINES = {
+    "alembic.runtime.migration": ["Context impl ", "Will assume "],
+    "celery.beat": ["Scheduler: Sending due task deliver-outbox "],
+}
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -58,7 +82,10 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}},
+        "filters": {
+            "context": {"()": ContextFilter},
+            **{f"routine:{name}": {"()": Demote, "prefixes": p} for name, p in ROUTINE_LINES.items()},
+        },
         "formatters": {
             "main": {"()": JsonFormatter} if json_logs else {"format": TEXT_FORMAT},
         },
@@ -78,6 +105,15 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             # The state machine library logs every state entered and left at INFO: twice per transition,
             # without case or actor. The audit trail records each transition; its warnings still come.
             "transitions": {"level": "WARNING"},
+            # Alembic announces each of its plugins at INFO whenever it loads (every command, every process).
+            "alembic.runtime.plugins": {"level": "WARNING"},
+            # Celery logs every task received and finished; workers/celery_app.py logs each finished task once,
+            # with its duration and result (and failures at ERROR: Celery's own error lines still come).
+            "celery.worker.strategy": {"level": "WARNING"},
+            "celery.app.trace": {"level": "WARNING"},
+            # aiosmtpd, the development mail sink of `ews run`: five lines per connection.
+            "mail.log": {"level": "WARNING"},
+            **{name: {"filters": [f"routine:{name}"]} for name in ROUTINE_LINES},
         },
     }
 

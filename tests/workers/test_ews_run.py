@@ -1,6 +1,7 @@
 """`ews run` on a fresh machine: no database, Redis or SMTP server configured. It starts web, worker and beat
 on the embedded defaults, answers health checks, delivers a demo reminder into its local mail folder, and
-stops cleanly — every child with it — on SIGINT (Ctrl-C) or SIGTERM."""
+stops cleanly — every child with it — on SIGINT (Ctrl-C) or SIGTERM; killed with SIGKILL, it leaves no
+process behind either, and the next `ews run` starts normally."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import email
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,14 +67,18 @@ class FreshMachine:
                 stderr=subprocess.STDOUT,
             )
 
-    def health(self) -> dict:
+    def health(self, request_id: str | None = None) -> dict:
         """`GET /api/v1/health` once the web server answers (fails if `ews run` gave up)."""
         deadline = time.monotonic() + 60
+        url = f"http://127.0.0.1:{self.port}/api/v1/health"
         while True:
             assert self.run is not None
             assert self.run.poll() is None, self.log.read_text(errors="replace")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/health", timeout=2) as r:
+                request = urllib.request.Request(
+                    url, headers={"X-Request-ID": request_id} if request_id else {}
+                )
+                with urllib.request.urlopen(request, timeout=2) as r:
                     return {"http": r.status, **json.load(r)}
             except OSError:
                 assert time.monotonic() < deadline, self.log.read_text(errors="replace")
@@ -92,6 +98,18 @@ class FreshMachine:
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         return found
+
+    def wait_for_log(self, marker: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in (text := self.log.read_text(errors="replace")):
+            assert self.run is not None
+            assert self.run.poll() is None, text
+            assert time.monotonic() < deadline, f"no {marker!r} after {timeout}s:\n{text}"
+            time.sleep(0.2)
+
+    def port_open(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self, signum: int) -> tuple[int, float]:
         """Send `signum` to `ews run` alone (as Ctrl-C or a service manager would); exit code and time."""
@@ -167,4 +185,58 @@ def test_ews_run_stops_cleanly_on_sigterm(machine):
     machine.ews("db", "upgrade")
     machine.start()
     assert machine.health()["broker"] == "ok"
+    assert_stops_cleanly(machine, signal.SIGTERM)
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    left = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def test_ews_run_killed_with_sigkill_leaves_no_process_and_starts_again(machine):
+    machine.ews("db", "upgrade")
+    machine.start()
+    assert machine.health()["broker"] == "ok"
+    machine.wait_for_log("beat: Starting...")
+    machine.wait_for_log(" ready.")  # the worker, with its pool processes
+
+    # One line per request, and none of the libraries' routine lines (Alembic's on every schema check).
+    machine.health(request_id="one-request-one-line")
+    time.sleep(0.5)
+    log = machine.log.read_text(errors="replace")
+    assert log.count("one-request-one-line") == 1, log
+    assert "alembic" not in log, log
+
+    assert machine.run is not None
+    tree = [psutil.Process(machine.run.pid), *psutil.Process(machine.run.pid).children(recursive=True)]
+    found = machine.processes()
+    assert {p.pid for p in found} <= {p.pid for p in tree}  # nothing of it outside its process tree
+    assert len(tree) >= 8  # ews run, web + 2 workers, worker + 2 pool processes, beat, embedded Redis
+    assert any("redis-server" in " ".join(p.cmdline()) for p in tree)
+
+    started = time.monotonic()
+    machine.run.kill()
+    machine.run.wait()
+    while alive(tree) or machine.processes() or machine.port_open():
+        left = [p.cmdline() for p in alive(tree)]
+        assert time.monotonic() - started < 5, (
+            f"left behind after 5 s: {left}, port open: {machine.port_open()}"
+        )
+        time.sleep(0.1)
+    print(f"\nSIGKILL: no process of {len(tree)} left after {time.monotonic() - started:.2f}s")
+
+    # The next start finds the port, the queue and the beat lock free.
+    machine.start()
+    assert machine.health() == {"http": 200, "status": "ok", "database": "ok", "broker": "ok"}
+    machine.wait_for_log("beat: Starting...")
+    machine.wait_for_log(" ready.")  # the worker
+    log = machine.log.read_text(errors="replace")
+    assert "läuft bereits" not in log, log
+    assert "Address already in use" not in log, log
     assert_stops_cleanly(machine, signal.SIGTERM)
