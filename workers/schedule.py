@@ -18,6 +18,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "expire-invitations": {"task": "workers.tasks.expire_invitations", "schedule": crontab(minute="*/30")},
     "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": crontab(minute=17, hour=3)},
     "scan-certificates": {"task": "workers.tasks.scan_certificates", "schedule": timedelta(minutes=2)},
+    # Checkpoints still without an RFC 3161 token (the TSA was down) are asked for again; nothing without a TSA.
+    "audit-timestamps": {
+        "task": "workers.tasks.timestamp_audit_checkpoints",
+        "schedule": timedelta(minutes=TIMESTAMP_RETRY_MINUTES),
+    },
 }
 
 
@@ -28,10 +33,5 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "audit-checkpoint": {
             "task": "workers.tasks.write_audit_checkpoint",
             "schedule": timedelta(minutes=settings.audit_checkpoint_minutes),
-        },
-        # Checkpoints still without an RFC 3161 token (the TSA was down): asked again; nothing without a TSA.
-        "audit-timestamps": {
-            "task": "workers.tasks.timestamp_audit_checkpoints",
-            "schedule": timedelta(minutes=TIMESTAMP_RETRY_MINUTES),
         },
     }

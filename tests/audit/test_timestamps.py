@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,14 @@ def test_ews_audit_checkpoint_timestamps_the_new_checkpoint(
     assert "Zeitstempel folgt später" in later.stderr
     assert len(session.scalars(select(AuditCheckpoint)).all()) == 2
     assert len(session.scalars(select(AuditTimestamp)).all()) == 1
+
+
+def test_beat_asks_again_every_few_minutes_through_the_task(app, db: Database) -> None:
+    from workers import tasks
+    from workers.schedule import BEAT_SCHEDULE
+
+    entry = BEAT_SCHEDULE["audit-timestamps"]
+    assert entry["task"] == tasks.timestamp_audit_checkpoints.name
+    assert entry["schedule"] == timedelta(minutes=service.RETRY_MINUTES)
+    with app.app_context():  # the task wraps the service; without EWS_TSA_URL it asks nobody
+        assert tasks.timestamp_audit_checkpoints() == {"stored": [], "pending": 0, "error": None}
