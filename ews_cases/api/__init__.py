@@ -19,6 +19,7 @@ from ews_cases.api.pagination import MAX_ID
 # apispec warns while APIFlask adds such a copy; merge_repeated_schemas drops it from the document.
 warnings.filterwarnings("ignore", message=r".* has already been added to the spec", category=UserWarning)
 
+JSON = "application/json"
 #: Endpoints anyone may call without a token.
 PUBLIC_ENDPOINTS = frozenset({"api.health", "openapi.spec"})
 
@@ -29,6 +30,19 @@ def _closed_unless_declared() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if request.endpoint not in PUBLIC_ENDPOINTS and view is not None and not hasattr(view, "_ews_roles"):
         abort(403)
+
+
+@api.before_request
+def _json_bodies_only() -> None:
+    """An operation that reads a JSON body gets JSON or a 415: webargs would read a body of another type as
+    no body at all, so a `PATCH` sent as text/plain or as a form would succeed as an empty change. A request
+    without any body is left to the schema (an operation whose fields are all optional needs none)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    spec = getattr(view, "_spec", {})
+    if spec.get("body") is None or spec.get("content_type", JSON) != JSON or request.is_json:
+        return
+    if request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        abort(415)
 
 
 class IdConverter(IntegerConverter):

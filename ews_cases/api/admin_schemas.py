@@ -11,10 +11,10 @@ from datetime import date, datetime
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from ews_cases.api.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from ews_cases.i18n.translate import _
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow

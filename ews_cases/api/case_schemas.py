@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
+from ews_cases.api.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from ews_cases.i18n.translate import N_, _
 from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
 from ews_cases.services.cases import SALUTATIONS
@@ -133,11 +133,11 @@ class TransitionOptions(Schema):
 
 
 class ScoresIn(Schema):
-    need = Integer(required=True, strict=True, validate=Range(0, 5))
-    strategy = Integer(required=True, strict=True, validate=Range(0, 5))
-    leadership = Integer(required=True, strict=True, validate=Range(0, 5))
-    capacity = Integer(required=True, strict=True, validate=Range(0, 5))
-    network = Integer(required=True, strict=True, validate=Range(0, 5))
+    need = Integer(required=True, validate=Range(0, 5))
+    strategy = Integer(required=True, validate=Range(0, 5))
+    leadership = Integer(required=True, validate=Range(0, 5))
+    capacity = Integer(required=True, validate=Range(0, 5))
+    network = Integer(required=True, validate=Range(0, 5))
 
 
 class ReviewIn(Schema):

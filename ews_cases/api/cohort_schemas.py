@@ -11,9 +11,20 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Date, Decimal, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 
+from ews_cases.api.fields import (
+    AwareDateTime,
+    Boolean,
+    Date,
+    Decimal,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Nested,
+    String,
+)
 from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.services.cohorts import COHORT_FIELDS
 
@@ -36,13 +47,13 @@ class CohortFieldsIn(Schema):
     application_deadline = Date(
         validate=_DEADLINE_YEARS, metadata={"description": "Applications close 23:59:59 Europe/Berlin"}
     )
-    capacity = Integer(strict=True)
-    team_size = Integer(strict=True)
+    capacity = Integer()
+    team_size = Integer()
     starts_on = Date(allow_none=True)
     ends_on = Date(allow_none=True)
-    reminder_days = List(Integer(strict=True), validate=Length(max=30))
+    reminder_days = List(Integer(), validate=Length(max=30))
     min_attendance = Decimal(places=2, metadata={"description": "Share of workshops, 0 to 1"})
-    required_reviews = Integer(strict=True)
+    required_reviews = Integer()
     ceremony_on = Date(allow_none=True)
     ceremony_place = String(allow_none=True, validate=Length(max=120))
     signatory_name = String(allow_none=True, validate=Length(max=200))
@@ -57,7 +68,7 @@ class CohortFieldsIn(Schema):
 
 
 class CohortCreateIn(CohortFieldsIn):
-    number = Integer(required=True, strict=True, validate=Range(1, 10_000))
+    number = Integer(required=True, validate=Range(1, 10_000))
     title = String(required=True, validate=Length(1, 200))
     application_deadline = Date(
         required=True,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Integer, String
 from apiflask.validators import Length
 
 from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
+from ews_cases.api.fields import AwareDateTime, Integer, String
 from ews_cases.db.request_session import db_session
 from ews_cases.models import USER_ROLES, Invitation
 from ews_cases.services.invitations import invite

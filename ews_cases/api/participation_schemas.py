@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
+from ews_cases.api.fields import AwareDateTime, Boolean, Float, Integer, List, Nested, String
 from ews_cases.api.pagination import MAX_ID
 from ews_cases.models import ATTENDANCE_STATUSES, PROJECT_STATUSES
 
@@ -13,12 +13,8 @@ TEXT = Length(max=20_000)
 
 
 class AttendanceIn(Schema):
-    session = Integer(
-        required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "session id"}
-    )
-    member = Integer(
-        required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "team member id"}
-    )
+    session = Integer(required=True, validate=Range(1, MAX_ID), metadata={"description": "session id"})
+    member = Integer(required=True, validate=Range(1, MAX_ID), metadata={"description": "team member id"})
     status = String(required=True, validate=OneOf(ATTENDANCE_STATUSES))
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import redis
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from flask import current_app
 from sqlalchemy import select, text
@@ -14,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ews_cases.api.auth import ALL_ROLES, READERS, allow
 from ews_cases.api.blueprint import api
+from ews_cases.api.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
 from ews_cases.db.request_session import db_session
 from ews_cases.i18n.translate import _
