@@ -37,6 +37,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "EWS_OUTBOX_BATCH_SIZE": str(settings.outbox_batch_size),
             "EWS_DATA_DIR": str(settings.data_dir),
             "EWS_PUBLIC_URL": settings.public_url,
+            "EWS_API_RATE_LIMIT": str(settings.api_rate_limit),
             "EWS_SECRET_KEY": settings.secret_key or "test",
             "PYTHONUNBUFFERED": "1",
         }

@@ -15,6 +15,7 @@ from ews_cases.api.auth import document_roles
 from ews_cases.api.blueprint import api
 from ews_cases.api.errors import document_problems, register_error_handlers
 from ews_cases.api.pagination import MAX_ID
+from ews_cases.api.rate_limit import document_rate_limit, register_rate_limit
 
 # apispec warns while APIFlask adds such a copy; merge_repeated_schemas drops it from the document.
 warnings.filterwarnings("ignore", message=r".* has already been added to the spec", category=UserWarning)
@@ -71,13 +72,15 @@ def register_api(app: APIFlask) -> None:
         system,
     )
 
+    # Before the other hooks that read the request (the input guard parses the body): first the count.
+    register_rate_limit(app, app.extensions["ews"].settings)
     app.register_blueprint(api)
     register_error_handlers(app)
     app.spec_processor(_finish_document)  # APIFlask keeps one processor: it does all our changes
 
 
 def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
-    return document_roles(document_problems(merge_repeated_schemas(spec)))
+    return document_rate_limit(document_roles(document_problems(merge_repeated_schemas(spec))))
 
 
 _REPEATED_NAME = re.compile(r"(.+?)(\d+)")

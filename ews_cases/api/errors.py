@@ -93,6 +93,13 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault(
                     "413", {"description": "Body too large", "content": dict(problem_content)}
                 )
+                responses.setdefault(
+                    "415",
+                    {
+                        "description": "The body is not sent as application/json",
+                        "content": dict(problem_content),
+                    },
+                )
             for response in responses.values():
                 content = response.get("content", {})
                 if content.get("application/json", {}).get("schema", {}).get("$ref") in default_refs:
