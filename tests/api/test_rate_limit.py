@@ -116,7 +116,9 @@ def test_the_default_limit_and_zero_for_none(settings):
 def test_the_openapi_document_names_the_429_on_every_operation(app):
     document = app.test_client().get("/api/v1/openapi.json").get_json()
     answer = document["components"]["responses"]["TooManyRequests"]
-    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(answer["headers"])
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
+        answer["headers"]
+    )
     assert "application/problem+json" in answer["content"]
     operations = [op for ops in document["paths"].values() for op in ops.values() if isinstance(op, dict)]
     assert len(operations) > 40
