@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from ews_cases.api.auth import document_roles
 from ews_cases.api.blueprint import api
 from ews_cases.api.errors import document_problems, register_error_handlers
+from ews_cases.api.openapi import finish_document, name_operations
 from ews_cases.api.pagination import MAX_ID
 from ews_cases.api.rate_limit import document_rate_limit, register_rate_limit
 
@@ -72,15 +73,17 @@ def register_api(app: APIFlask) -> None:
         system,
     )
 
+    settings = app.extensions["ews"].settings
     # Before the other hooks that read the request (the input guard parses the body): first the count.
-    register_rate_limit(app, app.extensions["ews"].settings)
+    register_rate_limit(app, settings)
     app.register_blueprint(api)
+    name_operations(app, api.name)
     register_error_handlers(app)
-    app.spec_processor(_finish_document)  # APIFlask keeps one processor: it does all our changes
 
-
-def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
-    return document_rate_limit(document_roles(document_problems(merge_repeated_schemas(spec))))
+    @app.spec_processor  # APIFlask keeps one processor: it does all our changes
+    def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
+        spec = document_roles(document_problems(merge_repeated_schemas(spec)))
+        return finish_document(document_rate_limit(spec), settings)
 
 
 _REPEATED_NAME = re.compile(r"(.+?)(\d+)")

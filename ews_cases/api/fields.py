@@ -28,7 +28,10 @@ from apiflask.fields import (
 )
 from webargs.multidictproxy import MultiDictProxy
 
+from ews_cases.services.validation import EMAIL_RE
+
 __all__ = [
+    "EMAIL",
     "AwareDateTime",
     "Boolean",
     "Date",
@@ -41,6 +44,10 @@ __all__ = [
     "Nested",
     "String",
 ]
+
+
+#: How the document describes an email address the services require (`EMAIL_RE`; they also strip spaces).
+EMAIL: dict[str, Any] = {"format": "email", "pattern": EMAIL_RE.pattern}
 
 
 def _from_text(data: Mapping[str, Any] | None) -> bool:
