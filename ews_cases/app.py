@@ -9,12 +9,14 @@ import uuid
 from dataclasses import dataclass
 
 from apiflask import APIFlask
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request
 from flask_babel import Babel, get_locale
 
 from ews_cases.context import current_request_id
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import ensure_migrated
+from ews_cases.http.headers import register_security_headers
+from ews_cases.http.proxies import trust_proxies
 from ews_cases.i18n.build import compile_catalogues
 from ews_cases.i18n.formatting import register_filters
 from ews_cases.i18n.translate import _, select_locale
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if check_migrations:
         ensure_migrated(db.engine, db.url)
     app.extensions["ews"] = EwsExtension(settings=settings, db=db)
+    trust_proxies(app, settings)
     compile_catalogues()  # .mo files are build output, not committed; cheap when current
     Babel(app, locale_selector=select_locale)
     # Templates use the same `_` as the code: German msgids with `{placeholders}`.
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     register_filters(app)
 
     _register_request_hooks(app)
+    register_security_headers(app, production=settings.env == "production")
 
     from ews_cases.api import register_api
     from ews_cases.db.request_session import register_request_session
@@ -84,6 +88,10 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     from ews_cases.web import register_web
 
     register_web(app, settings)
+
+    from ews_cases.db.retry import retry_transient_failures
+
+    retry_transient_failures(app)
 
     from workers.celery_app import broker_url, celery_init_app
 
@@ -137,16 +145,23 @@ def _register_request_hooks(app: Flask) -> None:
     @app.get("/metrics")
     @app.doc(hide=True)
     def prometheus_metrics() -> Response:
-        if settings.metrics_token:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
-                return Response(
-                    "Unauthorized\n",
-                    401,
-                    {"WWW-Authenticate": 'Bearer realm="metrics"'},
-                    mimetype="text/plain",
-                )
+        if not settings.metrics_token:
+            if settings.env == "production":
+                abort(404)  # not public in production: scraping needs EWS_METRICS_TOKEN
+        elif not _bearer_matches(settings.metrics_token):
+            return Response(
+                "Unauthorized\n",
+                401,
+                {"WWW-Authenticate": 'Bearer realm="metrics"'},
+                mimetype="text/plain",
+            )
         return Response(metrics.render(ews(app).db), mimetype=metrics.CONTENT_TYPE_LATEST)
+
+
+def _bearer_matches(token: str) -> bool:
+    """Whether the request's `Authorization: Bearer <token>` names `token` (compared in constant time)."""
+    scheme, _space, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def ews(app: Flask) -> EwsExtension:

@@ -6,6 +6,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str | None = None
+    #: The password `ews db roles` gives the application's PostgreSQL role (docs/operations.md, "Database
+    #: roles"); web, worker and beat read only their EWS_DATABASE_URL, which carries it.
+    app_db_password: str | None = None
     redis_url: str | None = None
     broker_url: str | None = None
     secret_key: str | None = None
@@ -91,8 +95,8 @@ class Settings(BaseSettings):
     #: API requests a minute per API token (per client address for requests without a token), counted in Redis
     #: across all web processes; beyond it the API answers 429 with `Retry-After`. 0: no limit.
     api_rate_limit: int = Field(default=600, ge=0, le=1_000_000)
-    #: How many reverse proxies in front of `ews web` append to `X-Forwarded-For` (0: none, use the peer
-    #: address). The login limits per client address need the real client's address.
+    #: How many reverse proxies in front of `ews web` write `X-Forwarded-For/-Proto/-Host` (0: none, use the
+    #: peer's address; ews_cases/http/proxies.py). The login limits per client address need the visitor's.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     #: Retention (docs/privacy.md; services/retention.py): how long personal data is kept after its trigger.
     retention_unsuccessful_case_months: int = Field(default=12, ge=1, le=1200)
@@ -113,13 +117,26 @@ class Settings(BaseSettings):
     seal_password: str | None = None
     #: An optional logo (PNG or JPEG) printed at the top of every certificate.
     certificate_logo: Path | None = None
+    #: The audit log's signed checkpoints (docs/audit.md §8, docs/operations.md "Signed checkpoints"). The origin
+    #: line of every checkpoint; unset: the host and path of EWS_PUBLIC_URL followed by `/audit-log`.
+    audit_log_origin: str | None = None
+    #: The log's Ed25519 signing key, `PRIVATE+KEY+<name>+<key ID>+<key>` (`ews audit keygen` writes one), or
+    #: the path of a file holding it. Keep it outside the database and its backups. Required in production;
+    #: development and tests make one under the data folder on first use.
+    audit_signing_key: str | None = None
+    #: During a key rotation: further signing keys (each a key or a file path, comma-separated) that sign every
+    #: checkpoint beside EWS_AUDIT_SIGNING_KEY, so verifiers holding an older key accept the new checkpoints.
+    audit_previous_signing_keys: str | None = None
+    #: The beat task writes a checkpoint this often (minutes) when the log has grown.
+    audit_checkpoint_minutes: int = Field(default=10, ge=1, le=24 * 60)
     default_locale: str = "de"
     timezone: str = "Europe/Berlin"
 
     #: `json` (one object per line, the default in production) or `text` (the default elsewhere).
     log_format: Literal["json", "text"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #: If set, `/metrics` answers only requests with `Authorization: Bearer <token>` (401 otherwise). Unset, it
+    #: answers 404 in production and is open elsewhere.
     metrics_token: str | None = None
     #: If set, `ews worker` serves its own Prometheus metrics (task durations) on this port.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
@@ -141,6 +158,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"EWS_REQUIRE_2FA_ROLES names unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}"
             )
+        origin = self.log_origin
+        if not origin or any(c.isspace() or c == "+" for c in origin):
+            raise ValueError(
+                f"EWS_AUDIT_LOG_ORIGIN {origin!r} cannot name the audit log: no spaces, no '+' (C2SP tlog-checkpoint)"
+            )
         if self.log_format is None:
             self.log_format = "json" if self.env == "production" else "text"
         return self
@@ -157,6 +179,14 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @property
+    def log_origin(self) -> str:
+        """`EWS_AUDIT_LOG_ORIGIN`, or `<host>[:port][/path]/audit-log` from `EWS_PUBLIC_URL`."""
+        if self.audit_log_origin:
+            return self.audit_log_origin.strip()
+        public = urlsplit(self.public_url)
+        return f"{public.netloc or 'localhost'}{public.path.rstrip('/')}/audit-log"
 
     @property
     def certificate_dir(self) -> Path:

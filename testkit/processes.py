@@ -8,7 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 from ews_cases.settings import Settings
 
@@ -89,3 +93,58 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+@contextmanager
+def web_process(
+    settings: Settings,
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    threads: int = 2,
+    timeout: float = 90.0,
+) -> Iterator[str]:
+    """`ews web` (gunicorn) on a free loopback port with `settings` (and `env` on top); yields its base URL
+    once `/api/v1/health` answers, and stops it (SIGTERM, then SIGKILL) afterwards."""
+    port = free_port()
+    environment = settings_env(settings) | {"EWS_HOST": "127.0.0.1", "EWS_PORT": str(port)} | (env or {})
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ews_cases.cli",
+                "web",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert process.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    if requests.get(f"{base}/api/v1/health", timeout=10).status_code == 200:
+                        break
+                except requests.RequestException:  # not listening yet, or still loading the app
+                    pass
+                assert time.monotonic() < deadline, log_path.read_text(errors="replace")
+                time.sleep(0.2)
+            yield base
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()

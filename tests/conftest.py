@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from ews_cases.app import create_app
+from ews_cases.audit.merkle import EMPTY_ROOT
 from ews_cases.db.engine import Database
 from ews_cases.db.migrate import upgrade
 from ews_cases.models import Base
@@ -125,15 +126,23 @@ def app(settings: Settings):
     return app
 
 
+@pytest.fixture(scope="session")
+def production_app(settings: Settings):
+    """The app as `EWS_ENV=production` builds it (HSTS, `Secure` cookies, /metrics not public), on the same
+    test database."""
+    production = Settings(**{**settings.model_dump(), "env": "production", "secret_key": "s" * 48})
+    app = create_app(production)
+    app.test_client_class = OwnContextClient
+    return app
+
+
 def reset_database(db: Database) -> None:
     """Empty every table but the reference list; the audit table's triggers are bypassed only here."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_TABLES]
     with db.engine.begin() as conn:
         if db.is_sqlite:
             triggers = conn.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
-                )
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit%'")
             ).all()
             for name, _sql in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))
@@ -147,6 +156,13 @@ def reset_database(db: Database) -> None:
         conn.execute(
             text("INSERT INTO audit_chain_heads (chain, position, hash) VALUES ('global', 0, :h)"),
             {"h": "0" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_log_state (id, size, root, max_event_id, updated_at) "
+                "VALUES (1, 0, :root, 0, CURRENT_TIMESTAMP)"
+            ),
+            {"root": EMPTY_ROOT.hex()},
         )
 
 

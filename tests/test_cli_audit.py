@@ -17,6 +17,7 @@ from ews_cases.audit.chain import chain_hash
 from ews_cases.audit.export import CSV_COLUMNS
 from ews_cases.models import AuditEvent, case_chain
 from testkit.factories import ATTENDORN
+from tests.audit.test_integrity import expected_privilege_warnings, trigger_lifted
 from tests.test_audit import chain_events, count_events, forge_data, run_verifier_script
 from workflows import State
 
@@ -45,10 +46,25 @@ def history(session, factory):
     return first
 
 
-def test_verify_passes_on_an_untouched_database(database_url, history):
+def test_verify_passes_on_an_untouched_database(db, database_url, history):
     result = ews(database_url, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: all chains verify" in result.stdout
+    # The triggers are in place; the suite connects to PostgreSQL as a superuser, which is only a warning.
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("WARNING")]
+    assert warnings == [f"WARNING: {warning}" for warning in expected_privilege_warnings(db)]
+
+
+def test_verify_fails_while_an_append_only_trigger_is_missing_or_disabled(db, database_url, history):
+    with trigger_lifted(db) as trigger:
+        result = ews(database_url, "audit", "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "OK: all chains verify" in result.stdout  # the chains are intact: nothing was changed yet
+    state = "missing" if db.is_sqlite else "disabled"
+    assert f"WARNING: append-only trigger {trigger} on audit_events is {state}" in result.stdout.splitlines()
+
+    again = ews(database_url, "audit", "verify")
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_sql_edit_is_refused_and_after_lifting_the_trigger_verify_names_the_event(

@@ -25,14 +25,19 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+NGINX_CONFIG = ROOT / "deploy" / "nginx" / "nginx.conf"
 
 APP_COMMANDS = {
     "web": ["ews", "web"],
     "worker": ["ews", "worker"],
     "beat": ["ews", "beat"],
     "migrate": ["ews", "db", "upgrade"],
+    "roles": ["ews", "db", "roles"],
 }
-LONG_RUNNING = ("web", "worker", "beat", "postgres", "redis", "mailpit")
+#: The PostgreSQL role each app service connects as: the schema's owner migrates and grants, the
+#: application role (append-only on the audit tables) runs everything else.
+DATABASE_ROLES = {"web": "ews_app", "worker": "ews_app", "beat": "ews_app", "migrate": "ews", "roles": "ews"}
+LONG_RUNNING = ("proxy", "web", "worker", "beat", "postgres", "redis", "mailpit")
 SETTINGS_FIELDS = set(Settings.model_fields)
 EWS_VARIABLE = re.compile(r"\bEWS_[A-Z0-9_]+\b")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
@@ -93,7 +98,17 @@ def _field(variable: str) -> str:
 
 
 def test_compose_has_every_service(services):
-    assert set(services) >= {"web", "worker", "beat", "migrate", "postgres", "redis", "mailpit"}
+    assert set(services) >= {
+        "proxy",
+        "web",
+        "worker",
+        "beat",
+        "migrate",
+        "roles",
+        "postgres",
+        "redis",
+        "mailpit",
+    }
 
 
 @pytest.mark.parametrize(("name", "expected"), APP_COMMANDS.items())
@@ -114,6 +129,7 @@ def test_every_long_running_service_has_a_healthcheck(services):
 
 def test_health_probes_ask_the_right_thing(services):
     assert "/api/v1/health" in json.dumps(services["web"]["healthcheck"]["test"])
+    assert "https://127.0.0.1/api/v1/health" in services["proxy"]["healthcheck"]["test"]
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
 
@@ -158,11 +174,37 @@ def test_migrate_runs_once_after_postgres(services):
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_waits_for_the_application_role(services, name):
+    assert services[name]["depends_on"]["roles"]["condition"] == "service_completed_successfully"
+
+
+def test_roles_runs_once_after_migrate_for_the_role_the_app_connects_as(services):
+    roles = services["roles"]
+    assert roles.get("restart", "no") == "no"
+    assert roles["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    command = _command(roles)
+    assert command[command.index("--app-role") + 1] == DATABASE_ROLES["web"]
+    # The password it sets is the one the app services' URL carries, and compose insists on it.
+    assert re.fullmatch(r"\$\{EWS_APP_DB_PASSWORD:\?[^}]+\}", _environment(roles)["EWS_APP_DB_PASSWORD"])
+    for name in ("web", "worker", "beat"):
+        assert "${EWS_APP_DB_PASSWORD:?" in _environment(services[name])["EWS_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_processes_never_see_the_owners_password(services, name):
+    environment = _environment(services[name])
+    assert "POSTGRES_PASSWORD" not in environment["EWS_DATABASE_URL"]
+    # env_file hands every .env line to the container: the owner's password is blanked over it.
+    assert services[name]["env_file"] in (".env", [".env"])
+    assert environment["POSTGRES_PASSWORD"] == ""
+
+
 def test_app_services_reach_the_other_services(services):
     for name in APP_COMMANDS:
         environment = {k: _interpolate(v) for k, v in _environment(services[name]).items()}
         assert environment["EWS_ENV"] == "production"
-        assert environment["EWS_DATABASE_URL"].startswith("postgresql://ews:")
+        assert environment["EWS_DATABASE_URL"].startswith(f"postgresql://{DATABASE_ROLES[name]}:")
         assert environment["EWS_DATABASE_URL"].endswith("@postgres:5432/ews")
         assert environment["EWS_REDIS_URL"] == "redis://redis:6379/0"
         assert environment["EWS_SMTP_HOST"] == "mailpit"
@@ -187,7 +229,7 @@ def test_compose_volumes_are_declared(compose, services):
     named = {
         v.split(":")[0]
         for s in services.values()
-        for v in s.get("volumes", [])
+        for v in map(_interpolate, s.get("volumes", []))
         if not v.startswith((".", "/"))
     }
     assert named <= set(compose["volumes"])
@@ -208,6 +250,68 @@ def test_compose_environment_is_valid_settings(services, name, clean_environment
     assert settings.sqlalchemy_url.startswith("postgresql+psycopg://")
 
 
+# --- the reverse proxy in front of web (tests/test_proxy.py runs its configuration) ---------------------
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Target → (source, options) of the service's volumes, with compose's defaults filled in."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *options = _interpolate(volume).split(":")
+        mounts[target] = (source, ",".join(options))
+    return mounts
+
+
+def test_only_the_proxy_is_published_web_is_not(services):
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy", "mailpit"}
+    assert services["web"].get("expose") == ["8000"]
+    # The Mailpit UI stays on loopback; the proxy is the one public entry: HTTPS, and HTTP for the redirect.
+    assert [_interpolate(port) for port in services["mailpit"]["ports"]] == ["127.0.0.1:8025:8025"]
+    assert [_interpolate(port) for port in services["proxy"]["ports"]] == ["443:443", "80:80"]
+
+
+def test_the_proxy_runs_the_committed_configuration(services):
+    proxy = services["proxy"]
+    assert proxy["build"] == {"context": ".", "target": "proxy"}
+    mounts = _mounts(proxy)
+    source, options = mounts["/etc/nginx/nginx.conf"]
+    assert (ROOT / source).resolve() == NGINX_CONFIG
+    assert options == "ro"
+    # The certificate folder is mounted where the configuration reads the certificate and key.
+    tls_source, tls_options = mounts["/etc/nginx/tls"]
+    assert tls_source.startswith(("./", "/"))
+    assert tls_options == "ro"
+    config = NGINX_CONFIG.read_text(encoding="utf-8")
+    assert "ssl_certificate /etc/nginx/tls/fullchain.pem;" in config
+    assert "ssl_certificate_key /etc/nginx/tls/privkey.pem;" in config
+    # It reaches web on the compose network, once web is healthy.
+    assert '"http://web:8000"' in config
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert proxy.get("restart") == "unless-stopped"
+
+
+def test_web_trusts_exactly_the_one_proxy(services):
+    environment = _environment(services["web"])
+    assert environment["EWS_TRUSTED_PROXIES"] == "1"  # fixed, not from .env: the proxy sets the headers
+    config = NGINX_CONFIG.read_text(encoding="utf-8")
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in config  # one entry, replaced
+    for name in ("worker", "beat", "migrate"):
+        assert "EWS_TRUSTED_PROXIES" not in _environment(services[name])
+
+
+def test_the_proxy_image_is_debian_nginx_with_the_static_files():
+    proxy = _stages()["proxy"]
+    assert proxy[0] == ("FROM", "${PROXY_BASE_IMAGE} AS proxy")
+    assert ("ARG", "PROXY_BASE_IMAGE=debian:bookworm-slim") in _instructions()
+    installed = " ".join(args for name, args in proxy if name == "RUN" and "apt-get install" in args).split()
+    assert "nginx" in installed
+    # The configuration serves /static/ from where the image holds the app's static folder.
+    assert ("COPY", "ews_cases/static /srv/ews/static") in proxy
+    assert "alias /srv/ews/static/;" in NGINX_CONFIG.read_text(encoding="utf-8")
+    assert [json.loads(args) for name, args in proxy if name == "CMD"] == [["nginx", "-g", "daemon off;"]]
+
+
 # --- .env.example --------------------------------------------------------------------------------------
 
 
@@ -225,6 +329,7 @@ def test_env_example_holds_no_secret():
     values = dotenv_values(ENV_EXAMPLE)
     assert values["EWS_SECRET_KEY"] in ("", None)
     assert values["POSTGRES_PASSWORD"] in ("", None)
+    assert values["EWS_APP_DB_PASSWORD"] in ("", None)
 
 
 def test_env_example_values_are_valid_settings(clean_environment):
@@ -303,7 +408,15 @@ def test_dockerfile_test_stage_installs_what_the_suite_needs_from_the_system():
     """`docker build --target test` holds every system package a test needs, so the run downloads none."""
     test = _stages()["test"]
     installed = " ".join(args for name, args in test if name == "RUN" and "apt-get install" in args).split()
-    for package in ("postgresql", "chromium", "default-jre-headless", "npm", "poppler-utils", "qpdf"):
+    for package in (
+        "postgresql",
+        "chromium",
+        "default-jre-headless",
+        "npm",
+        "poppler-utils",
+        "qpdf",
+        "nginx",
+    ):
         assert package in installed, package
     runs = " ".join(args for name, args in test if name == "RUN")
     assert ".[dev]" in runs

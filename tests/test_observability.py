@@ -169,16 +169,27 @@ def test_paths_with_secrets_are_recorded_as_their_route_pattern(client, db):
     assert 'route="/verify/<code>"' in text
 
 
-def test_a_metrics_token_is_required_when_configured(app, client, db, monkeypatch):
-    settings = app.extensions["ews"].settings
-    monkeypatch.setattr(settings, "metrics_token", "scrape-token-0123456789")
-    refused = client.get("/metrics")
-    assert refused.status_code == 401
-    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert (
-        client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"}).status_code == 200
-    )
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_a_metrics_token_is_required_when_configured(environment, app, production_app, db, monkeypatch):
+    served = production_app if environment == "production" else app
+    monkeypatch.setattr(served.extensions["ews"].settings, "metrics_token", "scrape-token-0123456789")
+    client = served.test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBlOnRva2Vu"}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+        assert "ews_http_requests_total" not in refused.get_data(as_text=True)
+    samples = scrape(client, Authorization="Bearer scrape-token-0123456789")
+    assert any(name == "ews_http_requests_total" for name, _labels in samples)
+
+
+def test_metrics_are_not_public_in_production_without_a_token(app, production_app, db):
+    assert production_app.extensions["ews"].settings.metrics_token is None
+    hidden = production_app.test_client().get("/metrics")
+    assert hidden.status_code == 404
+    assert "ews_http_requests_total" not in hidden.get_data(as_text=True)
+    assert app.extensions["ews"].settings.metrics_token is None
+    assert app.test_client().get("/metrics").status_code == 200  # development: open without a token
 
 
 class _Lines(logging.Handler):

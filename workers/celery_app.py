@@ -15,7 +15,7 @@ from ews_cases.context import current_task_id
 from ews_cases.db.after_commit import set_dispatcher
 from ews_cases.observability import metrics
 from ews_cases.settings import Settings
-from workers.schedule import BEAT_SCHEDULE
+from workers.schedule import beat_schedule
 
 log = logging.getLogger("workers")
 #: Longer than any retry countdown, so Redis never re-delivers a task that is merely waiting.
@@ -64,7 +64,7 @@ def celery_init_app(app: Flask) -> Celery:
         },
         timezone="Europe/Berlin",
         enable_utc=True,
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule=beat_schedule(settings),
         beat_schedule_filename=str(schedule_file),
         worker_hijack_root_logger=False,
     )

@@ -13,6 +13,7 @@ from ews_cases.db.engine import Database
 from ews_cases.mail.delivery import SmtpSender, deliver_batch
 from ews_cases.services import retention
 from ews_cases.services.certificates import issue_case_certificates, issue_due_certificates
+from ews_cases.services.checkpoints import write_checkpoint
 from ews_cases.services.cohorts import start_due_cases
 from ews_cases.services.invitations import expire_invitations as expire_due_invitations
 from ews_cases.services.reminders import run_reminder_scan
@@ -97,3 +98,12 @@ def expire_invitations(now: str | None = None) -> int:
     """Mark invitations past their expiry as expired (each audited); a rerun finds none twice."""
     with _db().transaction() as session:
         return expire_due_invitations(session, _parse_now(now))
+
+
+@shared_task(name="workers.tasks.write_audit_checkpoint")
+def write_audit_checkpoint() -> int | None:
+    """Sign a checkpoint of the audit log if it has grown, and mail it to subscribers; its tree size or None.
+    Runs at once queue up on the log's lock; the second finds nothing new."""
+    with _db().transaction() as session:
+        written = write_checkpoint(session)
+        return written.checkpoint.tree_size if written is not None else None

@@ -23,7 +23,9 @@ warnings.filterwarnings("ignore", message=r".* has already been added to the spe
 
 JSON = "application/json"
 #: Endpoints anyone may call without a token.
-PUBLIC_ENDPOINTS = frozenset({"api.health", "openapi.spec"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"api.health", "openapi.spec", "api.list_checkpoints", "api.latest_checkpoint", "api.list_audit_keys"}
+)
 
 
 @api.before_request
@@ -66,6 +68,7 @@ def register_api(app: APIFlask) -> None:
         audit,
         cases,
         certificates,
+        checkpoints,
         cohorts,
         invitations,
         municipalities,

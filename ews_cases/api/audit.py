@@ -14,6 +14,7 @@ from ews_cases.api.downloads import binary_response, media_type
 from ews_cases.api.pagination import paginate
 from ews_cases.audit.chain import event_record, verify_database
 from ews_cases.audit.export import iter_export
+from ews_cases.audit.integrity import check_storage
 from ews_cases.audit.queries import AuditFilter, select_events, with_personal
 from ews_cases.db.request_session import db_session
 from ews_cases.models import AuditEvent, utcnow
@@ -90,5 +91,13 @@ def export_audit(query: dict[str, Any]) -> Response:
 @api.output(VerificationOut)
 @api.doc(responses=[403])
 def verify_audit() -> dict[str, Any]:
-    """Recompute every hash chain; `ok` is false and `first_break` names the event when one is broken."""
-    return verify_database(db_session()).as_dict()
+    """Recompute every hash chain; `ok` is false and `first_break` names the event when one is broken.
+    `storage` lists problems with the audit tables' append-only protection; `storage_ok` is false when a
+    trigger is missing or disabled."""
+    session = db_session()
+    storage = check_storage(session)
+    return {
+        **verify_database(session).as_dict(),
+        "storage_ok": not storage.triggers,
+        "storage": storage.problems,
+    }

@@ -71,3 +71,15 @@ class VerificationOut(Schema):
     chains = Integer()
     first_break = Nested(BreakOut, allow_none=True)
     breaks = List(Nested(BreakOut))
+    storage_ok = Boolean(
+        metadata={
+            "description": "false when an append-only trigger is missing or disabled (docs/audit.md §6)"
+        }
+    )
+    storage = List(
+        String(),
+        metadata={
+            "description": "Problems with the audit tables' protection: missing or disabled triggers, and "
+            "what the application's database role could do to them (superuser, owner, UPDATE/DELETE/TRUNCATE)."
+        },
+    )

@@ -11,6 +11,7 @@ from flask import Response, json, render_template, request
 from flask_babel import get_locale
 
 from ews_cases.api.field_messages import localise_field_message
+from ews_cases.db.retry import BUSY
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ews_cases.http.input_guard import DUPLICATE_KEY, UNSTORABLE_TEXT
 from ews_cases.i18n.translate import N_, _
@@ -35,7 +36,7 @@ STATUS_TITLES = {
 }
 #: Messages raised with `abort(status, message=..., extra_data=...)` that say more than the status's default
 #: text, and their problem codes; `extra_data` fills the message's placeholders and joins the problem's members.
-SPECIFIC_MESSAGES = {UNSTORABLE_TEXT: "unstorable_text", DUPLICATE_KEY: "duplicate_key"}
+SPECIFIC_MESSAGES = {UNSTORABLE_TEXT: "unstorable_text", DUPLICATE_KEY: "duplicate_key", BUSY: "busy"}
 REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: 403,
     RefusalKind.WRONG_STATE: 409,

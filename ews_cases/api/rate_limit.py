@@ -52,10 +52,9 @@ def register_rate_limit(app: APIFlask, settings: Settings) -> None:
         if token is not None:
             counted = Counted(per_token, token)
         else:
-            address = client_address(
-                request.remote_addr, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
-            )
-            counted = Counted(per_address, address)
+            counted = Counted(
+                per_address, client_address(request.remote_addr)
+            )  # behind proxies: the visitor's
         until = throttle.attempt([counted])
         if until is not None:
             wait = max(1, math.ceil(until.timestamp() - time.time()))

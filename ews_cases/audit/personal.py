@@ -79,6 +79,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "contact.opted_out": ("email",),
     "contact.opted_in": ("email",),
     "user.opted_in": ("email",),
+    "user.checkpoint_mail": (),
     "invitation.sent": ("email", "name"),
     "invitation.accepted": ("email",),
     "invitation.expired": ("email",),

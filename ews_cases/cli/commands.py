@@ -193,22 +193,6 @@ def _app_context() -> AppContext:
     return create_app().app_context()
 
 
-@main.group()
-def db() -> None:
-    """Database schema."""
-
-
-@db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
-def db_upgrade(revision: str) -> None:
-    """Migrate the database to the latest schema (creates it when empty)."""
-    from ews_cases.db.migrate import upgrade
-
-    settings = get_settings()
-    upgrade(settings.sqlalchemy_url, revision)
-    click.echo(_("Datenbank auf Stand {revision}", revision=revision))
-
-
 @main.command()
 def demo() -> None:
     """Load cohorts 1–5 with their real municipalities and an open cohort 6 (invented people)."""
@@ -296,7 +280,14 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.argument("export", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def audit_verify(export: Path | None) -> None:
-    """Verify every hash chain in the database, or an exported JSON Lines file; exit 1 when broken."""
+    """Verify every hash chain in the database, or an exported JSON Lines file; exit 1 when broken.
+
+    The database's append-only triggers are checked too: one missing or disabled is a failure (exit 1); the
+    connected role's own power over the audit tables (superuser, owner, UPDATE/DELETE/TRUNCATE) a warning.
+    """
+    from ews_cases.audit.integrity import StorageCheck, check_storage
+
+    storage = StorageCheck()
     if export is not None:
         with export.open("rb") as handle:
             result = chain.verify_jsonl(handle)
@@ -304,17 +295,20 @@ def audit_verify(export: Path | None) -> None:
     else:
         with _database().transaction() as session:
             result = chain.verify_database(session)
+            storage = check_storage(session)
         source = "database"
     click.echo(f"{source}: {result.events} events in {result.chains} chains")
     if result.ok:
         click.echo("OK: all chains verify")
-        return
     for broken in result.breaks:
         click.echo(
             f"BROKEN chain {broken.chain} at position {broken.position} "
             f"(event {broken.sequence}): {broken.problem}"
         )
-    sys.exit(1)
+    for problem in storage.problems:
+        click.echo(f"WARNING: {problem}")
+    if not result.ok or storage.triggers:
+        sys.exit(1)
 
 
 @audit_group.command("export")
@@ -409,9 +403,10 @@ def contacts_import(file: Path) -> None:
     )
 
 
-# The account administration commands (`users list|deactivate|reactivate`, `tokens`) add themselves to
-# the groups above; imported last because they import those groups.
-from ews_cases.cli import accounts, privacy  # noqa: E402, F401
+# The account administration commands (`users list|deactivate|reactivate`, `tokens`), `db`, `privacy` and
+# `audit checkpoint|keygen|checkpoint-mail` add themselves to `main` and the groups above; imported last
+# because they import those groups.
+from ews_cases.cli import accounts, checkpoints, privacy, schema  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -204,15 +204,10 @@ class LoginThrottle:
                 self._redis_failed(error)
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_proxies: int) -> str:
-    """The client's address as the limits count it: behind `trusted_proxies` proxies the entry they appended
-    to X-Forwarded-For (entries further left are the client's own claims), and IPv6 by its /64 network
-    (one subscriber usually has a whole /64)."""
+def client_address(remote_addr: str | None) -> str:
+    """The client's address as the limits count it: the request's (behind trusted proxies the visitor's,
+    ews_cases/http/proxies.py), and IPv6 by its /64 network (one subscriber usually has a whole /64)."""
     address = remote_addr or ""
-    if trusted_proxies and forwarded_for:
-        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-        if len(hops) >= trusted_proxies:
-            address = hops[-trusted_proxies]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

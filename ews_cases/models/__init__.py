@@ -1,9 +1,18 @@
 """SQLAlchemy models, one module per aggregate; import from here."""
 
-from ews_cases.models.audit import GLOBAL_CHAIN, AuditChainHead, AuditEvent, case_chain
+from ews_cases.models.audit import (
+    GLOBAL_CHAIN,
+    AuditChainHead,
+    AuditEvent,
+    AuditLogLeaf,
+    AuditLogNode,
+    AuditLogState,
+    case_chain,
+)
 from ews_cases.models.base import Base, clock_set_to, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
 from ews_cases.models.certificate import CERTIFICATE_STATUSES, Certificate
+from ews_cases.models.checkpoint import AuditCheckpoint, AuditSigningKey
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.models.credential import PasswordResetToken, RecoveryCode
 from ews_cases.models.invitation import (
@@ -36,7 +45,12 @@ __all__ = [
     "ApiToken",
     "Attendance",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditLogLeaf",
+    "AuditLogNode",
+    "AuditLogState",
+    "AuditSigningKey",
     "Base",
     "Case",
     "Certificate",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ews_cases.models.base import Base, BigIntPK
@@ -64,3 +73,37 @@ class AuditChainHead(Base):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int]
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditLogLeaf(Base):
+    """The Merkle log's leaves: which event is leaf `leaf_index` (docs/audit.md §8). Append-only."""
+
+    __tablename__ = "audit_log_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("audit_events.id"), unique=True)
+    integrated_at: Mapped[datetime]
+
+
+class AuditLogNode(Base):
+    """A perfect subtree of the Merkle log: the root of leaves `[index·2^level, (index+1)·2^level)`.
+
+    Level 0 holds the leaf hashes. Append-only: a node, once complete, never changes."""
+
+    __tablename__ = "audit_log_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditLogState(Base):
+    """The Merkle log's head (one row): its size and root, and the last event taken in. Integration locks it."""
+
+    __tablename__ = "audit_log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    max_event_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

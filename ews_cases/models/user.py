@@ -38,6 +38,8 @@ class User(Base):
         String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
     )
     reminders_opted_out_at: Mapped[datetime | None]
+    #: Auditors: since when each new signed checkpoint of the audit log is mailed to them (None: not mailed).
+    checkpoint_mail_since: Mapped[datetime | None]
     #: Web sessions opened before this moment are over (set on deactivation; a reactivation does not revive them).
     sessions_ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,8 +10,10 @@ from ews_cases.settings import Settings
 def register_web(app: Flask, settings: Settings) -> None:
     from ews_cases.api.blueprint import api
 
-    # Modules that add their pages to the `web` blueprint (login, password, second factor, invitations).
+    # Modules that add their pages to the `web` blueprint (login, password, second factor, checkpoint mail,
+    # invitations).
     from ews_cases.web import (  # noqa: F401
+        checkpoint_mail_pages,
         invitation_pages,
         pages,
         password_pages,

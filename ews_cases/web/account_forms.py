@@ -1,10 +1,10 @@
-"""Forms of the login's second step, the password reset and the second-factor pages."""
+"""Forms of the login's second step, the password reset, the second-factor pages and the checkpoint mail."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from ews_cases.i18n.translate import N_
 
@@ -46,3 +46,9 @@ class ConfirmPasswordForm(FlaskForm):
     """The password again before a change to the second factor (new recovery codes, switching it off)."""
 
     password = PasswordField(N_("Ihr Passwort"), validators=[DataRequired(N_("Bitte angeben."))])
+
+
+class CheckpointMailForm(FlaskForm):
+    """An auditor switches the checkpoint mail on or off (`/konto/pruefpunkte`)."""
+
+    subscribed = HiddenField(validators=[AnyOf(["on", "off"])])

@@ -53,6 +53,7 @@ ACTION_LABELS: dict[str, str] = {
     "user.created": N_("Konto angelegt"),
     "user.opted_out": N_("Erinnerungen abbestellt"),
     "user.opted_in": N_("Erinnerungen wieder bestellt"),
+    "user.checkpoint_mail": N_("Prüfpunkte per E-Mail an- oder abbestellt"),
     "user.password_changed": N_("Passwort geändert"),
     "user.role_changed": N_("Rolle oder Zuordnung geändert"),
     "user.deactivated": N_("Zugang deaktiviert"),
@@ -87,6 +88,7 @@ FIELD_LABELS: dict[str, str] = {
     "transition": N_("Übergang"),
     "version": N_("Version"),
     "reason": N_("Begründung"),
+    "subscribed": N_("Prüfpunkte per E-Mail"),
     "expires_at": N_("Gültig bis"),
     "remaining": N_("Verbleibende Codes"),
     "overridden": N_("Ausnahme zugelassen"),
@@ -209,6 +211,7 @@ LETTER_LABELS: dict[str, str] = {
     "access_declined": N_("Ablehnung einer Zugangsanfrage"),
     "replace_certificate": N_("Korrigiertes Zertifikat"),
     "report_barrier": N_("Gemeldete Barriere"),
+    "audit_checkpoint": N_("Neuer Prüfpunkt des Prüfprotokolls"),
 }
 #: Guards a coordinator may override with a reason (`overridden` of a transition).
 GUARD_LABELS: dict[str, str] = {
@@ -271,6 +274,7 @@ SYSTEM_TASKS: dict[str, str] = {
     "cli:users-invite": N_("Befehl „ews users invite“"),
     "expire_invitations": N_("Ablauf von Einladungen"),
     "access-request": N_("Zugangsanfrage (öffentliches Formular)"),
+    "cli:audit-checkpoint-mail": N_("Befehl „ews audit checkpoint-mail“"),
 }
 
 #: German explanations of `audit.Break.problem`, by the start of the (English, technical) problem text.

@@ -41,9 +41,10 @@ RESET_ANSWER_FLOOR_SECONDS = 0.25
 
 
 def _no_store(response: Response) -> Response:
-    """Pages with a secret in their URL or body: not cached, and no Referer carrying the link elsewhere."""
+    """Pages with a secret in their URL or body: not cached. No Referer carries the link to another site
+    either: every answer has `Referrer-Policy: same-origin` (ews_cases/http/headers.py; not `no-referrer`,
+    which would fail the page's own form post over HTTPS, as Flask-WTF wants a same-origin Referer there)."""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

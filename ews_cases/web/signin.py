@@ -50,10 +50,9 @@ WRONG_LOGIN = N_("E-Mail-Adresse oder Passwort ist falsch.")
 
 
 def this_client() -> str:
-    """The client's address as the limits count it (behind `EWS_TRUSTED_PROXIES` proxies)."""
-    return client_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), current_settings().trusted_proxies
-    )
+    """The client's address as the limits count it (behind `EWS_TRUSTED_PROXIES` proxies the one they saw:
+    ews_cases/http/proxies.py)."""
+    return client_address(request.remote_addr)
 
 
 def login_counts(email: str) -> list[Counted]:

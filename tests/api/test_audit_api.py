@@ -20,6 +20,7 @@ from ews_cases.errors import ValidationFailed
 from ews_cases.models import AuditEvent, case_chain
 from testkit.factories import ATTENDORN, DUESSELDORF, FINNENTROP
 from tests.api.test_participation_api import assert_problem, bearer, role_tokens
+from tests.audit.test_integrity import expected_privilege_warnings, trigger_lifted
 from tests.test_audit import forge_data
 from workflows import State
 
@@ -306,12 +307,28 @@ def test_filtered_records_keep_chain_order_and_a_whole_case_chain_verifies(sessi
 # -- verification ----------------------------------------------------------------------------------------
 
 
+def test_verify_reports_a_missing_or_disabled_append_only_trigger(client, db, tokens, world):
+    with trigger_lifted(db) as trigger:
+        response = client.get("/api/v1/audit/verify", headers=bearer(tokens["auditor"]))
+    assert response.status_code == 200
+    result = response.get_json()
+    assert result["ok"] is True  # every chain still verifies
+    assert result["storage_ok"] is False
+    state = "missing" if db.is_sqlite else "disabled"
+    assert result["storage"] == [
+        f"append-only trigger {trigger} on audit_events is {state}",
+        *expected_privilege_warnings(db),
+    ]
+
+
 def test_verify_reports_ok_and_then_the_first_broken_event(client, db, session, tokens, world):
     response = client.get("/api/v1/audit/verify", headers=bearer(tokens["auditor"]))
     assert response.status_code == 200
     result = response.get_json()
     assert result["ok"] is True
     assert result["first_break"] is None
+    assert result["storage_ok"] is True
+    assert result["storage"] == expected_privilege_warnings(db)
     assert result["events"] == len(all_events(session))
 
     admitted = world["cases"]["admitted"]

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from ews_cases.models import (
     AccessRequest,
     ApiToken,
+    AuditCheckpoint,
     AuditEvent,
     Case,
     Certificate,
@@ -31,6 +32,7 @@ from ews_cases.models import (
 )
 from ews_cases.services.access_requests import request_access
 from ews_cases.services.accounts import new_token
+from ews_cases.services.checkpoints import write_checkpoint
 from testkit.factories import ATTENDORN, BONN, FINNENTROP, SYSTEM
 from tests.api.test_participation_api import bearer, token_for
 from workflows import State
@@ -146,6 +148,12 @@ class World:
     def spare_token(self) -> ApiToken:
         """A token of `user` that may be revoked (not one the test acts with)."""
         return self._done(new_token(self.session, SYSTEM, self.user, name="spare").record)
+
+    @cached_property
+    def checkpoint(self) -> AuditCheckpoint:
+        """A signed checkpoint of a log holding a submitted case's events."""
+        assert self.submitted.id
+        return self._done(write_checkpoint(self.session).checkpoint)
 
 
 Build = Callable[[World, str], Call]
@@ -390,6 +398,29 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/api/v1/audit", READERS, 200, fixed("/api/v1/audit?action=transition.*")),
     Row("GET", "/api/v1/audit/export", READERS, 200, fixed("/api/v1/audit/export?format=csv")),
     Row("GET", "/api/v1/audit/verify", READERS, 200, fixed("/api/v1/audit/verify")),
+    Row("GET", "/api/v1/audit/checkpoints", PUBLIC, 200, fixed("/api/v1/audit/checkpoints")),
+    Row(
+        "GET",
+        "/api/v1/audit/checkpoints/latest",
+        PUBLIC,
+        200,
+        lambda world, role: Call("/api/v1/audit/checkpoints/latest" if world.checkpoint.id else ""),
+    ),
+    Row("GET", "/api/v1/audit/keys", PUBLIC, 200, fixed("/api/v1/audit/keys")),
+    Row(
+        "GET",
+        "/api/v1/audit/proof/inclusion",
+        READERS,
+        200,
+        lambda world, role: Call(f"/api/v1/audit/proof/inclusion?event=1&size={world.checkpoint.tree_size}"),
+    ),
+    Row(
+        "GET",
+        "/api/v1/audit/proof/consistency",
+        READERS,
+        200,
+        lambda world, role: Call(f"/api/v1/audit/proof/consistency?from=1&to={world.checkpoint.tree_size}"),
+    ),
     Row("GET", "/api/v1/outbox", READERS, 200, fixed("/api/v1/outbox")),
     # -- invitations -----------------------------------------------------------------------------------
     Row("POST", "/api/v1/invitations", {COORDINATOR, ADMIN}, 201, invitation),

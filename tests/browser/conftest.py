@@ -4,6 +4,8 @@ The test's own `app` is served over HTTP by werkzeug in a background thread (`se
 e.g. by an app wired to a real Celery worker). Each test gets a fresh browser context (no cookies shared).
 Chromium is not optional: without it these tests fail and say how to install it (`scripts/dev test` does).
 Accessibility is checked with axe-core from npm (`npm ci` installs it into `node_modules/`).
+Every browser context reports what Chromium refuses under the Content-Security-Policy (issue 19): a browser
+test fails on any violation (`csp_violations`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ PASSWORD = "Richtig-Passwort-2025"
 _numbers = itertools.count(1)
 #: Playwright's waits (ms): the pages are local, but a loaded CI machine may be slow.
 TIMEOUT_MS = 15_000
+#: Runs in every document before its own content: reports each Content-Security-Policy violation to the test
+#: through a binding, which outlives navigations (a violation on a page left at once still counts).
+CSP_WATCH = """
+document.addEventListener('securitypolicyviolation', (e) => window.ewsCspViolation(
+  `${e.effectiveDirective} refused ${e.blockedURI || 'inline code'} on ${e.documentURI} ` +
+  `(line ${e.lineNumber}): ${e.sample}`));
+"""
 
 
 # -- the browser ---------------------------------------------------------------------------------------
@@ -65,7 +74,36 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
+def csp_log() -> list[str]:
+    """The CSP violations Chromium reported in this module's browser contexts, not yet checked."""
+    return []
+
+
+def watch_csp(browser: Browser, log: list[str]) -> None:
+    """Every context the tests open on `browser` reports its pages' CSP violations into `log`."""
+    new_context = browser.new_context
+
+    def watched(**options: Any) -> BrowserContext:
+        context = new_context(**options)
+        context.expose_binding("ewsCspViolation", lambda _source, text: log.append(text))
+        context.add_init_script(CSP_WATCH)
+        return context
+
+    browser.new_context = watched  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def csp_violations(csp_log: list[str]) -> Iterator[list[str]]:
+    """The CSP violations of this test so far; the test fails if any is left unchecked at its end (after its
+    browser contexts closed). A test may take them out of the list to report them itself."""
+    csp_log.clear()
+    yield csp_log
+    found, csp_log[:] = list(csp_log), []
+    assert not found, "Chromium reported Content-Security-Policy violations:\n" + "\n".join(found)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, csp_log: list[str]) -> Iterator[Browser]:
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: the browser tests need it. Install it with "
@@ -74,6 +112,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
             pytrace=False,
         )
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    watch_csp(browser, csp_log)
     yield browser
     browser.close()
 
@@ -190,7 +229,8 @@ def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical"
     """Run axe-core in the page; the violations of the given impacts, each with its failing elements."""
     if not AXE.is_file():
         pytest.fail(f"axe-core missing at {AXE}: run `npm ci` in the repository root.", pytrace=False)
-    page.add_script_tag(path=str(AXE))
+    # Evaluated through the DevTools protocol, not as a <script> element, which the CSP would refuse.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [
         {

@@ -1,5 +1,6 @@
 """What every page must pass (issue 14): the Nu HTML Checker without errors, axe-core without serious or
-critical violations (`conftest.axe_violations`), and no horizontal scrolling on a 390 px wide phone.
+critical violations (`conftest.axe_violations`), no horizontal scrolling on a 390 px wide phone, and (issue 19)
+no Content-Security-Policy violation reported by Chromium (`conftest.csp_violations`).
 
 The Nu HTML Checker is `vnu.jar` from npm (`vnu-jar`, installed by `npm ci`) run with the system's Java; all
 collected pages go to one Java process, as starting it costs more than checking a page.
@@ -62,6 +63,8 @@ class PageFindings:
 
     html: dict[str, bytes] = field(default_factory=dict)  # label → the HTML the server sent
     problems: list[str] = field(default_factory=list)
+    #: The test's `csp_violations`: what arrived since the last page is reported under that page's label.
+    csp_violations: list[str] = field(default_factory=list)
 
 
 def check_in_browser(page: Page, label: str, findings: PageFindings) -> None:
@@ -77,6 +80,8 @@ def check_in_browser(page: Page, label: str, findings: PageFindings) -> None:
     for v in axe_violations(page):
         targets = [n["target"] for n in v["nodes"]][:5]
         findings.problems.append(f"{label}: axe {v['impact']} {v['id']} ({v['help']}) at {targets}")
+    findings.problems.extend(f"{label}: CSP {violation}" for violation in findings.csp_violations)
+    findings.csp_violations.clear()
 
 
 def _check_width(page: Page, label: str, findings: PageFindings) -> None:

@@ -15,12 +15,23 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ews_cases.models import Case, Certificate, CohortSession, Contact, Invitation, OutboxMessage, User
+from ews_cases.i18n.formatting import de_datetime
+from ews_cases.models import (
+    AuditCheckpoint,
+    Case,
+    Certificate,
+    CohortSession,
+    Contact,
+    Invitation,
+    OutboxMessage,
+    User,
+)
 from ews_cases.services import cohorts, session_changes, users
 from ews_cases.services.access_requests import decline_access_request, request_access
 from ews_cases.services.accessibility_feedback import report_barrier
 from ews_cases.services.cases import CaseInput, MemberInput
 from ews_cases.services.certificates import replace_certificate
+from ews_cases.services.checkpoints import set_checkpoint_mail, write_checkpoint
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import invite, link_token
 from ews_cases.services.reminders import run_reminder_scan
@@ -142,6 +153,11 @@ def arrange(session, factory) -> None:
         name="Rita Rückmeldung",
         email="rita@example.org",
     )
+    auditor = users.create_user(
+        session, SYSTEM, email="pruefer@lrh.example", name="Petra Prüfer", role="auditor"
+    )
+    set_checkpoint_mail(session, SYSTEM, auditor, True)
+    write_checkpoint(session)
     session.commit()
 
 
@@ -175,6 +191,12 @@ def _placeholders(session) -> dict[str, str]:
         found[link_token(salt)] = f"<invitation {n} token>"
     for n, session_id in enumerate(session.scalars(select(CohortSession.id).order_by(CohortSession.id))):
         found[f"ews-termin-{session_id}.ics"] = f"ews-termin-<session {n}>.ics"
+    checkpoints = session.execute(
+        select(AuditCheckpoint.note, AuditCheckpoint.created_at).order_by(AuditCheckpoint.id)
+    )
+    for n, (note, created_at) in enumerate(checkpoints):  # the root and its signature differ between runs
+        found[note] = f"<checkpoint {n} note>\n"
+        found[de_datetime(created_at)] = f"<checkpoint {n} time>"
     return found
 
 

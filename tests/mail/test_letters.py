@@ -34,6 +34,7 @@ KINDS = {
     "access_declined",
     "replace_certificate",
     "report_barrier",
+    "audit_checkpoint",
 }
 
 #: Enough data for any letter: a name a template does not know fails the rendering (StrictUndefined).
@@ -79,6 +80,14 @@ SAMPLE = {
     "description": "Der Kontrast ist zu schwach.",
     "page": "Anmeldung",
     "sender": "Rita Rückmeldung",
+    "note": (
+        "ews.example.org/audit-log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+        "— ews.example.org/audit-log AAA=\n"
+    ),
+    "origin": "ews.example.org/audit-log",
+    "created": "23.03.2026, 11:00 Uhr",
+    "filename": "pruefpunkt-3.txt",
+    "checkpoints_url": "https://ews.example.org/api/v1/audit/checkpoints",
 }
 SIGNATURE = "Mit freundlichen Grüßen\nIhr Team der Entwicklungswerkstatt für kommunale Engagementstrategien\n"
 

@@ -33,6 +33,7 @@ from ews_cases.services.certificates import (
     replace_certificate,
     revoke_certificate,
 )
+from ews_cases.services.checkpoints import set_checkpoint_mail
 from ews_cases.services.cohorts import add_session, update_cohort
 from ews_cases.services.contacts import add_contact
 from ews_cases.services.invitations import accept_invitation, expire_invitations, invite
@@ -218,6 +219,7 @@ def build_history(
     set_user_active(session, admin, dora, True, reason="Rückkehr")
     _account_security(session, admin, applicant)
     _access(session, office)
+    set_checkpoint_mail(session, actor_for(auditor), auditor, True)
     # A cohort whose ceremony is ahead: certificates prepared, then released early by the office.
     later = factory.cohort(title="9. Entwicklungswerkstatt", ceremony_on=today + timedelta(days=30))
     factory.workshop(later)

@@ -52,6 +52,8 @@ def test_gunicorn_workers_count_together_and_log_json_with_request_ids(
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.setenv("EWS_HOST", "127.0.0.1")
     monkeypatch.setenv("EWS_PORT", str(port))
+    scrape_token = secrets.token_urlsafe(24)
+    monkeypatch.setenv("EWS_METRICS_TOKEN", scrape_token)  # production: /metrics only with the token
     settings = worker_settings.model_copy(
         update={"env": "production", "secret_key": secrets.token_urlsafe(40)}
     )
@@ -83,7 +85,9 @@ def test_gunicorn_workers_count_together_and_log_json_with_request_ids(
             )
 
         # Whichever worker answers the scrape, it reports the requests both served (≥ 30 + the readiness probes).
-        scrapes = [requests.get(f"{base}/metrics", headers={"Connection": "close"}).text for _ in range(6)]
+        scrape = {"Connection": "close", "Authorization": f"Bearer {scrape_token}"}
+        assert requests.get(f"{base}/metrics", headers={"Connection": "close"}).status_code == 401
+        scrapes = [requests.get(f"{base}/metrics", headers=scrape).text for _ in range(6)]
         totals = {health_total(text) for text in scrapes}
         assert len(totals) == 1, totals
         total = totals.pop()
