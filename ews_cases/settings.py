@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
     login_max_failures_per_address: int = Field(default=10, ge=1, le=10_000)
     login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: API requests a minute per API token (per client address for requests without a token), counted in Redis
+    #: across all web processes; beyond it the API answers 429 with `Retry-After`. 0: no limit.
+    api_rate_limit: int = Field(default=600, ge=0, le=1_000_000)
     #: How many reverse proxies in front of `ews web` write `X-Forwarded-For/-Proto/-Host` (0: none, use the
     #: peer's address; ews_cases/http/proxies.py). The login limits per client address need the visitor's.
     trusted_proxies: int = Field(default=0, ge=0, le=5)

@@ -42,6 +42,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "EWS_DATA_DIR": str(settings.data_dir),
             "EWS_PUBLIC_URL": settings.public_url,
             "EWS_LOG_LEVEL": settings.log_level,
+            "EWS_API_RATE_LIMIT": str(settings.api_rate_limit),
             "EWS_SECRET_KEY": settings.secret_key or "test",
             "PYTHONUNBUFFERED": "1",
         }

@@ -85,6 +85,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=tmp_path_factory.mktemp("var"),
         secret_key="test-secret-key",
         public_url="http://ews.test",
+        # schemathesis and the load tests send thousands of requests a minute with one token; the limit itself
+        # is tested with a low one (tests/api/test_rate_limit.py)
+        api_rate_limit=1_000_000,
     )
 
 

@@ -14,11 +14,14 @@ from werkzeug.routing import IntegerConverter
 from ews_cases.api.auth import document_roles
 from ews_cases.api.blueprint import api
 from ews_cases.api.errors import document_problems, register_error_handlers
+from ews_cases.api.openapi import finish_document, name_operations
 from ews_cases.api.pagination import MAX_ID
+from ews_cases.api.rate_limit import document_rate_limit, register_rate_limit
 
 # apispec warns while APIFlask adds such a copy; merge_repeated_schemas drops it from the document.
 warnings.filterwarnings("ignore", message=r".* has already been added to the spec", category=UserWarning)
 
+JSON = "application/json"
 #: Endpoints anyone may call without a token.
 PUBLIC_ENDPOINTS = frozenset(
     {"api.health", "openapi.spec", "api.list_checkpoints", "api.latest_checkpoint", "api.list_audit_keys"}
@@ -31,6 +34,19 @@ def _closed_unless_declared() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if request.endpoint not in PUBLIC_ENDPOINTS and view is not None and not hasattr(view, "_ews_roles"):
         abort(403)
+
+
+@api.before_request
+def _json_bodies_only() -> None:
+    """An operation that reads a JSON body gets JSON or a 415: webargs would read a body of another type as
+    no body at all, so a `PATCH` sent as text/plain or as a form would succeed as an empty change. A request
+    without any body is left to the schema (an operation whose fields are all optional needs none)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    spec = getattr(view, "_spec", {})
+    if spec.get("body") is None or spec.get("content_type", JSON) != JSON or request.is_json:
+        return
+    if request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        abort(415)
 
 
 class IdConverter(IntegerConverter):
@@ -61,13 +77,17 @@ def register_api(app: APIFlask) -> None:
         system,
     )
 
+    settings = app.extensions["ews"].settings
+    # Before the other hooks that read the request (the input guard parses the body): first the count.
+    register_rate_limit(app, settings)
     app.register_blueprint(api)
+    name_operations(app, api.name)
     register_error_handlers(app)
-    app.spec_processor(_finish_document)  # APIFlask keeps one processor: it does all our changes
 
-
-def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
-    return document_roles(document_problems(merge_repeated_schemas(spec)))
+    @app.spec_processor  # APIFlask keeps one processor: it does all our changes
+    def _finish_document(spec: dict[str, Any]) -> dict[str, Any]:
+        spec = document_roles(document_problems(merge_repeated_schemas(spec)))
+        return finish_document(document_rate_limit(spec), settings)
 
 
 _REPEATED_NAME = re.compile(r"(.+?)(\d+)")

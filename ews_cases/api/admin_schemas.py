@@ -11,10 +11,10 @@ from datetime import date, datetime
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from ews_cases.api.fields import EMAIL, AwareDateTime, Boolean, Integer, List, Nested, String
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from ews_cases.i18n.translate import _
 from ews_cases.models import USER_ROLES, ApiToken, User, utcnow
@@ -57,7 +57,7 @@ class UserQuery(Schema):
 
 
 class UserCreateIn(Schema):
-    email = String(required=True, validate=Length(max=254))
+    email = String(required=True, validate=Length(max=254), metadata=EMAIL)
     name = String(required=True, validate=Length(max=200))
     role = String(required=True, metadata={"enum": list(USER_ROLES)})
     municipality = String(
@@ -114,7 +114,7 @@ class UserOut(Schema):
     id = Integer()
     email = String()
     name = String()
-    role = String()
+    role = String(metadata={"enum": list(USER_ROLES)})
     municipality = String(allow_none=True)
     active = Boolean()
     has_password = Boolean(metadata={"description": "Whether the person can log in to the web pages yet"})

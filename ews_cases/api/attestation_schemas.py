@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length
+
+from ews_cases.api.fields import Boolean, Integer, List, Nested, String
 
 
 class TimestampOut(Schema):

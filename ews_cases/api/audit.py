@@ -10,6 +10,7 @@ from flask import Response, stream_with_context
 from ews_cases.api.audit_schemas import AuditPage, AuditQuery, ExportQuery, VerificationOut
 from ews_cases.api.auth import allow
 from ews_cases.api.blueprint import api
+from ews_cases.api.downloads import binary_response, media_type
 from ews_cases.api.pagination import paginate
 from ews_cases.audit.chain import event_record, verify_database
 from ews_cases.audit.export import iter_export
@@ -60,14 +61,11 @@ def _export_chunks(fmt: str, dialect: str) -> Iterator[bytes]:
 @api.input(ExportQuery, location="query", arg_name="query")
 @api.doc(
     responses={
-        200: {
-            "description": "Every audit event ordered by chain and position, streamed; "
-            "verifiable with `ews audit verify FILE` or the algorithm in docs/audit.md",
-            "content": {
-                media_type: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in EXPORT_MEDIA_TYPES.values()
-            },
-        },
+        200: binary_response(
+            "Every audit event ordered by chain and position, streamed; verifiable with `ews audit verify FILE` "
+            "or the algorithm in docs/audit.md",
+            *EXPORT_MEDIA_TYPES.values(),
+        ),
         403: "Forbidden",
         422: "Unknown format",
     }
@@ -80,7 +78,8 @@ def export_audit(query: dict[str, Any]) -> Response:
     """
     fmt = query["format"]
     response = Response(
-        stream_with_context(_export_chunks(fmt, query["dialect"])), mimetype=EXPORT_MEDIA_TYPES[fmt]
+        stream_with_context(_export_chunks(fmt, query["dialect"])),
+        mimetype=media_type(EXPORT_MEDIA_TYPES[fmt]),
     )
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     response.headers["Content-Disposition"] = f"attachment; filename=ews-audit-{stamp}.{fmt}"

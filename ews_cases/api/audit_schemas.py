@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from ews_cases.api.case_schemas import AuditEventOut
+from ews_cases.api.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from ews_cases.api.pagination import MAX_ID, PageQuery
 from ews_cases.i18n.spreadsheets import CSV_DIALECTS, FOR_TOOLS
 

@@ -5,40 +5,47 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
+from ews_cases.api.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
 from ews_cases.i18n.translate import N_, _
-from ews_cases.models import CRITERIA, RECOMMENDATIONS, Case
+from ews_cases.models import ANSWER_FIELDS, CRITERIA, RECOMMENDATIONS, Case
 from ews_cases.services.cases import SALUTATIONS
-from workflows import STATE_LABELS, State
+from ews_cases.services.validation import EMAIL_RE
+from workflows import STATE_LABELS, TRANSITIONS_BY_NAME, State
 
 AGS = Regexp(r"^05\d{6}$", error=N_("Ein NRW-Gemeindeschlüssel hat 8 Ziffern und beginnt mit 05."))
 TEXT = Length(max=20_000)
 
 
 SALUTATION = OneOf(SALUTATIONS, error=N_("Erlaubt sind „Frau“, „Herr“ oder keine Anrede (leer)."))
+#: The case states, as the workflow defines them (for the document's enums).
+STATES = [s.value for s in State]
+#: An application's addresses: checked when given (services/cases.py), empty while the draft lacks them.
+DRAFT_EMAIL = {
+    "pattern": f"^$|{EMAIL_RE.pattern}",
+    "description": "An email address; may stay empty while the case is a draft",
+}
 
 
 class PersonIn(Schema):
     salutation = String(load_default="", validate=SALUTATION)
     name = String(load_default="", validate=Length(max=200))
-    email = String(load_default="", validate=Length(max=254))
+    email = String(load_default="", validate=Length(max=254), metadata=DRAFT_EMAIL)
     phone = String(load_default="", validate=Length(max=50))
 
 
 class MemberIn(Schema):
     salutation = String(load_default="", validate=SALUTATION)
     name = String(load_default="", validate=Length(max=200))
-    email = String(load_default="", validate=Length(max=254))
+    email = String(load_default="", validate=Length(max=254), metadata=DRAFT_EMAIL)
     position = String(load_default="", validate=Length(max=200))
 
 
-class AnswersIn(Schema):
-    motivation = String(load_default="", validate=TEXT)
-    starting_point = String(load_default="", validate=TEXT)
-    goals = String(load_default="", validate=TEXT)
-    leadership_support = String(load_default="", validate=TEXT)
+#: The four answers of an application (the model's ANSWER_FIELDS), each optional until submission.
+AnswersIn = Schema.from_dict(
+    {name: String(load_default="", validate=TEXT) for name in ANSWER_FIELDS}, name="AnswersIn"
+)
 
 
 class CaseCreateIn(Schema):
@@ -60,7 +67,7 @@ class CasePatchIn(Schema):
 
 class CaseQuery(Schema):
     cohort = Integer(load_default=None, validate=Range(1, 10_000))
-    state = String(load_default=None, validate=OneOf([s.value for s in State]))
+    state = String(load_default=None, validate=OneOf(STATES))
     q = String(load_default=None, validate=Length(max=100))
     limit = Integer(load_default=50, validate=Range(1, 500))
     cursor = String(load_default=None, validate=Length(max=40))
@@ -82,17 +89,27 @@ class MunicipalityRef(Schema):
     regierungsbezirk = String()
 
 
+class CaseContactOut(Schema):
+    salutation = String()
+    name = String()
+    email = String()
+    phone = String()
+
+
+AnswersOut = Schema.from_dict({name: String() for name in ANSWER_FIELDS}, name="AnswersOut")
+
+
 class CaseOut(Schema):
     id = Integer()
-    reference = String()
+    reference = String(metadata={"description": "`EWS<cohort>-<nnnn>`", "example": "EWS6-0007"})
     cohort = Integer()
     municipality = Nested(MunicipalityRef)
-    state = String()
+    state = String(metadata={"enum": STATES})
     state_label = String()
-    version = Integer()
-    contact = Dict(keys=String(), values=String())
+    version = Integer(metadata={"description": "Name it in PATCH and transitions (optimistic lock)"})
+    contact = Nested(CaseContactOut)
     team = List(Nested(MemberOut))
-    answers = Dict(keys=String(), values=String())
+    answers = Nested(AnswersOut)
     consent = Boolean()
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
@@ -105,7 +122,8 @@ class CasePage(Schema):
 
 
 class TransitionIn(Schema):
-    name = String(required=True, validate=Length(1, 40))
+    # The names as the workflow defines them; an unknown one is refused by the workflow (422).
+    name = String(required=True, validate=Length(1, 40), metadata={"enum": list(TRANSITIONS_BY_NAME)})
     version = Integer(required=True, validate=Range(1))
     reason = String(load_default=None, allow_none=True, validate=Length(max=5000))
     override = Boolean(load_default=False)
@@ -117,31 +135,29 @@ class ReasonOut(Schema):
 
 
 class TransitionOption(Schema):
-    name = String()
+    name = String(metadata={"enum": list(TRANSITIONS_BY_NAME)})
     label = String()
-    to = String()
+    to = String(metadata={"enum": STATES})
     requires_reason = Boolean()
     allowed = Boolean()
     reasons = List(Nested(ReasonOut))
 
 
 class TransitionOptions(Schema):
-    state = String()
+    state = String(metadata={"enum": STATES})
     version = Integer()
     allowed = List(Nested(TransitionOption))
     refused = List(Nested(TransitionOption))
 
 
-class ScoresIn(Schema):
-    need = Integer(required=True, strict=True, validate=Range(0, 5))
-    strategy = Integer(required=True, strict=True, validate=Range(0, 5))
-    leadership = Integer(required=True, strict=True, validate=Range(0, 5))
-    capacity = Integer(required=True, strict=True, validate=Range(0, 5))
-    network = Integer(required=True, strict=True, validate=Range(0, 5))
+#: A score per criterion of the model (CRITERIA), 0 to 5: all of them in a review and in its answer.
+Scores = Schema.from_dict(
+    {name: Integer(required=True, validate=Range(0, 5)) for name in CRITERIA}, name="Scores"
+)
 
 
 class ReviewIn(Schema):
-    scores = Nested(ScoresIn, required=True)
+    scores = Nested(Scores, required=True)
     recommendation = String(required=True, validate=OneOf(RECOMMENDATIONS))
     comment = String(load_default="", validate=Length(max=10_000))
 
@@ -150,15 +166,15 @@ class ReviewOut(Schema):
     id = Integer()
     case = Integer()
     reviewer = Integer()
-    scores = Dict(keys=String(validate=OneOf(CRITERIA)), values=Integer())
-    recommendation = String()
+    scores = Nested(Scores)
+    recommendation = String(metadata={"enum": list(RECOMMENDATIONS)})
     comment = String()
     created_at = AwareDateTime()
 
 
 class ReviewList(Schema):
     items = List(Nested(ReviewOut))
-    case_state = String()
+    case_state = String(metadata={"enum": STATES})
 
 
 class AuditEventOut(Schema):
@@ -167,7 +183,7 @@ class AuditEventOut(Schema):
     position = Integer()
     case_id = Integer(allow_none=True)
     cohort = Integer(allow_none=True)
-    occurred_at = String()
+    occurred_at = String(metadata={"format": "date-time", "description": "UTC, microseconds (as hashed)"})
     actor = String()
     actor_role = String()
     action = String()

@@ -173,7 +173,7 @@ def list_transitions(case_id: int) -> dict[str, Any]:
 @allow("applicant", "coordinator")
 @api.input(TransitionIn, arg_name="data")
 @api.output(CaseOut)
-@api.doc(responses=[403, 404, 409, 422])
+@api.doc(operation_id="apply_transition", responses=[403, 404, 409, 422])
 def post_transition(case_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Apply one transition, naming the version the caller saw (stale → 409)."""
     session = db_session()
@@ -219,7 +219,7 @@ def list_reviews(case_id: int) -> dict[str, Any]:
 @allow("reviewer")
 @api.input(ReviewIn, arg_name="data")
 @api.output(ReviewOut, status_code=201)
-@api.doc(responses=[403, 404, 409, 422])
+@api.doc(operation_id="create_review", responses=[403, 404, 409, 422])
 def post_review(case_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Record the caller's review; the last required review moves the case to `reviewed`."""
     session = db_session()
@@ -239,7 +239,7 @@ def post_review(case_id: int, data: dict[str, Any]) -> dict[str, Any]:
 @api.get("/cases/<int:case_id>/history")
 @allow("coordinator", "auditor")
 @api.output(HistoryOut)
-@api.doc(responses=[404])
+@api.doc(operation_id="get_case_history", responses=[404])
 def case_history(case_id: int) -> Response:
     """The case's audit events, oldest first, and whether its chain verifies."""
     session = db_session()

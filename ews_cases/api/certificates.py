@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import abort
-from apiflask.schemas import FileSchema
 from flask import Response, send_file, url_for
 from sqlalchemy import select
 
 from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.cases import load_case
+from ews_cases.api.downloads import binary_response, media_type
 from ews_cases.api.participation_schemas import CertificateList, CertificateOut, ReplaceIn, RevokeIn
 from ews_cases.db.request_session import db_session
 from ews_cases.links import verification_link
@@ -19,6 +19,7 @@ from ews_cases.models import Certificate
 from ews_cases.services.certificates import pdf_file, replace_certificate, revoke_certificate
 
 CERTIFICATE_READERS = ("applicant", "coordinator", "auditor")
+PDF = "application/pdf"
 
 
 def _certificate_data(certificate: Certificate) -> dict[str, Any]:
@@ -62,13 +63,12 @@ def list_certificates(case_id: int) -> dict[str, Any]:
 
 @api.get("/certificates/<serial>.pdf")
 @allow(*CERTIFICATE_READERS)
-@api.output(FileSchema(type="string", format="binary"), content_type="application/pdf")
-@api.doc(responses=[404])
+@api.doc(responses={200: binary_response("The PDF", PDF), 404: "Not found"})
 def get_certificate_pdf(serial: str) -> Response:
     """The certificate as PDF (404 while it has not been produced yet)."""
     certificate = _load_certificate(serial)
     return send_file(
-        pdf_file(certificate, current_actor().role), mimetype="application/pdf", download_name=f"{serial}.pdf"
+        pdf_file(certificate, current_actor().role), mimetype=media_type(PDF), download_name=f"{serial}.pdf"
     )
 
 
@@ -76,7 +76,7 @@ def get_certificate_pdf(serial: str) -> Response:
 @allow("coordinator")
 @api.input(RevokeIn, arg_name="data")
 @api.output(CertificateOut)
-@api.doc(responses=[403, 404, 409, 422])
+@api.doc(operation_id="revoke_certificate", responses=[403, 404, 409, 422])
 def post_revoke(serial: str, data: dict[str, Any]) -> dict[str, Any]:
     """Revoke a certificate with a reason; its verification page then shows it as revoked."""
     session = db_session()
@@ -89,7 +89,7 @@ def post_revoke(serial: str, data: dict[str, Any]) -> dict[str, Any]:
 @allow("coordinator")
 @api.input(ReplaceIn, arg_name="data")
 @api.output(CertificateOut, status_code=201)
-@api.doc(responses=[403, 404, 409, 422])
+@api.doc(operation_id="replace_certificate", responses=[403, 404, 409, 422])
 def post_replace(serial: str, data: dict[str, Any]) -> dict[str, Any]:
     """Replace a certificate by a corrected one: the old one is revoked with the reason (its verification
     page names the new serial), a new serial is issued and, if released, emailed to the holder."""

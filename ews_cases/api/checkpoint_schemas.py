@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Integer, List, Nested, String
 from apiflask.validators import Range
 
 from ews_cases.api.attestation_schemas import CosignatureOut, TimestampOut
+from ews_cases.api.fields import AwareDateTime, Integer, List, Nested, String
 from ews_cases.api.pagination import PageQuery
 
 #: Tree sizes and leaf indexes are 64-bit in the log; the API takes what a bigint column holds.

@@ -37,7 +37,7 @@ NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 @api.get("/audit/checkpoints")
 @api.input(CheckpointQuery, location="query", arg_name="query")
 @api.output(CheckpointPage)
-@api.doc(operation_id="listAuditCheckpoints", responses=[422])
+@api.doc(operation_id="list_audit_checkpoints", responses=[422])
 def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
     """The log's signed checkpoints, newest first; no token needed.
 
@@ -59,7 +59,7 @@ def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
 @api.get("/audit/checkpoints/latest")
 @api.output(CheckpointOut)
 @api.doc(
-    operation_id="getLatestAuditCheckpoint",
+    operation_id="get_latest_audit_checkpoint",
     responses={
         200: {
             "description": "The latest checkpoint: JSON, or with `Accept: text/plain` the signed note alone",
@@ -86,7 +86,7 @@ def latest_checkpoint() -> Any:
 
 @api.get("/audit/keys")
 @api.output(KeysOut)
-@api.doc(operation_id="listAuditKeys")
+@api.doc(operation_id="list_audit_keys")
 def list_audit_keys() -> dict[str, Any]:
     """Every public key that has signed a checkpoint, with its verifier key and validity; no token needed.
 
@@ -98,7 +98,7 @@ def list_audit_keys() -> dict[str, Any]:
 @allow(*AUDIT_READERS)
 @api.input(InclusionQuery, location="query", arg_name="query")
 @api.output(InclusionOut)
-@api.doc(operation_id="getAuditInclusionProof", responses=[403, 404, 409, 422])
+@api.doc(operation_id="get_audit_inclusion_proof", responses=[403, 404, 409, 422])
 def inclusion_proof(query: dict[str, Any]) -> dict[str, Any]:
     """The proof that an event is in the log (RFC 9162 §2.1.3 audit path).
 
@@ -111,7 +111,7 @@ def inclusion_proof(query: dict[str, Any]) -> dict[str, Any]:
 @allow(*AUDIT_READERS)
 @api.input(ConsistencyQuery, location="query", arg_name="query")
 @api.output(ConsistencyOut)
-@api.doc(operation_id="getAuditConsistencyProof", responses=[403, 422])
+@api.doc(operation_id="get_audit_consistency_proof", responses=[403, 422])
 def consistency_proof(query: dict[str, Any]) -> dict[str, Any]:
     """The proof that the log of `from` leaves is a prefix of the log of `to` leaves (RFC 9162 §2.1.4).
 

@@ -11,16 +11,35 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Date, Decimal, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 
+from ews_cases.api.fields import (
+    AwareDateTime,
+    Boolean,
+    Date,
+    Decimal,
+    Float,
+    Integer,
+    List,
+    Nested,
+    String,
+)
 from ews_cases.models import SESSION_KINDS, Cohort, CohortSession
-from ews_cases.services.cohorts import COHORT_FIELDS
+from ews_cases.services.cohorts import COHORT_FIELDS, REGIERUNGSBEZIRKE, REMINDER_DAYS_RANGE, SETTING_RANGES
+from workflows import State
 
 _MAX_FUNDING = decimal.Decimal("9999999999.99")  # Numeric(12, 2)
 #: Deadlines the answer can state: `deadline_at` is in Europe/Berlin, which before 1893 kept local mean time,
 #: an offset with seconds (+00:53:28) that is no valid RFC 3339 time.
 _DEADLINE_YEARS = Range(date(2000, 1, 1), date(2099, 12, 31))
+
+
+def _bounds(low: int, high: int) -> dict[str, Any]:
+    """The range the service checks, stated in the document (the schema itself checks only the shape)."""
+    return {"minimum": low, "maximum": high}
+
+
+_KINDS = {"enum": list(SESSION_KINDS)}
 
 
 class CohortFieldsIn(Schema):
@@ -30,19 +49,28 @@ class CohortFieldsIn(Schema):
     region = String(
         allow_none=True,
         validate=Length(max=40),
-        metadata={"description": "Regierungsbezirk the call is limited to, or null for all of NRW"},
+        metadata={
+            "description": "Regierungsbezirk the call is limited to, or null for all of NRW",
+            "enum": list(REGIERUNGSBEZIRKE),
+        },
     )
     applications_open_at = AwareDateTime(allow_none=True)
     application_deadline = Date(
         validate=_DEADLINE_YEARS, metadata={"description": "Applications close 23:59:59 Europe/Berlin"}
     )
-    capacity = Integer(strict=True)
-    team_size = Integer(strict=True)
+    capacity = Integer(metadata={"description": "Sites admitted", **_bounds(*SETTING_RANGES["capacity"])})
+    team_size = Integer(metadata=_bounds(*SETTING_RANGES["team_size"]))
     starts_on = Date(allow_none=True)
     ends_on = Date(allow_none=True)
-    reminder_days = List(Integer(strict=True), validate=Length(max=30))
-    min_attendance = Decimal(places=2, metadata={"description": "Share of workshops, 0 to 1"})
-    required_reviews = Integer(strict=True)
+    reminder_days = List(
+        Integer(metadata=_bounds(*REMINDER_DAYS_RANGE)),
+        validate=Length(max=30),
+        metadata={"description": "Days before the deadline on which reminders go out"},
+    )
+    min_attendance = Decimal(
+        places=2, metadata={"description": "Share of workshops, 0 to 1", "minimum": 0, "maximum": 1}
+    )
+    required_reviews = Integer(metadata=_bounds(*SETTING_RANGES["required_reviews"]))
     ceremony_on = Date(allow_none=True)
     ceremony_place = String(allow_none=True, validate=Length(max=120))
     signatory_name = String(allow_none=True, validate=Length(max=200))
@@ -57,13 +85,17 @@ class CohortFieldsIn(Schema):
 
 
 class CohortCreateIn(CohortFieldsIn):
-    number = Integer(required=True, strict=True, validate=Range(1, 10_000))
+    number = Integer(required=True, validate=Range(1, 10_000))
     title = String(required=True, validate=Length(1, 200))
     application_deadline = Date(
         required=True,
         validate=_DEADLINE_YEARS,
         metadata={"description": "Applications close 23:59:59 Europe/Berlin"},
     )
+
+
+#: How many of a cohort's cases are in each state (every state of the workflow, 0 included).
+CaseCounts = Schema.from_dict({state.value: Integer() for state in State}, name="CaseCounts")
 
 
 class CohortOut(Schema):
@@ -88,9 +120,8 @@ class CohortOut(Schema):
     funding_eur = Float(allow_none=True)
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
-    case_counts = Dict(
-        keys=String(),
-        values=Integer(),
+    case_counts = Nested(
+        CaseCounts,
         allow_none=True,
         metadata={"description": "Cases per state (coordinators and auditors; null for other roles)"},
     )
@@ -105,7 +136,7 @@ class CohortPage(Schema):
 
 
 class SessionIn(Schema):
-    kind = String(required=True, metadata={"enum": list(SESSION_KINDS)})
+    kind = String(required=True, metadata=_KINDS)
     title = String(required=True, validate=Length(1, 200))
     starts_at = AwareDateTime(required=True)
     ends_at = AwareDateTime(required=True)
@@ -126,7 +157,7 @@ class SessionCancelIn(Schema):
 class SessionOut(Schema):
     id = Integer()
     cohort = Integer()
-    kind = String()
+    kind = String(metadata=_KINDS)
     title = String()
     starts_at = AwareDateTime()
     ends_at = AwareDateTime()

@@ -13,7 +13,7 @@ from flask_babel import get_locale
 from ews_cases.api.field_messages import localise_field_message
 from ews_cases.db.retry import BUSY
 from ews_cases.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from ews_cases.http.input_guard import UNSTORABLE_TEXT
+from ews_cases.http.input_guard import DUPLICATE_KEY, UNSTORABLE_TEXT
 from ews_cases.i18n.translate import N_, _
 from workflows import RefusalKind, TransitionRefused
 
@@ -26,14 +26,17 @@ STATUS_TITLES = {
     405: N_("Methode nicht erlaubt"),
     409: N_("Konflikt"),
     413: N_("Anfrage zu groß"),
+    414: N_("Adresse zu lang"),
     415: N_("Falscher Inhaltstyp"),
     422: N_("Nicht verarbeitbar"),
     429: N_("Zu viele Anfragen"),
+    431: N_("Kopfzeilen zu groß"),
     500: N_("Interner Fehler"),
     503: N_("Nicht verfügbar"),
 }
-#: Messages raised with `abort(status, message=...)` that say more than the status's default text.
-SPECIFIC_MESSAGES = frozenset({UNSTORABLE_TEXT, BUSY})
+#: Messages raised with `abort(status, message=..., extra_data=...)` that say more than the status's default
+#: text, and their problem codes; `extra_data` fills the message's placeholders and joins the problem's members.
+SPECIFIC_MESSAGES = {UNSTORABLE_TEXT: "unstorable_text", DUPLICATE_KEY: "duplicate_key", BUSY: "busy"}
 REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: 403,
     RefusalKind.WRONG_STATE: 409,
@@ -90,6 +93,13 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in operation:
                 responses.setdefault(
                     "413", {"description": "Body too large", "content": dict(problem_content)}
+                )
+                responses.setdefault(
+                    "415",
+                    {
+                        "description": "The body is not sent as application/json",
+                        "content": dict(problem_content),
+                    },
                 )
             for response in responses.values():
                 content = response.get("content", {})
@@ -165,7 +175,7 @@ def _html_error(error: HTTPError) -> Response:
     status = error.status_code
     detail = _(WEB_DETAILS.get(status, N_("Es ist ein Fehler aufgetreten.")))
     if error.message in SPECIFIC_MESSAGES:
-        detail = _(error.message)
+        detail = _(error.message, **error.extra_data)
     body = render_template("web/error.html", title=_(STATUS_TITLES.get(status, N_("Fehler"))), detail=detail)
     response = Response(body, status=status, mimetype="text/html")
     for key, value in (error.headers or {}).items():
@@ -191,16 +201,18 @@ def register_error_handlers(app: APIFlask) -> None:
             404: _("Diese Ressource gibt es nicht."),
             405: _("Diese Methode ist hier nicht erlaubt."),
             413: _("Die Anfrage ist zu groß."),
+            414: _("Die Adresse (URL) ist zu lang."),
             415: _("Bitte senden Sie JSON (Content-Type: application/json)."),
+            429: _("Zu viele Anfragen. Bitte warten Sie, bis das Zeitfenster abgelaufen ist (Retry-After)."),
+            431: _("Die Kopfzeilen der Anfrage sind zu groß."),
         }.get(status, error.message or _("Fehler"))
+        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(status, f"http_{status}")
+        extra: dict[str, Any] = {}
         if error.message in SPECIFIC_MESSAGES:
-            detail = _(error.message)
-        return problem(
-            status,
-            {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(status, f"http_{status}"),
-            detail,
-            headers=error.headers,
-        )
+            detail = _(error.message, **error.extra_data)
+            code = SPECIFIC_MESSAGES[error.message]
+            extra = dict(error.extra_data)
+        return problem(status, code, detail, headers=error.headers, **extra)
 
     @app.errorhandler(TransitionRefused)
     def _refused(exc: TransitionRefused) -> Response:

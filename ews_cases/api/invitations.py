@@ -6,18 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Integer, String
 from apiflask.validators import Length
 
 from ews_cases.api.auth import allow, current_actor
 from ews_cases.api.blueprint import api
+from ews_cases.api.fields import EMAIL, AwareDateTime, Integer, String
 from ews_cases.db.request_session import db_session
-from ews_cases.models import USER_ROLES, Invitation
+from ews_cases.models import INVITATION_STATUSES, USER_ROLES, Invitation
 from ews_cases.services.invitations import invite
 
 
 class InvitationIn(Schema):
-    email = String(required=True, validate=Length(max=254))
+    email = String(required=True, validate=Length(max=254), metadata=EMAIL)
     name = String(required=True, validate=Length(max=200))
     role = String(required=True, metadata={"enum": list(USER_ROLES)})
     municipality = String(
@@ -34,9 +34,9 @@ class InvitationOut(Schema):
     id = Integer()
     email = String()
     name = String()
-    role = String()
+    role = String(metadata={"enum": list(USER_ROLES)})
     municipality = String(allow_none=True)
-    status = String(metadata={"enum": ["open", "accepted", "expired", "revoked"]})
+    status = String(metadata={"enum": list(INVITATION_STATUSES)})
     created_at = AwareDateTime()
     expires_at = AwareDateTime(metadata={"description": "The emailed link works once, until then"})
 

@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 from sqlalchemy import and_, or_, select
 
 from ews_cases.api.auth import ALL_ROLES, allow, current_actor
 from ews_cases.api.blueprint import api
 from ews_cases.api.case_schemas import SALUTATION
+from ews_cases.api.fields import EMAIL, AwareDateTime, Integer, List, Nested, String
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, paginate
 from ews_cases.db.request_session import db_session
 from ews_cases.errors import ValidationFailed
@@ -51,7 +51,7 @@ class ContactIn(Schema):
     #: "Frau", "Herr" or empty (none stated): how the reminders greet the contact.
     salutation = String(load_default="", validate=SALUTATION)
     name = String(required=True, validate=Length(max=200))
-    email = String(required=True, validate=Length(max=254))
+    email = String(required=True, validate=Length(max=254), metadata=EMAIL)
 
 
 class ContactOut(Schema):

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import Integer, String
 from apiflask.validators import Range
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ews_cases.api.fields import Integer, String
 from ews_cases.errors import ValidationFailed
 from ews_cases.i18n.translate import _
 

@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
+from ews_cases.api.fields import AwareDateTime, Boolean, Float, Integer, List, Nested, String
 from ews_cases.api.pagination import MAX_ID
-from ews_cases.models import ATTENDANCE_STATUSES, PROJECT_STATUSES
+from ews_cases.models import ATTENDANCE_STATUSES, CERTIFICATE_STATUSES, PROJECT_STATUSES, SESSION_KINDS
 
 TEXT = Length(max=20_000)
 
 
 class AttendanceIn(Schema):
-    session = Integer(
-        required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "session id"}
-    )
-    member = Integer(
-        required=True, strict=True, validate=Range(1, MAX_ID), metadata={"description": "team member id"}
-    )
+    session = Integer(required=True, validate=Range(1, MAX_ID), metadata={"description": "session id"})
+    member = Integer(required=True, validate=Range(1, MAX_ID), metadata={"description": "team member id"})
     status = String(required=True, validate=OneOf(ATTENDANCE_STATUSES))
 
 
 class AttendanceOut(Schema):
     session = Integer()
     member = Integer()
-    status = String()
+    status = String(metadata={"enum": list(ATTENDANCE_STATUSES)})
     recorded_at = AwareDateTime()
     recorded_by = Integer(allow_none=True)
 
 
 class RegisterSession(Schema):
     id = Integer()
-    kind = String()
+    kind = String(metadata={"enum": list(SESSION_KINDS)})
     title = String()
     starts_at = AwareDateTime()
     ends_at = AwareDateTime()
@@ -42,7 +38,9 @@ class RegisterSession(Schema):
 
 class RegisterEntry(Schema):
     session = Integer()
-    status = String(allow_none=True, metadata={"description": "null: not recorded yet"})
+    status = String(
+        allow_none=True, metadata={"enum": list(ATTENDANCE_STATUSES), "description": "null: not recorded yet"}
+    )
 
 
 class RegisterMember(Schema):
@@ -75,7 +73,7 @@ class ProjectOut(Schema):
     title = String()
     summary = String()
     report = String()
-    status = String()
+    status = String(metadata={"enum": list(PROJECT_STATUSES)})
     return_reason = String(allow_none=True)
     updated_at = AwareDateTime(allow_none=True, metadata={"description": "null until first saved"})
 
@@ -88,7 +86,10 @@ class CertificateOut(Schema):
     revoked_at = AwareDateTime(allow_none=True)
     revoked_reason = String(allow_none=True)
     status = String(
-        metadata={"description": "valid, revoked, or prepared (waiting for the ceremony day, not valid yet)"}
+        metadata={
+            "enum": list(CERTIFICATE_STATUSES),
+            "description": "valid, revoked, or prepared (waiting for the ceremony day, not valid yet)",
+        }
     )
     released_at = AwareDateTime(allow_none=True)
     verification_url = String()

@@ -6,7 +6,6 @@ from typing import Any
 
 import redis
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from flask import current_app
 from sqlalchemy import select, text
@@ -14,12 +13,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ews_cases.api.auth import ALL_ROLES, READERS, allow
 from ews_cases.api.blueprint import api
+from ews_cases.api.fields import AwareDateTime, Boolean, Integer, List, Nested, String
 from ews_cases.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, paginate
 from ews_cases.db.request_session import db_session
 from ews_cases.i18n.translate import _
 from ews_cases.models import OutboxMessage
 from ews_cases.models.outbox import OUTBOX_STATUSES
-from workflows import WORKFLOW
+from workflows import TRANSITIONS_BY_NAME, WORKFLOW, Role, State
+
+_STATES = {"enum": [s.value for s in State]}
 
 
 class HealthOut(Schema):
@@ -29,7 +31,7 @@ class HealthOut(Schema):
 
 
 class WorkflowState(Schema):
-    name = String()
+    name = String(metadata=_STATES)
     label = String()
     final = Boolean()
 
@@ -40,11 +42,13 @@ class WorkflowGuard(Schema):
 
 
 class WorkflowTransition(Schema):
-    name = String()
+    name = String(metadata={"enum": list(TRANSITIONS_BY_NAME)})
     label = String()
-    from_ = List(String(), data_key="from")
-    to = String()
-    roles = List(String())
+    from_ = List(String(metadata=_STATES), data_key="from")
+    to = String(metadata=_STATES)
+    roles = List(
+        String(metadata={"enum": [r.value for r in Role]}), metadata={"description": "`system`: a task"}
+    )
     requires_reason = Boolean()
     guards = List(Nested(WorkflowGuard))
     overridable = List(String())
@@ -52,7 +56,7 @@ class WorkflowTransition(Schema):
 
 
 class WorkflowOut(Schema):
-    initial = String()
+    initial = String(metadata=_STATES)
     states = List(Nested(WorkflowState))
     transitions = List(Nested(WorkflowTransition))
 
@@ -67,7 +71,7 @@ class OutboxQuery(Schema):
 
 class OutboxMessageOut(Schema):
     id = Integer()
-    status = String()
+    status = String(metadata={"enum": list(OUTBOX_STATUSES)})
     attempts = Integer()
     last_error = String(allow_none=True)
     kind = String()
@@ -117,12 +121,13 @@ def _broker_status() -> str:
 @api.get("/health")
 @api.output(HealthOut)
 @api.doc(
+    operation_id="get_health",
     responses={
         503: {
             "description": "The database does not answer",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HealthOut"}}},
         }
-    }
+    },
 )
 def health() -> tuple[dict[str, Any], int]:
     """Health of the service and its database and broker; no token needed.
@@ -137,6 +142,7 @@ def health() -> tuple[dict[str, Any], int]:
 
 @api.get("/workflow")
 @allow(*sorted(ALL_ROLES))
+@api.doc(operation_id="get_workflow")
 @api.output(WorkflowOut)
 def workflow() -> dict[str, Any]:
     """The case state machine as data: states, transitions with roles, guards and effects."""

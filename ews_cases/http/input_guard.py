@@ -1,19 +1,47 @@
 """Refuse what no handler should see: text the database cannot store (NUL characters, lone surrogates),
-bodies that claim to be JSON but cannot be parsed (e.g. nested thousands deep, integers of 5000 digits), and
-chunked bodies beyond the size limit."""
+bodies that claim to be JSON but cannot be parsed (e.g. nested thousands deep, integers of 5000 digits) or
+name a key twice, and chunked bodies beyond the size limit.
+
+Every JSON body is parsed here first, strictly (`parse_json_body`), before any handler or schema reads it.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from apiflask import abort
 from flask import Flask, request
-from werkzeug.exceptions import BadRequest
 
 from ews_cases.i18n.translate import N_
 
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 UNSTORABLE_TEXT = N_("Die Anfrage enthält Zeichen, die nicht gespeichert werden können (z. B. NUL).")
+DUPLICATE_KEY = N_("Der Schlüssel „{key}“ kommt in einem JSON-Objekt mehrfach vor.")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names `key` twice: which value is meant is anyone's guess (RFC 8259 §4 leaves it open,
+    parsers differ), so the body is refused rather than read as its last occurrence."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def parse_json_body(data: bytes) -> Any:
+    """The body as JSON: `DuplicateKey` for a key named twice in one object, ValueError if it is no JSON
+    (or RecursionError when nested deeper than the parser goes)."""
+    return json.loads(data, object_pairs_hook=_object_without_duplicates)
 
 
 def storable_text(value: str) -> bool:
@@ -59,10 +87,14 @@ def register_input_guard(app: Flask) -> None:
         values = [*request.args.values(), *form, *(request.view_args or {}).values()]
         if not all(_all_strings(v) for v in values):
             abort(400, message=UNSTORABLE_TEXT)
-        if request.is_json and request.get_data(cache=True).strip():  # also chunked bodies (no length)
+        body = request.get_data(cache=True) if request.is_json else b""  # also chunked bodies (no length)
+        if body.strip():
             try:
-                storable = _all_strings(request.get_json())
-            except (BadRequest, RecursionError):  # not JSON; nested too deep for the parser
+                storable = _all_strings(parse_json_body(body))
+            except DuplicateKey as duplicate:
+                # Shown as is (no more than a line of it): it names the key the client sent.
+                abort(400, message=DUPLICATE_KEY, extra_data={"key": duplicate.key[:100]})
+            except (ValueError, RecursionError):  # not JSON; nested too deep for the parser
                 abort(400)
             if not storable:
                 abort(400, message=UNSTORABLE_TEXT)

@@ -9,6 +9,8 @@ any number of processes exactly `limit` get through. Each count is one Redis key
 after its first count. The keys carry an HMAC of the address or account (keyed with the secret key), never
 the email address or IP itself.
 
+The API's per-token rate limits (`ews_cases/api/rate_limit.py`) count requests with the same counter.
+
 Redis unreachable: the counts go on in this process's memory (each web process counts on its own, so a
 guesser gets at most processes × limit tries per window) and Redis is tried again after a few seconds. The
 login page keeps working — failing closed would lock everybody out while Redis is down — and a guesser is
@@ -162,7 +164,7 @@ class LoginThrottle:
         first = self._retry_redis_at == 0.0 or time.monotonic() - self._retry_redis_at > 60
         self._retry_redis_at = time.monotonic() + REDIS_RETRY_SECONDS
         if first:
-            log.warning("login throttle: Redis unreachable (%s); counting in this process's memory", error)
+            log.warning("%s: Redis unreachable (%s); counting in this process's memory", self._prefix, error)
 
     def attempt(self, counted: Sequence[Counted]) -> datetime | None:
         """Count an attempt under each limit, before it is checked; None if it may go ahead, else until when it

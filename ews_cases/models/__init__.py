@@ -12,7 +12,7 @@ from ews_cases.models.audit import (
 )
 from ews_cases.models.base import Base, clock_set_to, utcnow
 from ews_cases.models.case import ANSWER_FIELDS, Case, TeamMember
-from ews_cases.models.certificate import Certificate
+from ews_cases.models.certificate import CERTIFICATE_STATUSES, Certificate
 from ews_cases.models.checkpoint import AuditCheckpoint, AuditSigningKey
 from ews_cases.models.cohort import SESSION_KINDS, Cohort, CohortSession
 from ews_cases.models.credential import PasswordResetToken, RecoveryCode
@@ -34,6 +34,7 @@ __all__ = [
     "ACCESS_REQUEST_STATUSES",
     "ANSWER_FIELDS",
     "ATTENDANCE_STATUSES",
+    "CERTIFICATE_STATUSES",
     "CRITERIA",
     "GLOBAL_CHAIN",
     "INVITATION_STATUSES",

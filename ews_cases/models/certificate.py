@@ -14,6 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ews_cases.models.base import Base
 
+#: What `Certificate.status` says.
+CERTIFICATE_STATUSES = ("prepared", "valid", "revoked")
+
 
 class Certificate(Base):
     __tablename__ = "certificates"
@@ -34,7 +37,7 @@ class Certificate(Base):
 
     @property
     def status(self) -> str:
-        """`valid`, `revoked` or `prepared` (made, not yet released: not valid yet)."""
+        """One of CERTIFICATE_STATUSES: `valid`, `revoked` or `prepared` (made, not yet released: not valid yet)."""
         if self.revoked_at is not None:
             return "revoked"
         return "valid" if self.released_at is not None else "prepared"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -304,6 +305,8 @@ def replace_certificate(
     name = " ".join((holder_name or "").split()) or certificate.holder_name
     if len(name) > 200:
         raise ValidationFailed({"holder_name": [_("Der Name darf höchstens 200 Zeichen lang sein.")]})
+    if any(unicodedata.category(char) == "Cc" for char in name):  # the PDF's XMP (XML) cannot carry them
+        raise ValidationFailed({"holder_name": [_("Der Name enthält Steuerzeichen.")]})
     case = lock_case(session, certificate.case_id)
     session.execute(select(Cohort.id).where(Cohort.id == case.cohort_id).with_for_update())  # serials
     revoke_certificate(session, certificate, actor, reason)

@@ -49,6 +49,14 @@ COHORT_DEFAULTS: dict[str, Any] = {
     "min_attendance": Decimal("0.75"),
     "required_reviews": 2,
 }
+#: The whole numbers a cohort's settings may take (`_check_cohort`; the OpenAPI document states them too).
+SETTING_RANGES: dict[str, tuple[int, int]] = {
+    "capacity": (1, 1000),
+    "team_size": (1, 20),
+    "required_reviews": (1, 20),
+}
+#: Reminders go out at most this many days (and at least one) before the deadline.
+REMINDER_DAYS_RANGE = (1, 180)
 
 
 def _require_coordinator(actor: Actor) -> None:
@@ -75,14 +83,17 @@ def _check_cohort(cohort: Cohort) -> None:
         errors["applications_open_at"] = [_("Die Bewerbungsphase beginnt nach der Bewerbungsfrist.")]
     if cohort.starts_on and cohort.starts_on < cohort.application_deadline:
         errors["starts_on"] = [_("Der Durchgang beginnt vor dem Ende der Bewerbungsfrist.")]
-    for name, low, high in (("capacity", 1, 1000), ("team_size", 1, 20), ("required_reviews", 1, 20)):
+    for name, (low, high) in SETTING_RANGES.items():
         if not low <= getattr(cohort, name) <= high:
             errors[name] = [_("Erlaubt sind Werte von {low} bis {high}.", low=low, high=high)]
     if not Decimal(0) <= Decimal(cohort.min_attendance) <= Decimal(1):
         errors["min_attendance"] = [_("Ein Anteil zwischen 0 und 1 ist erforderlich.")]
     days = cohort.reminder_days
     if not isinstance(days, list) or any(
-        not isinstance(d, int) or isinstance(d, bool) or not 0 < d <= 180 for d in days
+        not isinstance(d, int)
+        or isinstance(d, bool)
+        or not REMINDER_DAYS_RANGE[0] <= d <= REMINDER_DAYS_RANGE[1]
+        for d in days
     ):
         errors["reminder_days"] = [_("Eine Liste ganzer Tage zwischen 1 und 180 ist erforderlich.")]
     if errors:

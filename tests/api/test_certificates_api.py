@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from ews_cases.audit.queries import resolved_data
 from ews_cases.models import AuditEvent, Certificate
-from testkit.factories import FINNENTROP
-from tests.api.test_participation_api import assert_problem, bearer, role_tokens
+from testkit.factories import DUESSELDORF, FINNENTROP
+from tests.api.test_participation_api import assert_problem, bearer, role_tokens, token_for
 from workflows import State
 
 PDF = b"%PDF-1.4\n% EWS test certificate\n%%EOF\n"
@@ -204,3 +204,21 @@ def test_only_coordinators_revoke(client, session, tokens, certified, who):
     )
     assert_problem(response, 403)
     assert certificates_of(session, certified)[0].revoked_at is None
+
+
+def test_a_replacement_name_with_control_characters_is_refused(client, session, factory):
+    """Found by schemathesis' stateful run: the PDF's XMP metadata (XML) cannot carry a C0 control character,
+    and sealing failed with a 500."""
+    cohort = factory.cohort(7)
+    factory.workshop(cohort)
+    case = factory.case(cohort, DUESSELDORF, state=State.CERTIFIED)
+    token = token_for(session, factory, "coordinator")
+    serial = client.get(f"/api/v1/cases/{case.id}/certificates", headers=bearer(token)).get_json()["items"][0]
+    response = client.post(
+        f"/api/v1/certificates/{serial['serial']}/replace",
+        json={"holder_name": "\u0015Erika\u0096", "reason": "Tippfehler"},
+        headers=bearer(token),
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "holder_name" in response.get_json()["errors"]
+    assert client.get(serial["pdf_url"], headers=bearer(token)).status_code == 200  # not revoked

@@ -144,11 +144,11 @@ def test_proof_refusals(client, session, factory, two_checkpoints):
 def test_the_openapi_document_names_each_operation(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     operations = {
-        ("/audit/checkpoints", "listAuditCheckpoints"),
-        ("/audit/checkpoints/latest", "getLatestAuditCheckpoint"),
-        ("/audit/keys", "listAuditKeys"),
-        ("/audit/proof/inclusion", "getAuditInclusionProof"),
-        ("/audit/proof/consistency", "getAuditConsistencyProof"),
+        ("/audit/checkpoints", "list_audit_checkpoints"),
+        ("/audit/checkpoints/latest", "get_latest_audit_checkpoint"),
+        ("/audit/keys", "list_audit_keys"),
+        ("/audit/proof/inclusion", "get_audit_inclusion_proof"),
+        ("/audit/proof/consistency", "get_audit_consistency_proof"),
     }
     for path, operation_id in operations:
         assert paths[f"/api/v1{path}"]["get"]["operationId"] == operation_id

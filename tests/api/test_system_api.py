@@ -222,7 +222,7 @@ def test_the_openapi_document_describes_these_endpoints(client):
     for path in ("/api/v1/health", "/api/v1/workflow", "/api/v1/outbox"):
         assert "get" in paths[path]
     assert "503" in paths["/api/v1/health"]["get"]["responses"]
-    assert "security" not in paths["/api/v1/health"]["get"]
+    assert paths["/api/v1/health"]["get"]["security"] == []  # public
 
 
 def test_each_schema_is_one_component_and_every_reference_resolves(client):
