@@ -31,7 +31,7 @@ class CosignatureOut(Schema):
     key_id = String(metadata={"description": "8 hex digits: SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]"})
     verifier_key = String(metadata={"description": "`<name>+<key ID>+<base64(0x04 ‖ public key)>`"})
     timestamp = Integer(metadata={"description": "the cosignature's signed time, POSIX seconds"})
-    cosigned_at = String(metadata={"description": "the same time, UTC"})
+    cosigned_at = String(metadata={"description": "the same time, UTC", "format": "date-time"})
     line = String(metadata={"description": "the signature line, C2SP tlog-cosignature (cosignature/v1)"})
 
 
@@ -61,7 +61,7 @@ class CosignerOut(Schema):
     name = String()
     key_id = String()
     verifier_key = String()
-    registered_at = String()
+    registered_at = String(metadata={"format": "date-time"})
 
 
 class CosignersOut(Schema):

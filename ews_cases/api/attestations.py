@@ -21,7 +21,7 @@ from ews_cases.services import checkpoints, cosignatures
 @api.get("/audit/cosigners")
 @allow(*AUDIT_READERS)
 @api.output(CosignersOut)
-@api.doc(operation_id="listAuditCosigners", responses=[403])
+@api.doc(operation_id="list_audit_cosigners", responses=[403])
 def list_cosigners() -> dict[str, Any]:
     """The registered cosigning keys (C2SP tlog-cosignature, Ed25519, type 0x04), oldest first."""
     return {"items": [cosignatures.cosigner_json(c) for c in cosignatures.list_cosigners(db_session())]}
@@ -31,7 +31,7 @@ def list_cosigners() -> dict[str, Any]:
 @allow("auditor")
 @api.input(CosignerIn, arg_name="data")
 @api.output(CosignerOut, status_code=201)
-@api.doc(operation_id="registerAuditCosigner", responses=[403, 422])
+@api.doc(operation_id="register_audit_cosigner", responses=[403, 422])
 def register_cosigner(data: dict[str, Any]) -> dict[str, Any]:
     """Register the verifier key of your own cosigning key (`ews audit cosign --generate-key` prints it);
     registering a known key again answers it unchanged."""
@@ -47,7 +47,7 @@ def register_cosigner(data: dict[str, Any]) -> dict[str, Any]:
 @allow("auditor")
 @api.input(CosignIn, arg_name="data")
 @api.output(CheckpointOut, status_code=201)
-@api.doc(operation_id="addAuditCosignatures", responses=[403, 404, 422])
+@api.doc(operation_id="add_audit_cosignatures", responses=[403, 404, 422])
 def add_cosignatures(checkpoint_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Add cosignatures of registered keys to a checkpoint: the signature line(s) or the whole cosigned note.
 

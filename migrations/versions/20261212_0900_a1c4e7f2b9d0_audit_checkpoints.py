@@ -79,7 +79,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("checkpoint_mail_since")
+    # A plain ALTER TABLE … DROP COLUMN, also on SQLite (3.35+): batch mode would copy `users` and drop the
+    # old table, which SQLite refuses while other tables' rows refer to users (foreign keys are on).
+    op.execute("ALTER TABLE users DROP COLUMN checkpoint_mail_since")
     op.drop_table("audit_signing_keys")
     op.drop_table(TABLE)  # and its triggers

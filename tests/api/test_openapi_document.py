@@ -30,7 +30,8 @@ OPERATION_IDS = {
     "list_sessions", "list_tokens", "list_transitions", "list_users", "patch_case", "patch_cohort",
     "patch_session", "patch_user", "put_attendance", "put_project", "replace_certificate", "reset_second_factor",
     "revoke_certificate", "revoke_token", "verify_audit", "list_audit_checkpoints", "get_latest_audit_checkpoint",
-    "list_audit_keys", "get_audit_inclusion_proof", "get_audit_consistency_proof",
+    "list_audit_keys", "get_audit_inclusion_proof", "get_audit_consistency_proof", "list_audit_cosigners",
+    "register_audit_cosigner", "add_audit_cosignatures",
 }  # fmt: skip
 
 

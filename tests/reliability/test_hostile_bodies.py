@@ -26,7 +26,7 @@ import requests
 from ews_cases.services.participation import update_project
 from testkit.factories import BONN, FINNENTROP
 from tests.api.live_server import live_server
-from tests.api.test_role_matrix import ADMIN, APPLICANT, COORDINATOR, MATRIX, REVIEWER, Row, World
+from tests.api.test_role_matrix import ADMIN, APPLICANT, AUDITOR, COORDINATOR, MATRIX, REVIEWER, Row, World
 from tests.reliability.hostile_helpers import (
     Snapshot,
     assert_german_error_page,
@@ -51,7 +51,7 @@ def client(app):
 
 def acting_role(row: Row) -> str:
     allowed = sorted(row.allowed or ())
-    for role in (APPLICANT, COORDINATOR, ADMIN, REVIEWER):
+    for role in (APPLICANT, COORDINATOR, ADMIN, REVIEWER, AUDITOR):
         if role in allowed:
             return role
     return allowed[0]
@@ -60,7 +60,7 @@ def acting_role(row: Row) -> str:
 def holders(session, factory) -> dict[str, Any]:
     return {
         role: person(session, factory, role, FINNENTROP if role == APPLICANT else None)
-        for role in (APPLICANT, COORDINATOR, ADMIN, REVIEWER)
+        for role in (APPLICANT, COORDINATOR, ADMIN, REVIEWER, AUDITOR)
     }
 
 

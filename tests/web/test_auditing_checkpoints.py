@@ -8,6 +8,7 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from ews_cases.audit import notes
 from ews_cases.models import AuditCheckpoint
@@ -70,8 +71,22 @@ def test_the_page_shows_the_latest_checkpoint_and_its_signatures(client, session
     assert 'href="/pruefung/pruefpunkte"' in html  # in the navigation
 
 
+def stored(session) -> tuple[int, ...]:
+    """Rows an auditor's check might add: events, leaves, checkpoints, cosignatures."""
+    session.rollback()
+    tables = (
+        "audit_events",
+        "audit_log_leaves",
+        "audit_checkpoints",
+        "audit_cosignatures",
+        "outbox_messages",
+    )
+    return tuple(session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables)
+
+
 def test_a_held_checkpoint_pasted_or_uploaded_is_consistent(client, session, world):
     login(client, world["auditor"].email, PASSWORD)
+    before = stored(session)
     pasted = check(client, {"note": world["note"]})
     assert pasted.status_code == 200
     html = pasted.get_data(as_text=True)
@@ -89,6 +104,7 @@ def test_a_held_checkpoint_pasted_or_uploaded_is_consistent(client, session, wor
     assert NOT_CONSISTENT in html
     assert "Keine Signatur eines bekannten Schlüssels ist gültig" in html
     assert "Geprüft mit Ihren Schlüsseln: lrh.example/pruefer+" in html
+    assert stored(session) == before  # checking stores nothing
 
 
 def test_a_rewritten_history_is_not_consistent_and_the_event_is_named(client, session, db, world):
