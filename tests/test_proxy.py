@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from ews_cases.app import create_app
+from ews_cases.http.headers import HEADERS as SECURITY_HEADERS
 from ews_cases.settings import Settings
 from testkit.processes import ROOT, free_port, web_process
 from tests.conftest import OwnContextClient
@@ -342,9 +343,10 @@ def test_the_proxy_serves_the_static_files_itself(proxy):
     assert answer.status_code == 200
     assert answer.content == (STATIC / "ews.css").read_bytes()
     assert answer.headers["Content-Type"].startswith("text/css")
-    assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Cache-Control"] == "no-cache"
     assert "X-Request-ID" not in answer.headers  # every answer of the app has one: this came from nginx
+    for name, value in SECURITY_HEADERS.items():  # the same security headers as the app's own answers
+        assert answer.headers[name] == value, name
 
 
 def test_the_proxy_hides_the_metrics(proxy, web):
