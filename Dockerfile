@@ -48,6 +48,8 @@ COPY tests ./tests
 COPY bench ./bench
 COPY docs ./docs
 COPY deploy ./deploy
+# tests/test_deployment.py checks these files themselves.
+COPY Dockerfile docker-compose.yml .env.example .dockerignore ./
 RUN python -m venv .venv \
     && .venv/bin/pip install --quiet -e ".[dev]" \
     && npm ci --ignore-scripts --no-audit --no-fund
