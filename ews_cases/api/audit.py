@@ -12,12 +12,14 @@ from ews_cases.api.auth import allow
 from ews_cases.api.blueprint import api
 from ews_cases.api.downloads import binary_response, media_type
 from ews_cases.api.pagination import paginate
-from ews_cases.audit.chain import event_record, verify_database
+from ews_cases.audit import log_report
+from ews_cases.audit.chain import event_record
 from ews_cases.audit.export import iter_export
 from ews_cases.audit.integrity import check_storage
 from ews_cases.audit.queries import AuditFilter, select_events, with_personal
 from ews_cases.db.request_session import db_session
 from ews_cases.models import AuditEvent, utcnow
+from ews_cases.settings import current_settings
 
 AUDIT_READERS = ("auditor", "coordinator")
 EXPORT_MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
@@ -96,8 +98,20 @@ def verify_audit() -> dict[str, Any]:
     trigger is missing or disabled."""
     session = db_session()
     storage = check_storage(session)
+    report = log_report.verify(session, current_settings())
+    log = report.log
     return {
-        **verify_database(session).as_dict(),
+        **report.chains.as_dict(),
         "storage_ok": not storage.triggers,
         "storage": storage.problems,
+        "log": {
+            "ok": log.ok and not report.anchor_problems,
+            "size": log.size,
+            "root": log.root.hex(),
+            "pending": log.pending,
+            "checkpoints": len(log.anchors),
+            "checkpoints_consistent": sum(check.consistent for check in log.anchors),
+            "problems": [line for line in log_report.lines(report) if line.startswith("BROKEN")],
+            "first_difference": log.difference.describe() if log.difference is not None else None,
+        },
     }

@@ -65,6 +65,23 @@ class BreakOut(Schema):
     problem = String()
 
 
+class LogVerificationOut(Schema):
+    ok = Boolean(
+        metadata={
+            "description": "the Merkle log matches the events and every stored checkpoint (docs/audit.md §9)"
+        }
+    )
+    size = Integer(metadata={"description": "leaves in the log"})
+    root = String(metadata={"description": "the log's root, hex"})
+    pending = Integer(metadata={"description": "newer events waiting for the next integration"})
+    checkpoints = Integer(metadata={"description": "stored checkpoints signed by a known key, checked"})
+    checkpoints_consistent = Integer()
+    problems = List(String(), metadata={"description": "one line per problem, as `ews audit verify` prints"})
+    first_difference = String(
+        allow_none=True, metadata={"description": "the first leaf (event) that differs, when one does"}
+    )
+
+
 class VerificationOut(Schema):
     ok = Boolean()
     events = Integer()
@@ -81,5 +98,11 @@ class VerificationOut(Schema):
         metadata={
             "description": "Problems with the audit tables' protection: missing or disabled triggers, and "
             "what the application's database role could do to them (superuser, owner, UPDATE/DELETE/TRUNCATE)."
+        },
+    )
+    log = Nested(
+        LogVerificationOut,
+        metadata={
+            "description": "The Merkle log against the events and the stored checkpoints (held ones: CLI)"
         },
     )

@@ -26,8 +26,9 @@ from ews_cases.audit.signing import current_signer
 from ews_cases.models import AuditEvent, case_chain
 from ews_cases.services.checkpoints import write_checkpoint
 from ews_cases.services.reviews import record_review
+from ews_cases.services.users import issue_token
 from ews_cases.settings import Settings
-from testkit.factories import ATTENDORN
+from testkit.factories import ATTENDORN, SYSTEM
 from tests.audit.insider import (
     chain_records,
     database_owner,
@@ -297,3 +298,24 @@ def test_everything_rewritten_from_scratch_with_a_new_key_fails_against_the_held
     published_only = ews(database_url, forged, "audit", "verify", "--checkpoint", held, **env)
     assert published_only.returncode == 1
     assert f"BROKEN checkpoint {held} #1: no signature by a known key verifies" in published_only.stdout
+
+
+def test_the_verify_endpoint_reports_the_log_and_names_the_changed_event(app, db, session, factory, history):
+    token = issue_token(session, SYSTEM, factory.user("auditor"))
+    session.commit()
+    client = app.test_client()
+    answer = client.get("/api/v1/audit/verify", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert answer["ok"] is True
+    assert answer["log"]["ok"] is True
+    assert answer["log"]["size"] == history.sizes["later"]
+    assert answer["log"]["checkpoints"] == answer["log"]["checkpoints_consistent"] == len(history.held)
+    assert answer["log"]["first_difference"] is None
+
+    position = change_review(db, history)
+    leaf = history.leaf(session, history.target)
+    answer = client.get("/api/v1/audit/verify", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert answer["ok"] is True  # the chains alone cannot tell
+    assert answer["log"]["ok"] is False
+    named = f"leaf {leaf} (event {history.target}, chain case:{history.case_id}, position {position})"
+    assert answer["log"]["first_difference"] == named
+    assert any(named in problem for problem in answer["log"]["problems"])
