@@ -40,9 +40,12 @@ REPO = Path(__file__).resolve().parents[1]
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
-def ews(database_url: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+def ews(
+    database_url: str, *args: str, password: str | None = None, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The `ews` command line in its own process against `database_url` (EWS_APP_DB_PASSWORD: `password`)."""
     environment = {k: v for k, v in os.environ.items() if k != "EWS_APP_DB_PASSWORD"}
+    environment.update(extra or {})
     environment["EWS_DATABASE_URL"] = database_url
     if password is not None:
         environment["EWS_APP_DB_PASSWORD"] = password
@@ -264,7 +267,9 @@ def test_the_application_runs_as_the_role(app_role, tmp_path):
         assert second.checkpoint.tree_size > first.checkpoint.tree_size
 
     database.dispose()
-    verified = ews(app_role.url, "audit", "verify")
+    # The same log origin and development signing key as the app above, so its checkpoints are this log's.
+    same_log = {"EWS_PUBLIC_URL": settings.public_url, "EWS_DATA_DIR": str(tmp_path)}
+    verified = ews(app_role.url, "audit", "verify", extra=same_log)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "OK: all chains verify" in verified.stdout
     assert "WARNING" not in verified.stdout  # neither a trigger problem nor a privilege of its own

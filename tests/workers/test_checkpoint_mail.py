@@ -3,14 +3,15 @@ checkpoint, with real workers taking the checkpoint task several times at once (
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ews_cases.audit import notes
 from ews_cases.audit.signing import development_key_path
-from ews_cases.models import AuditCheckpoint
+from ews_cases.models import AuditCheckpoint, OutboxMessage
 from ews_cases.services.actors import actor_for
 from ews_cases.services.checkpoints import set_checkpoint_mail
 from testkit.factories import ATTENDORN, Factory
@@ -21,6 +22,19 @@ from workers.schedule import BEAT_SCHEDULE, beat_schedule
 from workflows import State
 
 SUBJECT = "Neuer Prüfpunkt des Prüfprotokolls"
+
+
+def wait_until_delivered(database, timeout: float = 60.0) -> None:
+    """Until the workers delivered every queued letter: each delivery appends an event (`email.delivered`),
+    which would grow the log between the checkpoint runs this test sends at once."""
+    deadline = time.monotonic() + timeout
+    pending = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+    while True:
+        with database.sessionmaker() as s:
+            if s.execute(pending).scalar_one() == 0:
+                return
+        assert time.monotonic() < deadline, "the outbox was not delivered"
+        time.sleep(0.2)
 
 
 def send_checkpoint_tasks() -> None:
@@ -42,6 +56,7 @@ def test_each_checkpoint_is_mailed_once_to_each_subscribed_auditor(
     workers = [start_worker(), start_worker()]
     for worker in workers:
         worker.wait_ready()
+    wait_until_delivered(database)
 
     send_checkpoint_tasks()
     sizes = wait_for_results(workers, "write_audit_checkpoint", 4)
@@ -51,6 +66,7 @@ def test_each_checkpoint_is_mailed_once_to_each_subscribed_auditor(
 
     with database.transaction() as s:  # a change made as the web app makes it, then the task again
         Factory(s).case(Factory(s).cohort(), ATTENDORN)
+    wait_until_delivered(database)
     send_checkpoint_tasks()
     sizes = wait_for_results(workers, "write_audit_checkpoint", 8)
     assert len([size for size in sizes if size is not None]) == 2, sizes
