@@ -153,7 +153,7 @@ def assert_stops_cleanly(machine: FreshMachine, signum: int) -> None:
     assert code == 0, machine.log.read_text(errors="replace")
     deadline = time.monotonic() + 5
     while machine.processes():
-        assert time.monotonic() < deadline, f"left behind: {[p.cmdline() for p in machine.processes()]}"
+        assert time.monotonic() < deadline, f"left behind: {[command_line(p) for p in machine.processes()]}"
         time.sleep(0.2)
     assert "EWS Cases beendet." in machine.log.read_text(errors="replace")
 
@@ -186,6 +186,14 @@ def test_ews_run_stops_cleanly_on_sigterm(machine):
     machine.start()
     assert machine.health()["broker"] == "ok"
     assert_stops_cleanly(machine, signal.SIGTERM)
+
+
+def command_line(process: psutil.Process) -> str:
+    """What a process runs, or that it ended meanwhile (it may become a zombie between two looks)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return f"<pid {process.pid} ended>"
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -224,7 +232,7 @@ def test_ews_run_killed_with_sigkill_leaves_no_process_and_starts_again(machine)
     machine.run.kill()
     machine.run.wait()
     while alive(tree) or machine.processes() or machine.port_open():
-        left = [p.cmdline() for p in alive(tree)]
+        left = [command_line(p) for p in alive(tree)]
         assert time.monotonic() - started < 5, (
             f"left behind after 5 s: {left}, port open: {machine.port_open()}"
         )
