@@ -7,9 +7,6 @@ limited by the address's count. Real processes, a real Redis (the test session's
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from testkit.processes import ROOT, free_port, settings_env
+from testkit.processes import web_process
 from tests.web.helpers import CSRF_FIELD
 
 PASSWORD = "Das-richtige-Passwort-7"
@@ -45,10 +42,7 @@ class WebProcess:
 @pytest.fixture
 def web(settings, db, redis_url, tmp_path: Path) -> Iterator[WebProcess]:
     """`ews web --workers 4` (one thread each) against the test database and the test Redis."""
-    port = free_port()
-    env = settings_env(settings) | {
-        "EWS_HOST": "127.0.0.1",
-        "EWS_PORT": str(port),
+    env = {
         "EWS_REDIS_URL": redis_url,
         "EWS_LOG_FORMAT": "json",
         "EWS_LOGIN_MAX_FAILURES_PER_ACCOUNT": str(PER_ACCOUNT),
@@ -56,35 +50,8 @@ def web(settings, db, redis_url, tmp_path: Path) -> Iterator[WebProcess]:
         "EWS_LOGIN_FAILURE_WINDOW_MINUTES": "15",
     }
     log_path = tmp_path / "web.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ews_cases.cli", "web", "--workers", "4", "--threads", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text(errors="replace")
-            try:
-                if requests.get(f"{base}/api/v1/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or still loading the app
-                pass
-            assert time.monotonic() < deadline, log_path.read_text(errors="replace")
-            time.sleep(0.2)
+    with web_process(settings, log_path, env=env, workers=4, threads=1) as base:
         yield WebProcess(base, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def try_login(base: str, email: str, password: str) -> int:
