@@ -11,9 +11,6 @@ deactivation are the ways to end one, so there is no expired-token case to test.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +22,7 @@ from ews_cases.app import create_app
 from ews_cases.models import ApiToken
 from ews_cases.services.users import hash_token
 from testkit.factories import FINNENTROP
-from testkit.processes import ROOT, free_port, settings_env
+from testkit.processes import web_process as start_web
 from tests.api.test_role_matrix import APPLICANT, MATRIX, PUBLIC, ROLES, World
 from tests.reliability.hostile_helpers import Person, Snapshot, assert_problem_json, person
 
@@ -117,37 +114,8 @@ def test_a_second_app_instance_refuses_it_at_once(settings, client, session, fac
 @pytest.fixture
 def web_process(settings, db, tmp_path: Path) -> Iterator[str]:
     """`ews web` (gunicorn, one worker) on a free port against the test database; yields its base URL."""
-    port = free_port()
-    env = settings_env(settings) | {"EWS_HOST": "127.0.0.1", "EWS_PORT": str(port), "EWS_REDIS_URL": ""}
-    log = (tmp_path / "web.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ews_cases.cli", "web", "--workers", "1", "--threads", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "web.log").read_text(errors="replace")
-            try:
-                if requests.get(f"{base}/api/v1/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or still loading the app
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "web.log").read_text(errors="replace")
-            time.sleep(0.2)
+    with start_web(settings, tmp_path / "web.log", env={"EWS_REDIS_URL": ""}, timeout=60) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_another_process_refuses_it_at_once(web_process, client, session, factory, admin):
