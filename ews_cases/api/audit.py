@@ -99,19 +99,9 @@ def verify_audit() -> dict[str, Any]:
     session = db_session()
     storage = check_storage(session)
     report = log_report.verify(session, current_settings())
-    log = report.log
     return {
         **report.chains.as_dict(),
         "storage_ok": not storage.triggers,
         "storage": storage.problems,
-        "log": {
-            "ok": log.ok and not report.anchor_problems,
-            "size": log.size,
-            "root": log.root.hex(),
-            "pending": log.pending,
-            "checkpoints": len(log.anchors),
-            "checkpoints_consistent": sum(check.consistent for check in log.anchors),
-            "problems": [line for line in log_report.lines(report) if line.startswith("BROKEN")],
-            "first_difference": log.difference.describe() if log.difference is not None else None,
-        },
+        "log": log_report.summary(report),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,21 @@ def verify(
     stored = stored_anchors(session, ring, origin)  # before the log's state: see verify_log
     chains, log = verify_log(session, [*read.anchors, *stored.anchors])
     return Report(chains, log, ring, read, stored)
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """The log's part of the verification as data (`GET /api/v1/audit/verify`'s `log`)."""
+    log = report.log
+    return {
+        "ok": log.ok and not report.anchor_problems,
+        "size": log.size,
+        "root": log.root.hex(),
+        "pending": log.pending,
+        "checkpoints": len(log.anchors),
+        "checkpoints_consistent": sum(check.consistent for check in log.anchors),
+        "problems": [line for line in lines(report) if line.startswith("BROKEN")],
+        "first_difference": log.difference.describe() if log.difference is not None else None,
+    }
 
 
 def lines(report: Report) -> list[str]:
